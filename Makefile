@@ -1,0 +1,22 @@
+# make demo   set up .venv and run the offline demo (synthetic HAR-named images, tiny CLIP + SigLIP, CPU)
+# make test   set up .venv and run the whole test suite (Slurm tests install and start a local cluster)
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/python -m har_finetune.demo
+
+test: $(STAMP)
+	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -1,0 +1,17 @@
+"""Fine-tune CLIP's vision tower on Human Action Recognition.
+
+    python fine_tune_har_clip.py                      # openai/clip-vit-base-patch16 on the Hub HAR mirror
+    python fine_tune_har_clip.py --dataset data/har --max_steps 20   # quick sanity check, local copy
+    python fine_tune_har_clip.py recipes/clip.yaml      # all settings from a file
+
+Every stock TrainingArguments flag passes through; `--help` lists them all. The run folder
+(default outputs/clip) is described in docs/run_folder.md.
+"""
+
+import sys
+
+from har_finetune.errors import run_cli
+from har_finetune.train import main
+
+if __name__ == "__main__":
+    run_cli(lambda: main(sys.argv[1:], family="clip"))

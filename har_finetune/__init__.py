@@ -1,0 +1,17 @@
+"""Fine-tune CLIP, SigLIP and SigLIP 2 vision towers into Human Action Recognition classifiers.
+
+Layout (one module per concern; the run folder described in docs/run_folder.md is the only thing that
+passes between training, plotting and visualising):
+
+- config.py      settings dataclasses and argument parsing (stock TrainingArguments pass through)
+- models.py      the one registry of supported model types (clip, siglip, siglip2)
+- data/          dataset sources, image decoding, de-duplication + split, transforms, torch datasets
+- metrics.py     scikit-learn metrics, prediction and per-class report files
+- train.py       `main(argv, family)`: the training job, reading like a table of contents
+- demo.py        offline smoke demo: synthetic HAR-named images and tiny checkpoints
+"""
+
+HAR_CLASSES = (
+    "calling", "clapping", "cycling", "dancing", "drinking", "eating", "fighting", "hugging",
+    "laughing", "listening_to_music", "running", "sitting", "sleeping", "texting", "using_laptop",
+)  # fmt: skip

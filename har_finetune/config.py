@@ -1,0 +1,126 @@
+"""Settings: our own dataclasses (with help text) plus the stock `TrainingArguments`, parsed by `HfArgumentParser`.
+
+    python fine_tune_har_clip.py --dataset Bingsu/Human_Action_Recognition --learning_rate 3e-5
+    python fine_tune_har_clip.py recipe.yaml                  # a JSON/YAML file stands in for the flags
+    python fine_tune_har_clip.py recipe.yaml --num_train_epochs 3   # ... and flags after it override it
+
+Defaults mirror the report this tool reproduces: 6 epochs, batch size 32, evaluate and save every epoch,
+keep the best model by validation accuracy, seed 42.
+"""
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import yaml
+from transformers import HfArgumentParser, TrainingArguments
+
+from .data.transforms import AUGMENTATIONS
+from .errors import UserError
+from .models import DEFAULT_CHECKPOINTS
+
+DEFAULT_DATASET = "Bingsu/Human_Action_Recognition"
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "Any CLIP, SigLIP or SigLIP 2 checkpoint: a Hub id or a local folder. Default: "
+                          f"{DEFAULT_CHECKPOINTS['clip']} (CLIP script), {DEFAULT_CHECKPOINTS['siglip']} (SigLIP)."},
+    )
+
+
+@dataclass
+class DataArguments:
+    dataset: str = field(
+        default=DEFAULT_DATASET,
+        metadata={"help": "A Hub dataset id, a local copy of one (save_to_disk folder or parquet files), a "
+                          "folder-per-class tree (train/<class>/*, optional test/<class>/*), or the Kaggle "
+                          "release (train/ + Training_set.csv)."},
+    )
+    image_column: str | None = field(default=None, metadata={"help": "Image column of Hub data (default: guess)."})
+    label_column: str | None = field(default=None, metadata={"help": "Label column of Hub data (default: guess)."})
+    test_fraction: float = field(
+        default=0.15, metadata={"help": "Test split carved from the labelled images when the source has no "
+                                        "labelled test split (0.15 of 12,600 = 1,890 images, like the report)."})
+    validation_fraction: float = field(
+        default=0.1, metadata={"help": "Validation split carved from what is left after the test split."})
+    augmentation: str = field(
+        default="crop_flip", metadata={"help": f"Training augmentation: {', '.join(AUGMENTATIONS)}."})
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Train on at most this many images (quick sanity checks)."})
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Evaluate on at most this many validation and test images."})
+    max_unreadable_fraction: float = field(
+        default=0.05, metadata={"help": "Stop if more than this fraction of images cannot be decoded."})
+    strict: bool = field(default=False, metadata={"help": "Fail on any unreadable image instead of skipping it."})
+
+    def __post_init__(self):
+        if self.augmentation not in AUGMENTATIONS:
+            raise UserError(f"--augmentation {self.augmentation}: choose one of {', '.join(AUGMENTATIONS)}")
+        for name in ("test_fraction", "validation_fraction"):
+            if not 0 < getattr(self, name) < 1:
+                raise UserError(f"--{name} must be between 0 and 1 (got {getattr(self, name)})")
+
+
+@dataclass
+class HarTrainingArguments(TrainingArguments):
+    """Stock TrainingArguments with the report's defaults; every stock flag still works."""
+
+    output_dir: str | None = field(default=None, metadata={"help": "Run folder (default outputs/<family>)."})
+    num_train_epochs: float = field(default=6.0, metadata={"help": "Epochs (the report: 6)."})
+    per_device_train_batch_size: int = field(default=32, metadata={"help": "Training batch size per device."})
+    per_device_eval_batch_size: int = field(default=128, metadata={"help": "Evaluation batch size per device."})
+    eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate on the validation split."})
+    save_strategy: str = field(default="epoch", metadata={"help": "When to save a checkpoint."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept (best and newest)."})
+    load_best_model_at_end: bool = field(default=True, metadata={"help": "Keep the best epoch's model."})
+    metric_for_best_model: str | None = field(default="accuracy", metadata={"help": "Metric that picks it."})
+    logging_steps: float = field(default=10, metadata={"help": "Log loss, learning rate, grad norm every N steps."})
+    logging_first_step: bool = field(default=True, metadata={"help": "Log the first step too."})
+    warmup_steps: float = field(default=0.1, metadata={"help": "Warm-up steps (a value below 1: fraction)."})
+    weight_decay: float = field(default=0.05, metadata={"help": "AdamW weight decay."})
+    report_to: None | str | list[str] = field(default="none", metadata={"help": "Loggers (none, tensorboard...)."})
+    remove_unused_columns: bool = field(default=False, metadata={"help": "Must stay False for image datasets."})
+    dataloader_pin_memory: bool = field(
+        default=torch.cuda.is_available(), metadata={"help": "Pinned host memory (useful on a GPU only)."})
+    dataloader_num_workers: int = field(
+        default=min(8, max(0, (os.cpu_count() or 1) - 1)), metadata={"help": "Data loading processes."})
+
+
+def _read_config_file(path: str) -> dict:
+    text = Path(path).read_text()
+    data = yaml.safe_load(text) if path.endswith((".yaml", ".yml")) else json.loads(text)
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of flag names to values")
+    return data
+
+
+def _auto_precision(explicit: set[str]) -> dict:
+    """bf16 where the GPU supports it, else fp16 on CUDA, fp32 on CPU; --bf16/--fp16 override."""
+    if explicit & {"bf16", "fp16"} or not torch.cuda.is_available():
+        return {}
+    return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
+
+
+def parse_args(argv: list[str], family: str) -> tuple[ModelArguments, DataArguments, HarTrainingArguments]:
+    """Parse flags (optionally after one JSON/YAML file) for the `family` script ("clip" or "siglip")."""
+    defaults: dict = {"output_dir": f"outputs/{family}"}
+    if argv and argv[0].endswith((".json", ".yaml", ".yml")):
+        if not Path(argv[0]).is_file():
+            raise UserError(f"config file {argv[0]} does not exist")
+        defaults.update(_read_config_file(argv[0]))
+        argv = argv[1:]
+    explicit = set(defaults) | {arg[2:].split("=")[0] for arg in argv if arg.startswith("--")}
+    defaults.update(_auto_precision(explicit))
+    parser = HfArgumentParser((ModelArguments, DataArguments, HarTrainingArguments))
+    unknown = set(defaults) - {action.dest for action in parser._actions}
+    if unknown:
+        raise UserError(f"unknown settings in the config file: {sorted(unknown)}")
+    parser.set_defaults(**defaults)
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    model_args.model_name_or_path = model_args.model_name_or_path or DEFAULT_CHECKPOINTS[family]
+    return model_args, data_args, training_args

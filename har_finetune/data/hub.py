@@ -1,0 +1,99 @@
+"""Hub-format datasets: a Hub id (e.g. Bingsu/Human_Action_Recognition), a `save_to_disk` folder, or parquet files.
+
+Ids are `<source split>/<row index>`. Images stay undecoded (`Image(decode=False)`) so that our own decoder
+checks and converts every one of them.
+"""
+
+import logging
+from pathlib import Path
+
+import datasets
+from datasets import ClassLabel, DatasetDict, Image
+
+from ..errors import UserError
+from .sources import LabelledImages
+
+logger = logging.getLogger(__name__)
+
+IMAGE_COLUMN_GUESSES = ("image", "img", "pixel_values")
+LABEL_COLUMN_GUESSES = ("labels", "label", "action")
+
+
+class HubReader:
+    """Raw bytes of `<split>/<row>`; picklable (Arrow tables are memory-mapped and re-opened in workers)."""
+
+    def __init__(self, splits: DatasetDict, image_column: str):
+        self.splits = splits
+        self.image_column = image_column
+
+    def __call__(self, image_id: str) -> bytes:
+        split, row = image_id.rsplit("/", 1)
+        cell = self.splits[split][int(row)][self.image_column]
+        if cell.get("bytes"):
+            return cell["bytes"]
+        return Path(cell["path"]).read_bytes()
+
+
+def load_hub_id(name: str, image_column: str | None, label_column: str | None) -> LabelledImages:
+    try:
+        splits = datasets.load_dataset(name)
+    except Exception as error:  # the Hub client raises many types (offline, not found, gated)
+        raise UserError(f"cannot load dataset '{name}' ({type(error).__name__}): download it on a login node "
+                        f"with internet (`python -m har_finetune.prefetch --dataset {name}`), or pass a local "
+                        "folder; on compute nodes set HF_HUB_OFFLINE=1") from None
+    return _from_splits(splits, name, image_column, label_column)
+
+
+def load_hub_copy(path: Path, image_column: str | None, label_column: str | None) -> LabelledImages:
+    try:
+        if any(path.glob("*.parquet")) or any(path.glob("data/*.parquet")):
+            files = sorted(path.glob("*.parquet")) or sorted(path.glob("data/*.parquet"))
+            data_files = {}
+            for f in files:
+                split = "test" if f.name.startswith("test") else "train"
+                data_files.setdefault(split, []).append(str(f))
+            splits = datasets.load_dataset("parquet", data_files=data_files)
+        else:
+            splits = datasets.load_from_disk(str(path))
+    except Exception as error:
+        raise UserError(f"cannot read the dataset copy in {path}: {error}") from None
+    if isinstance(splits, datasets.Dataset):
+        splits = DatasetDict(train=splits)
+    return _from_splits(splits, str(path), image_column, label_column)
+
+
+def _pick_column(columns: list[str], chosen: str | None, guesses: tuple[str, ...], flag: str, where: str) -> str:
+    if chosen:
+        if chosen not in columns:
+            raise UserError(f"{where}: no column '{chosen}' (columns: {columns}); fix {flag}")
+        return chosen
+    for guess in guesses:
+        if guess in columns:
+            return guess
+    raise UserError(f"{where}: cannot tell which column holds the {flag[2:].split('_')[0]}s (columns: {columns}); "
+                    f"pass {flag}")
+
+
+def _from_splits(splits: DatasetDict, where: str, image_column: str | None, label_column: str | None):
+    if "train" not in splits:
+        raise UserError(f"{where}: no 'train' split (splits: {list(splits)})")
+    columns = splits["train"].column_names
+    image_column = _pick_column(columns, image_column, IMAGE_COLUMN_GUESSES, "--image_column", where)
+    label_column = _pick_column(columns, label_column, LABEL_COLUMN_GUESSES, "--label_column", where)
+    feature = splits["train"].features[label_column]
+    names = feature.names if isinstance(feature, ClassLabel) else None
+    ids, labels, source_splits = [], [], []
+    kept = {}
+    for split in ("train", "test"):
+        if split not in splits:
+            continue
+        table = splits[split].cast_column(image_column, Image(decode=False))
+        kept[split] = table
+        raw = table[label_column]
+        ids += [f"{split}/{row}" for row in range(len(raw))]
+        labels += [names[value] if names else str(value) for value in raw]
+        source_splits += [split] * len(raw)
+    class_names = names or sorted(set(labels))
+    logger.info("Hub-format dataset %s: %s rows", where, {s: len(t) for s, t in kept.items()})
+    return LabelledImages("hub", where, ids, labels, source_splits, HubReader(DatasetDict(kept), image_column),
+                          class_names, image_column, label_column)

@@ -1,0 +1,115 @@
+"""The split protocol: drop unreadable images, remove exact duplicates, then a seeded stratified split.
+
+A labelled test split supplied by the source is the test set, unless its labels are placeholders (one class
+for every image, like the Hub mirror's test split); otherwise test and then validation are carved from the
+labelled images. Duplicates are removed before splitting, so no image content is in two splits.
+"""
+
+import logging
+from dataclasses import dataclass
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from ..errors import UserError
+from .images import ScanResult
+from .sources import LabelledImages
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Split:
+    table: pd.DataFrame  # id, label, split ("train" / "validation" / "test")
+    skipped: pd.DataFrame  # id, reason
+    num_duplicates: int
+    test_source: str  # "supplied" or "carved"
+
+    def ids(self, split: str) -> list[str]:
+        return self.table.loc[self.table["split"] == split, "id"].tolist()
+
+    def labels(self, split: str) -> list[str]:
+        return self.table.loc[self.table["split"] == split, "label"].tolist()
+
+
+def make_split(
+    source: LabelledImages,
+    scans: list[ScanResult],
+    test_fraction: float,
+    validation_fraction: float,
+    seed: int,
+    max_unreadable_fraction: float = 0.05,
+    strict: bool = False,
+) -> Split:
+    table = pd.DataFrame({"id": source.ids, "label": source.labels, "source": source.source_splits,
+                          "hash": [s.content_hash for s in scans]})
+    unknown = sorted(set(table["label"]) - set(source.class_names))
+    if unknown:
+        raise UserError(f"{source.root}: labels {unknown} are not in the class list {source.class_names}")
+    readable = pd.Series([s.ok for s in scans], index=table.index)
+    skipped = pd.DataFrame({"id": table.loc[~readable, "id"], "reason": [s.error for s in scans if not s.ok]})
+    _check_skips(skipped, len(table), source.root, max_unreadable_fraction, strict)
+    table = table[readable]
+    test_source = "supplied" if _supplied_test_is_usable(table, source) else "carved"
+    if test_source == "carved":
+        table = table[table["source"] == "train"]  # placeholder labels must not reach training either
+    table, num_duplicates = _drop_duplicates(table)
+    test = table[table["source"] == "test"]
+    rest = table[table["source"] == "train"]
+    if test_source == "carved":
+        rest, test = _stratified(rest, test_fraction, seed, "test")
+    train, validation = _stratified(rest, validation_fraction, seed, "validation")
+    table = pd.concat([train.assign(split="train"), validation.assign(split="validation"),
+                       test.assign(split="test")])
+    return Split(table[["id", "label", "split"]].reset_index(drop=True), skipped, num_duplicates, test_source)
+
+
+def _check_skips(skipped: pd.DataFrame, total: int, root: str, max_fraction: float, strict: bool) -> None:
+    if skipped.empty:
+        return
+    first = f"{skipped['id'].iloc[0]} ({skipped['reason'].iloc[0]})"
+    if strict:
+        raise UserError(f"{len(skipped)} unreadable images in {root} (e.g. {first}); remove or replace them, "
+                        "or drop --strict to skip them")
+    if len(skipped) > max_fraction * total:
+        raise UserError(f"{len(skipped)} of {total} images in {root} are unreadable (more than "
+                        f"{max_fraction:.0%}; e.g. {first}); fix the dataset or raise --max_unreadable_fraction")
+    logger.warning("skipped %d unreadable images of %d (listed in skipped_images.csv), e.g. %s",
+                   len(skipped), total, first)
+
+
+def _drop_duplicates(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Keep one image per content; prefer the supplied test copy; drop content labelled two different ways."""
+    table = table.assign(_order=(table["source"] != "test").astype(int)).sort_values(["_order", "id"])
+    conflicting = table.groupby("hash")["label"].transform("nunique") > 1
+    if conflicting.any():
+        logger.warning("dropped %d images whose identical content carries different labels",
+                       int(conflicting.sum()))
+    kept = table[~conflicting].drop_duplicates("hash", keep="first")
+    removed = len(table) - len(kept)
+    logger.info("removed %d exact duplicate images before splitting (%d kept)", removed, len(kept))
+    return kept.drop(columns="_order").sort_index(), removed
+
+
+def _supplied_test_is_usable(table: pd.DataFrame, source: LabelledImages) -> bool:
+    test_labels = table.loc[table["source"] == "test", "label"]
+    if test_labels.empty:
+        return False
+    if test_labels.nunique() == 1 and len(source.class_names) > 1:
+        logger.warning("the supplied test split of %s has the same label ('%s') for all %d images: placeholder "
+                       "labels, not used for accuracy; carving a labelled test split instead",
+                       source.root, test_labels.iloc[0], len(test_labels))
+        return False
+    return True
+
+
+def _stratified(table: pd.DataFrame, fraction: float, seed: int, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    counts = table["label"].value_counts()
+    if (counts < 2).any():
+        raise UserError(f"classes {sorted(counts[counts < 2].index)} have fewer than 2 images; cannot carve a "
+                        f"stratified {name} split; add images")
+    size = max(int(round(fraction * len(table))), len(counts))
+    try:
+        return train_test_split(table, test_size=size, random_state=seed, stratify=table["label"])
+    except ValueError as error:
+        raise UserError(f"cannot carve a stratified {name} split of {size} images: {error}") from None

@@ -1,0 +1,177 @@
+"""The training job: `main(argv, family)` fine-tunes a CLIP / SigLIP / SigLIP 2 vision tower on HAR.
+
+    python fine_tune_har_siglip.py --dataset Bingsu/Human_Action_Recognition --output_dir outputs/siglip
+
+Everything the run produces lands in one folder (docs/run_folder.md). A finished run is not retrained; an
+interrupted one resumes from its newest complete checkpoint.
+"""
+
+import logging
+import math
+import platform
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import Trainer, set_seed
+from transformers.utils import logging as hf_logging
+
+from . import io
+from .checkpoints import latest_complete_checkpoint, run_is_finished
+from .config import DataArguments, HarTrainingArguments, ModelArguments, parse_args
+from .data.datasets import Collator, EpochSetter, ImageClassificationDataset
+from .data.images import scan_images
+from .data.sources import LabelledImages, load_source
+from .data.split import Split, make_split
+from .data.transforms import eval_transform, train_transform
+from .errors import UserError
+from .metrics import compute_metrics, per_class_report, predictions_table
+from .models import ModelFamily, count_parameters, load_classifier, load_image_processor
+from .preemption import PREEMPTED_EXIT_CODE, PreemptionCallback, wait_for_all_ranks
+
+logger = logging.getLogger("har_finetune")
+OUR_RUN_MARKER = "run_config.json"
+
+
+def main(argv: list[str], family: str) -> int:
+    model_args, data_args, training_args = parse_args(argv, family)
+    setup_logging(training_args)
+    output_dir = Path(training_args.output_dir)
+    if run_is_finished(output_dir):
+        logger.info("%s holds a finished run (all_results.json); not training again", output_dir)
+        return 0
+    check_output_dir(output_dir)
+    preemption = PreemptionCallback()  # early, so a signal during loading still stops cleanly
+    set_seed(training_args.seed)
+    source, split = prepare_split(data_args, training_args.seed)
+    model, model_family = load_classifier(model_args.model_name_or_path, source.class_names, training_args.seed)
+    processor = load_image_processor(model_args.model_name_or_path)
+    datasets = build_datasets(source, split, processor, model_family, data_args, training_args.seed)
+    if training_args.should_save:
+        write_run_metadata(output_dir, split, source, model_args, data_args, training_args, family)
+    trainer = Trainer(
+        model=model, args=training_args, train_dataset=datasets["train"], eval_dataset=datasets["validation"],
+        data_collator=Collator(processor if model_family.processor_builds_batches else None),
+        processing_class=processor, compute_metrics=compute_metrics,
+        callbacks=[preemption, EpochSetter(datasets["train"])],
+    )
+    resume_from = latest_complete_checkpoint(output_dir)
+    if resume_from:
+        logger.info("resuming from %s", resume_from)
+    train_result = trainer.train(resume_from_checkpoint=resume_from)
+    if preemption.preempted:
+        logger.warning("stopped for preemption at step %d; resubmit (or requeue) to resume",
+                       preemption.stopped_at_step)
+        wait_for_all_ranks()
+        return PREEMPTED_EXIT_CODE
+    finish_run(trainer, train_result.metrics, datasets, split, source, model_args, model_family)
+    return 0
+
+
+def setup_logging(training_args: HarTrainingArguments) -> None:
+    level = logging.INFO if training_args.should_log else logging.WARNING
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
+                        level=level, stream=sys.stdout, force=True)
+    hf_logging.set_verbosity_warning()
+
+
+def check_output_dir(output_dir: Path) -> None:
+    """Refuse a non-empty folder that is not one of our runs, instead of mixing files into it."""
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not (output_dir / OUR_RUN_MARKER).is_file():
+        if not any(output_dir.glob("checkpoint-*")):
+            raise UserError(f"--output_dir {output_dir} holds files that are not a run of this tool; "
+                            "choose an empty or new folder")
+
+
+def prepare_split(data_args: DataArguments, seed: int) -> tuple[LabelledImages, Split]:
+    """Find the dataset, decode-check every image, de-duplicate, split."""
+    source = load_source(data_args.dataset, data_args.image_column, data_args.label_column)
+    scans = scan_images(source.reader, source.ids)
+    split = make_split(source, scans, data_args.test_fraction, data_args.validation_fraction, seed,
+                       data_args.max_unreadable_fraction, data_args.strict)
+    counts = split.table["split"].value_counts()
+    logger.info("split (%s test split): %d train, %d validation, %d test images, %d classes", split.test_source,
+                counts.get("train", 0), counts.get("validation", 0), counts.get("test", 0), len(source.class_names))
+    return source, split
+
+
+def _subset(ids: list[str], labels: list[str], limit: int | None, seed: int) -> tuple[list[str], list[str]]:
+    if limit is None or limit >= len(ids):
+        return ids, labels
+    keep = sorted(np.random.default_rng(seed).permutation(len(ids))[:limit])
+    return [ids[i] for i in keep], [labels[i] for i in keep]
+
+
+def build_datasets(source, split, processor, model_family: ModelFamily, data_args: DataArguments, seed: int):
+    label_index = {name: i for i, name in enumerate(source.class_names)}
+    builds = model_family.processor_builds_batches
+    transforms = {"train": train_transform(processor, data_args.augmentation, builds),
+                  "validation": eval_transform(processor, builds), "test": eval_transform(processor, builds)}
+    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
+              "test": data_args.max_eval_samples}
+    datasets = {}
+    for name, transform in transforms.items():
+        ids, labels = _subset(split.ids(name), split.labels(name), limits[name], seed)
+        datasets[name] = ImageClassificationDataset(source.reader, ids, [label_index[x] for x in labels], transform,
+                                                    seed)
+    return datasets
+
+
+def library_versions() -> dict[str, str]:
+    packages = ("torch", "torchvision", "transformers", "datasets", "accelerate", "scikit-learn", "pillow", "numpy")
+    return {"python": platform.python_version(), **{name: version(name) for name in packages}}
+
+
+def write_run_metadata(output_dir, split, source, model_args, data_args, training_args, family) -> None:
+    io.write_json(output_dir / OUR_RUN_MARKER, {
+        "family": family, "model_args": vars(model_args), "data_args": vars(data_args),
+        "training_args": training_args.to_dict(),
+        "dataset": {"kind": source.kind, "root": str(Path(source.root).resolve()) if source.kind != "hub"
+                    or Path(source.root).exists() else source.root,
+                    "image_column": source.image_column, "label_column": source.label_column},
+    })
+    io.write_json(output_dir / "versions.json", library_versions())
+    io.write_csv(output_dir / "split.csv", split.table)
+    io.write_csv(output_dir / "skipped_images.csv", split.skipped)
+
+
+def finish_run(trainer: Trainer, train_metrics: dict, datasets: dict, split: Split, source: LabelledImages,
+               model_args: ModelArguments, model_family: ModelFamily) -> None:
+    """Validation and test metrics of the kept model, predictions, per-class report; all_results.json last."""
+    eval_metrics = trainer.evaluate(datasets["validation"])
+    test = trainer.predict(datasets["test"], metric_key_prefix="test")
+    if not trainer.args.should_save:
+        return
+    output_dir = Path(trainer.args.output_dir)
+    trainer.save_model()
+    trainer.save_state()
+    table = predictions_table(datasets["test"].ids, test.label_ids, _logits(test.predictions), source.class_names)
+    io.write_csv(output_dir / "test_predictions.csv", table)
+    io.write_csv(output_dir / "classification_report.csv", per_class_report(table, source.class_names))
+    epochs = train_metrics.get("epoch") or trainer.state.epoch
+    history = [e["eval_accuracy"] for e in trainer.state.log_history if "eval_accuracy" in e]
+    results = {
+        "model_type": model_family.model_type, "model_name_or_path": model_args.model_name_or_path,
+        "num_parameters": count_parameters(trainer.model),
+        **{f"num_{name}_samples": len(ds) for name, ds in datasets.items()},
+        "num_duplicates_removed": split.num_duplicates, "num_skipped_images": len(split.skipped),
+        "test_split": split.test_source, "epochs": epochs, **train_metrics,
+        "seconds_per_epoch": train_metrics["train_runtime"] / epochs if epochs else math.nan,
+        "best_validation_accuracy": max(history) if history else eval_metrics["eval_accuracy"],
+        **eval_metrics, **test.metrics, "device": _device_name(),
+    }
+    if torch.cuda.is_available():
+        results["peak_gpu_memory_gb"] = torch.cuda.max_memory_allocated() / 2**30
+    io.write_json(output_dir / "all_results.json", results)
+    logger.info("test accuracy %.4f, macro-F1 %.4f (%d images); run folder %s", results["test_accuracy"],
+                results["test_macro_f1"], len(datasets["test"]), output_dir)
+
+
+def _logits(predictions) -> np.ndarray:
+    return predictions[0] if isinstance(predictions, tuple) else predictions
+
+
+def _device_name() -> str:
+    return f"cuda:{torch.cuda.get_device_name()}" if torch.cuda.is_available() else "cpu"
