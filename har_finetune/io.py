@@ -1,41 +1,36 @@
-"""Atomic file writes: a file that exists is complete (temporary file in the same folder, then rename)."""
+"""Atomic file writes: a file that exists is complete (temporary file in the same folder, fsync, rename)."""
 
 import json
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 
-def _atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        write(tmp)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
 
 
-def write_json(path: str | os.PathLike, data: object) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=False, default=str)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-    _atomic_write(path, write)
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    return write_bytes(path, text.encode("utf-8"))
 
 
-def write_csv(path: str | os.PathLike, frame: pd.DataFrame) -> None:
-    _atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+def write_json(path: str | os.PathLike, data: object) -> Path:
+    return write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+def write_csv(path: str | os.PathLike, frame: pd.DataFrame) -> Path:
+    return write_text(path, frame.to_csv(index=False))

@@ -1,0 +1,282 @@
+"""Training curves, confusion matrix and per-class F1 of one run, plus overlays of several runs.
+
+Run: `python plot_metrics.py outputs/clip outputs/siglip --out outputs/compare` (see docs/plots_and_report.md).
+Figures are built with matplotlib's object API (`Figure`, no pyplot), so no display or backend is needed.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from har_finetune import run_reader as rr
+from har_finetune.io import write_bytes
+
+DPI = 120
+EVAL_LABELS = {"eval_loss": "loss", "eval_accuracy": "accuracy", "eval_macro_f1": "macro-F1"}
+
+
+@dataclass
+class RunPlots:
+    """What `plot_run` produced for one run: files written, one-line notes on what was skipped, errors."""
+
+    run_dir: Path
+    name: str
+    written: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    train: pd.DataFrame | None = None
+    evals: pd.DataFrame | None = None
+    f1: pd.Series | None = None
+
+
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Render `fig` to PNG and write it atomically."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    return write_bytes(path, buffer.getvalue())
+
+
+def _not_logged(ax, what: str) -> None:
+    ax.set_yticks([])
+    ax.text(0.5, 0.5, f"{what} not logged", ha="center", va="center", transform=ax.transAxes, color="gray")
+
+
+def train_figure(train: pd.DataFrame, per_epoch: float | None, title: str) -> tuple[Figure, list[str]]:
+    """Three panels against step: training loss, learning rate, gradient norm; dotted lines at epoch ends."""
+    fig = Figure(figsize=(9, 8), layout="constrained")
+    axes = fig.subplots(3, 1, sharex=True)
+    notes = []
+    panels = (("loss", "training loss"), ("learning_rate", "learning rate"), ("grad_norm", "gradient norm"))
+    for ax, (column, label) in zip(axes, panels):
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        rows = train.dropna(subset=[column]) if column in train.columns else train.iloc[:0]
+        if rows.empty:
+            _not_logged(ax, label)
+            notes.append(f"{label} not logged: its panel is empty")
+            continue
+        ax.plot(rows["step"], rows[column], lw=1.2, marker="." if len(rows) < 30 else None)
+    axes[-1].set_xlabel("step")
+    if per_epoch:
+        last_step = float(train["step"].max())
+        for k in range(1, int(last_step / per_epoch + 1e-9) + 1):
+            for ax in axes:
+                ax.axvline(k * per_epoch, color="gray", ls=":", lw=1)
+        top = axes[0].secondary_xaxis("top", functions=(lambda s: s / per_epoch, lambda e: e * per_epoch))
+        top.set_xlabel("epoch")
+    fig.suptitle(f"{title}: training")
+    return fig, notes
+
+
+def eval_figure(evals: pd.DataFrame, title: str) -> tuple[Figure, list[str]]:
+    """Two panels against epoch: validation loss, validation accuracy (and macro-F1 when logged)."""
+    fig = Figure(figsize=(9, 6), layout="constrained")
+    ax_loss, ax_acc = fig.subplots(2, 1, sharex=True)
+    notes = []
+    for ax, columns, label in (
+        (ax_loss, ["eval_loss"], "validation loss"),
+        (ax_acc, ["eval_accuracy", "eval_macro_f1"], "validation accuracy"),
+    ):
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        present = [c for c in columns if c in evals.columns and evals[c].notna().any()]
+        if columns[0] not in present:
+            _not_logged(ax, label)
+            notes.append(f"{label} not logged: its panel is empty")
+        for column in present:
+            rows = evals.dropna(subset=[column])
+            ax.plot(rows["epoch"], rows[column], marker="o", label=EVAL_LABELS.get(column, column))
+        if len(present) > 1:
+            ax.legend()
+    if "eval_accuracy" in evals.columns and evals["eval_accuracy"].notna().any():
+        best = evals.loc[evals["eval_accuracy"].idxmax()]
+        ax_acc.axvline(best["epoch"], color="gray", ls=":", lw=1)
+        ax_acc.annotate(
+            f"best {best['eval_accuracy']:.3f}",
+            (best["epoch"], best["eval_accuracy"]),
+            textcoords="offset points",
+            xytext=(-4, -14),
+            ha="right",
+            fontsize=9,
+        )
+    ax_acc.set_xlabel("epoch")
+    fig.suptitle(f"{title}: validation after each epoch")
+    return fig, notes
+
+
+def confusion_matrix(predictions: pd.DataFrame, names: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Counts and row-normalised rates (true class by row, predicted by column) over `names` (+ unknown labels)."""
+    extra = sorted((set(predictions["label"]) | set(predictions["prediction"])) - set(names))
+    names = list(names) + extra
+    index = {name: i for i, name in enumerate(names)}
+    counts = np.zeros((len(names), len(names)), dtype=int)
+    np.add.at(counts, (predictions["label"].map(index).to_numpy(), predictions["prediction"].map(index).to_numpy()), 1)
+    totals = counts.sum(axis=1, keepdims=True)
+    rates = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    return counts, rates, names
+
+
+def confusion_figure(predictions: pd.DataFrame, names: list[str], title: str) -> Figure:
+    """Row-normalised confusion matrix with class names on both axes and the rate (in %) in each cell."""
+    _, rates, names = confusion_matrix(predictions, names)
+    size = max(6.0, 0.55 * len(names) + 2.5)  # ~0.55 inch per class keeps 15 names and 2-digit cells legible
+    fig = Figure(figsize=(size + 1.2, size), layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02, label="share of the true class")
+    ticks = np.arange(len(names))
+    ax.set_xticks(ticks, names, rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_yticks(ticks, names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    for (i, j), rate in np.ndenumerate(rates):
+        if rate >= 0.005:
+            ax.text(
+                j,
+                i,
+                f"{100 * rate:.0f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if rate > 0.5 else "black",
+            )
+    accuracy = (predictions["label"] == predictions["prediction"]).mean()
+    ax.set_title(f"{title}: test confusion matrix, % of each true class (n={len(predictions)}, acc {accuracy:.1%})")
+    return fig
+
+
+def per_class_f1(run_dir: Path, predictions: pd.DataFrame | None, names: list[str]) -> pd.Series | None:
+    """Per-class test F1 from classification_report.csv, else computed from test_predictions.csv."""
+    report = rr.read_optional_csv(Path(run_dir) / "classification_report.csv")
+    if report is not None:
+        column = "f1" if "f1" in report.columns else "f1-score"
+        rows = report[~report["class"].astype(str).isin(rr.SUMMARY_ROWS)]
+        return pd.Series(rows[column].astype(float).to_numpy(), index=rows["class"].astype(str), name="f1")
+    if predictions is None:
+        return None
+    from sklearn.metrics import f1_score
+
+    scores = f1_score(predictions["label"], predictions["prediction"], labels=names, average=None, zero_division=0)
+    return pd.Series(scores, index=names, name="f1")
+
+
+def f1_figure(f1: pd.Series, title: str) -> Figure:
+    """Horizontal bars of per-class F1, best at the top, with the macro average as a dashed line."""
+    f1 = f1.sort_values()
+    fig = Figure(figsize=(8, max(4.0, 0.35 * len(f1) + 1.5)), layout="constrained")
+    ax = fig.subplots()
+    bars = ax.barh(f1.index, f1.to_numpy(), color="tab:blue")
+    ax.bar_label(bars, fmt="%.2f", padding=2, fontsize=8)
+    ax.axvline(f1.mean(), color="tab:red", ls="--", label=f"macro F1 {f1.mean():.3f}")
+    ax.set_xlim(0, 1.08)
+    ax.set_xlabel("F1 on the test split")
+    ax.set_ylabel("class")
+    fig.legend(loc="outside lower center")
+    ax.set_title(f"{title}: per-class F1 (test)")
+    return fig
+
+
+def plot_run(run_dir: Path) -> RunPlots:
+    """Write every figure the run's files allow into RUN_DIR/plots/; note what is missing, record errors."""
+    run_dir = Path(run_dir)
+    result = RunPlots(run_dir, rr.model_name(run_dir))
+    out = run_dir / "plots"
+    try:
+        result.train, result.evals, state = rr.load_log_history(run_dir)
+    except (rr.RunFolderError, OSError) as e:
+        result.errors.append(str(e))
+    else:
+        _plot_history(result, state, out)
+    try:
+        _plot_test(result, out)
+    except (rr.RunFolderError, OSError) as e:
+        result.errors.append(str(e))
+    return result
+
+
+def _plot_history(result: RunPlots, state: dict, out: Path) -> None:
+    if result.train.empty:
+        result.notes.append("train_metrics.png skipped: no training step logged yet")
+    else:
+        fig, notes = train_figure(result.train, rr.steps_per_epoch(result.train, state), result.name)
+        result.written.append(save_figure(fig, out / "train_metrics.png"))
+        result.notes += notes
+    if result.evals.empty or "epoch" not in result.evals.columns:
+        result.notes.append("eval_metrics.png skipped: no evaluation logged yet (first epoch not finished?)")
+    else:
+        fig, notes = eval_figure(result.evals, result.name)
+        result.written.append(save_figure(fig, out / "eval_metrics.png"))
+        result.notes += notes
+
+
+def _plot_test(result: RunPlots, out: Path) -> None:
+    predictions = rr.load_predictions(result.run_dir)
+    if predictions is None:
+        result.notes.append("confusion_matrix.png skipped: no test_predictions.csv (run not finished?)")
+        names = []  # only needed to compute F1 from predictions
+    else:
+        names = rr.class_names(result.run_dir, predictions)
+        figure = confusion_figure(predictions, names, result.name)
+        result.written.append(save_figure(figure, out / "confusion_matrix.png"))
+    result.f1 = per_class_f1(result.run_dir, predictions, names)
+    if result.f1 is None:
+        result.notes.append("per_class_f1.png skipped: no classification_report.csv or test_predictions.csv")
+    else:
+        result.written.append(save_figure(f1_figure(result.f1, result.name), out / "per_class_f1.png"))
+
+
+def compare_eval_figure(runs: dict[str, pd.DataFrame]) -> Figure:
+    """Validation accuracy and loss of several runs on shared axes, against epoch."""
+    fig = Figure(figsize=(9, 6), layout="constrained")
+    ax_acc, ax_loss = fig.subplots(2, 1, sharex=True)
+    for name, evals in runs.items():
+        for ax, column in ((ax_acc, "eval_accuracy"), (ax_loss, "eval_loss")):
+            if column in evals.columns:
+                rows = evals.dropna(subset=[column])
+                ax.plot(rows["epoch"], rows[column], marker="o", label=name)
+    for ax, label in ((ax_acc, "validation accuracy"), (ax_loss, "validation loss")):
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    ax_loss.set_xlabel("epoch")
+    fig.suptitle("Validation after each epoch")
+    return fig
+
+
+def compare_train_loss_figure(runs: dict[str, pd.DataFrame]) -> Figure:
+    """Training loss of several runs against epoch (step counts differ between runs, epochs do not)."""
+    fig = Figure(figsize=(9, 4.5), layout="constrained")
+    ax = fig.subplots()
+    for name, train in runs.items():
+        rows = train.dropna(subset=["loss", "epoch"])
+        ax.plot(rows["epoch"], rows["loss"], lw=1.2, label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title("Training loss")
+    return fig
+
+
+def compare_f1_figure(f1s: dict[str, pd.Series]) -> Figure:
+    """Per-class test F1 of several runs as grouped horizontal bars, classes ordered by the first run's F1."""
+    order = next(iter(f1s.values())).sort_values().index
+    fig = Figure(figsize=(8, max(4.0, 0.22 * len(order) * len(f1s) + 1.5)), layout="constrained")
+    ax = fig.subplots()
+    height = 0.8 / len(f1s)
+    for k, (name, f1) in enumerate(f1s.items()):
+        positions = np.arange(len(order)) + (k - (len(f1s) - 1) / 2) * height
+        ax.barh(positions, f1.reindex(order).to_numpy(), height=height, label=f"{name} (macro {f1.mean():.3f})")
+    ax.set_yticks(np.arange(len(order)), order)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("F1 on the test split")
+    ax.grid(axis="x", alpha=0.3)
+    fig.legend(loc="outside lower center", ncols=len(f1s))
+    ax.set_title("Per-class F1 (test)")
+    return fig

@@ -1,0 +1,171 @@
+"""Plots from hand-written run folders: files exist, are not blank, carry the expected labels; partial runs.
+
+Run: OMP_NUM_THREADS=1 python -m pytest tests/test_plots.py -q
+"""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from run_folders import CLASSES, default_predictions, log_history, make_run, train_tiny_run
+
+import plot_metrics
+from har_finetune import plots
+from har_finetune import run_reader as rr
+
+FIGURES = ["train_metrics.png", "eval_metrics.png", "confusion_matrix.png", "per_class_f1.png"]
+TAB_BLUE = (31, 119, 180)
+
+
+def assert_not_blank(path, colour=None):
+    """The PNG has contrast (pixel std) and, when given, shows `colour` (e.g. a plotted line) somewhere."""
+    pixels = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    assert pixels.std() > 10, f"{path} looks blank"
+    if colour is not None:
+        near = (np.abs(pixels - np.array(colour)).sum(axis=-1) < 30).mean()
+        assert near > 0.001, f"{path} shows no pixels of colour {colour}"
+
+
+def test_all_figures_from_hand_written_run(tmp_path, capsys):
+    run = make_run(tmp_path / "clip")
+    assert plot_metrics.main([str(run)]) == 0
+    for name in FIGURES:
+        assert_not_blank(run / "plots" / name, TAB_BLUE)
+    assert "note:" not in capsys.readouterr().out
+    assert not list((run / "plots").glob(".*.tmp")), "temporary files left behind"
+
+
+def test_train_figure_panels_and_epoch_marks():
+    train, _, state = _frames(epochs=3, steps_per_epoch=10)
+    fig, notes = plots.train_figure(train, rr.steps_per_epoch(train, state), "CLIP")
+    loss_ax, lr_ax, grad_ax = fig.axes[:3]
+    assert [loss_ax.get_ylabel(), lr_ax.get_ylabel(), grad_ax.get_ylabel()] == [
+        "training loss",
+        "learning rate",
+        "gradient norm",
+    ]
+    assert grad_ax.get_xlabel() == "step" and notes == []
+    epoch_lines = sorted({line.get_xdata()[0] for line in loss_ax.lines if len(set(line.get_xdata())) == 1})
+    assert epoch_lines == [10, 20, 30]
+    assert [ax.get_xlabel() for ax in loss_ax.child_axes] == ["epoch"], "no epoch axis on top"
+
+
+def test_eval_figure_per_epoch():
+    _, evals, _ = _frames(epochs=4, steps_per_epoch=10)
+    fig, notes = plots.eval_figure(evals, "SigLIP")
+    loss_ax, acc_ax = fig.axes
+    assert (loss_ax.get_ylabel(), acc_ax.get_ylabel(), acc_ax.get_xlabel()) == (
+        "validation loss",
+        "validation accuracy",
+        "epoch",
+    )
+    assert list(acc_ax.lines[0].get_xdata()) == [1, 2, 3, 4]
+    assert np.allclose(acc_ax.lines[0].get_ydata(), [0.7, 0.8, 0.9, 1.0]) and notes == []
+
+
+def test_confusion_matrix_names_and_row_normalisation():
+    predictions = default_predictions()
+    counts, rates, names = plots.confusion_matrix(predictions, CLASSES)
+    assert names == CLASSES and counts.sum() == len(predictions)
+    assert np.allclose(rates.sum(axis=1), 1)
+    assert rates[0, 0] == 0.75 and rates[0, 1] == 0.25  # calling: 3 right, 1 taken for clapping
+    ax = plots.confusion_figure(predictions, CLASSES, "CLIP").axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == CLASSES
+    assert [t.get_text() for t in ax.get_yticklabels()] == CLASSES
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("predicted class", "true class")
+
+
+def test_per_class_f1_sorted_and_computed_without_report(tmp_path):
+    run = make_run(tmp_path / "clip")
+    from_report = plots.per_class_f1(run, None, CLASSES)
+    (run / "classification_report.csv").unlink()
+    computed = plots.per_class_f1(run, rr.load_predictions(run), CLASSES)
+    assert np.allclose(from_report.reindex(CLASSES), computed.reindex(CLASSES))
+    f1 = from_report.copy()
+    f1["texting"], f1["calling"] = 0.1, 0.99
+    ax = plots.f1_figure(f1, "CLIP").axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[0] == "texting" and labels[-1] == "calling"  # worst at the bottom, best at the top
+
+
+def test_missing_metrics_in_progress_run_still_plots(tmp_path, capsys):
+    run = make_run(tmp_path / "clip", finished=False, grad_norm=False, evals=False)
+    assert plot_metrics.main([str(run)]) == 0
+    assert_not_blank(run / "plots" / "train_metrics.png", TAB_BLUE)
+    assert not (run / "plots" / "eval_metrics.png").exists()
+    out = capsys.readouterr().out
+    for expected in ("gradient norm not logged", "no evaluation logged yet", "no test_predictions.csv"):
+        assert expected in out
+    assert sum(line.count("note:") for line in out.splitlines()) == 4
+
+
+def test_eval_without_accuracy_gets_a_note():
+    _, evals, _ = _frames(epochs=2, steps_per_epoch=4)
+    fig, notes = plots.eval_figure(evals.drop(columns=["eval_accuracy", "eval_macro_f1"]), "CLIP")
+    assert notes == ["validation accuracy not logged: its panel is empty"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "is empty"),
+        ('{"log_history": [', "is not valid JSON"),
+        ("[]", "expected a JSON object"),
+        ("{}", "no log_history"),
+    ],
+)
+def test_broken_trainer_state_is_a_clear_error(tmp_path, capsys, content, message):
+    run = make_run(tmp_path / "clip")
+    (run / "trainer_state.json").write_text(content)
+    assert plot_metrics.main([str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0] and "trainer_state.json" in err[0]
+    assert (run / "plots" / "confusion_matrix.png").exists()  # test-split plots do not need the log
+    assert not (run / "plots" / "train_metrics.png").exists()
+
+
+def test_newest_complete_checkpoint_is_read_while_training(tmp_path):
+    run = make_run(tmp_path / "clip", finished=False)
+    state = json.loads((run / "checkpoint-30" / "trainer_state.json").read_text())
+    for step, complete in ((20, True), (40, False), (100, False)):
+        (run / f"checkpoint-{step}").mkdir()
+        (run / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps(state))
+        if not complete:
+            (run / f"checkpoint-{step}" / "checkpoint-is-incomplete.txt").touch()
+    assert rr.trainer_state_path(run) == run / "checkpoint-30" / "trainer_state.json"
+
+
+def test_not_a_run_folder(tmp_path, capsys):
+    assert plot_metrics.main([str(tmp_path / "nope")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    assert plot_metrics.main([str(tmp_path)]) == 2
+    assert "has training started?" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    return train_tiny_run(tmp_path_factory.getbasetemp() / "real_tiny_run")
+
+
+@pytest.mark.slow
+def test_plots_from_a_real_tiny_run(tiny_run, capsys):
+    assert plot_metrics.main([str(tiny_run)]) == 0
+    assert "note:" not in capsys.readouterr().out  # the trainer logs loss, learning rate, grad norm and eval
+    for name in FIGURES:
+        assert_not_blank(tiny_run / "plots" / name, TAB_BLUE)
+    train, evals, state = rr.load_log_history(tiny_run)
+    assert list(evals["epoch"]) == [1, 2]  # the re-evaluation of the kept model after training is not a point
+    assert rr.steps_per_epoch(train, state) == state["max_steps"] / 2
+    predictions = rr.load_predictions(tiny_run)
+    ax = plots.confusion_figure(predictions, rr.class_names(tiny_run, predictions), "CLIP").axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == CLASSES
+
+
+def _frames(epochs, steps_per_epoch):
+    import pandas as pd
+
+    history = log_history(epochs, steps_per_epoch, logging_steps=2, grad_norm=True, evals=True)
+    train = pd.DataFrame([r for r in history if "loss" in r])
+    evals = pd.DataFrame([r for r in history if "eval_loss" in r])
+    return train, evals, {"max_steps": epochs * steps_per_epoch, "num_train_epochs": epochs}
