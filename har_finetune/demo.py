@@ -14,8 +14,10 @@ import logging
 from pathlib import Path
 
 from .errors import run_cli
+from .report import plot_and_report
 from .synthetic import make_synthetic_har, make_tiny_checkpoint
 from .train import main as train_main
+from .visualize import visualize_run
 
 logger = logging.getLogger("har_finetune")
 
@@ -49,10 +51,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("outputs/demo"), help="demo folder (data, models, runs)")
     args = parser.parse_args(argv)
     results = run_demo(args.out)
+    runs = [args.out / family for family in results]
+    plot_and_report(runs, args.out / "compare")
+    for run in runs:
+        visualize_run(run, args.out / "samples" / run.name, title=f"{run.name} (smoke demo, synthetic images)")
     print("\nSMOKE DEMO on synthetic colour-coded images (not HAR results):")
     for family, r in results.items():
         print(f"  {family:7s} test accuracy {r['test_accuracy']:.3f}  macro-F1 {r['test_macro_f1']:.3f}  "
               f"({r['num_test_samples']} test images, chance 0.067)  -> {args.out / family}")
+    print(f"  report: {args.out / 'compare' / 'REPORT.md'}   samples: {args.out / 'samples'}")
     return 0
 
 

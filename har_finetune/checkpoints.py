@@ -1,0 +1,106 @@
+"""Which checkpoint to resume from, and whether a run already finished.
+
+Trainer writes `checkpoint-N/` in place, file by file, so a job killed while saving leaves a half-written folder, and
+`transformers.trainer_utils.get_last_checkpoint` returns it anyway. Resuming from it then fails (truncated
+`trainer_state.json` or weights, empty folder) or, worse, silently continues with a fresh optimizer (missing
+`optimizer.pt`). `latest_complete_checkpoint` returns the newest checkpoint that passes every check below; keep
+`save_total_limit >= 2` so that an older complete one survives next to the one being written.
+
+Only DDP/single-device checkpoints are understood (DeepSpeed and FSDP keep optimizer state elsewhere).
+"""
+
+import json
+import logging
+import re
+import struct
+import zipfile
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_DIR = re.compile(r"^checkpoint-(\d+)$")
+INCOMPLETE_MARKER = "checkpoint-is-incomplete.txt"  # written by transformers' just-in-time checkpointing while saving
+FINISHED_MARKER = "all_results.json"  # written last, atomically, by a run that finished (docs/run_folder.md)
+# torch.save files (zip archives: a truncated one has no central directory, so zipfile rejects it)
+REQUIRED_TORCH_FILES = ("optimizer.pt", "scheduler.pt")
+
+
+def run_is_finished(output_dir: str | Path) -> bool:
+    """True when the run folder holds a readable `all_results.json`: the run finished and must not be retrained."""
+    return _read_json(Path(output_dir) / FINISHED_MARKER) is not None
+
+
+def latest_complete_checkpoint(output_dir: str | Path) -> str | None:
+    """The newest `checkpoint-N` folder of `output_dir` that is safe to resume from, or None.
+
+    Incomplete checkpoints are skipped with a warning naming the problem.
+    """
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        return None
+    numbered = [(int(m.group(1)), p) for p in output_dir.iterdir() if (m := CHECKPOINT_DIR.match(p.name)) and p.is_dir()]
+    for _, path in sorted(numbered, reverse=True):
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return str(path)
+        logger.warning("Not resuming from %s: %s", path, problem)
+    return None
+
+
+def checkpoint_problem(checkpoint: str | Path) -> str | None:
+    """Why `checkpoint` cannot be resumed from (a short sentence), or None when it is complete."""
+    checkpoint = Path(checkpoint)
+    if (checkpoint / INCOMPLETE_MARKER).exists():
+        return f"{INCOMPLETE_MARKER} is present (the save was interrupted)"
+    state = _read_json(checkpoint / "trainer_state.json")
+    if not isinstance(state, dict) or not isinstance(state.get("global_step"), int):
+        return "trainer_state.json is missing, truncated or has no global_step"
+    for name in REQUIRED_TORCH_FILES:
+        path = checkpoint / name
+        if not path.is_file() or path.stat().st_size == 0:
+            return f"{name} is missing or empty"
+        if not zipfile.is_zipfile(path):
+            return f"{name} is truncated (not a complete torch.save archive)"
+    return _weights_problem(checkpoint)
+
+
+def _weights_problem(checkpoint: Path) -> str | None:
+    index = checkpoint / "model.safetensors.index.json"
+    if index.exists():
+        weight_map = (_read_json(index) or {}).get("weight_map")
+        if not isinstance(weight_map, dict) or not weight_map:
+            return f"{index.name} is truncated"
+        shards = sorted(set(weight_map.values()))
+    elif (checkpoint / "model.safetensors").exists():
+        shards = ["model.safetensors"]
+    elif (checkpoint / "pytorch_model.bin").exists():
+        ok = zipfile.is_zipfile(checkpoint / "pytorch_model.bin")
+        return None if ok else "pytorch_model.bin is truncated"
+    else:
+        return "no model weights (model.safetensors or pytorch_model.bin)"
+    for shard in shards:
+        if not _safetensors_complete(checkpoint / shard):
+            return f"{shard} is missing or truncated"
+    return None
+
+
+def _safetensors_complete(path: Path) -> bool:
+    """Header parses and the file is exactly as long as the header says (8-byte length, JSON header, tensor data)."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            (header_len,) = struct.unpack("<Q", f.read(8))
+            if header_len > size - 8:
+                return False
+            header = json.loads(f.read(header_len))
+    except (OSError, struct.error, ValueError):
+        return False
+    ends = [t["data_offsets"][1] for key, t in header.items() if key != "__metadata__"]
+    return size == 8 + header_len + max(ends, default=0)
+
+
+def _read_json(path: Path) -> object | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
