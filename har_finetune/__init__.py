@@ -4,7 +4,10 @@ Layout (one module per concern; the run folder described in docs/run_folder.md i
 passes between training, plotting and visualising):
 
 - config.py      settings dataclasses and argument parsing (stock TrainingArguments pass through)
-- models.py      the one registry of supported model types (clip, siglip, siglip2)
+- models.py      the one registry of supported model types (clip, siglip, siglip2) and heads (default, zero_shot)
+- zero_shot.py   class-name prompts, the zero-shot classifier and baseline; zero_shot_head.py its model class
+- optimization.py  layer-wise learning-rate decay and LP-FT; wise_ft.py  weight averaging with the zero-shot model
+- predict.py     `python -m har_finetune.predict RUN_DIR PATH...`: top-k labels for any images
 - data/          dataset sources, image decoding, de-duplication + split, transforms, torch datasets
 - metrics.py     scikit-learn metrics, prediction and per-class report files
 - train.py       `main(argv, family)`: the training job, reading like a table of contents

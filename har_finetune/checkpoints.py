@@ -38,8 +38,8 @@ def latest_complete_checkpoint(output_dir: str | Path) -> str | None:
     output_dir = Path(output_dir)
     if not output_dir.is_dir():
         return None
-    numbered = [(int(m.group(1)), p) for p in output_dir.iterdir() if (m := CHECKPOINT_DIR.match(p.name)) and p.is_dir()]
-    for _, path in sorted(numbered, reverse=True):
+    steps = {p: int(m.group(1)) for p in output_dir.iterdir() if (m := CHECKPOINT_DIR.match(p.name)) and p.is_dir()}
+    for path in sorted(steps, key=steps.get, reverse=True):
         problem = checkpoint_problem(path)
         if problem is None:
             return str(path)

@@ -19,7 +19,8 @@ from transformers import HfArgumentParser, TrainingArguments
 
 from .data.transforms import AUGMENTATIONS
 from .errors import UserError
-from .models import DEFAULT_CHECKPOINTS
+from .models import DEFAULT_CHECKPOINTS, HEADS
+from .zero_shot import DEFAULT_TEMPLATES, prompts
 
 DEFAULT_DATASET = "Bingsu/Human_Action_Recognition"
 
@@ -30,6 +31,17 @@ class ModelArguments:
         default=None,
         metadata={"help": "Any CLIP, SigLIP or SigLIP 2 checkpoint: a Hub id or a local folder. Default: "
                           f"{DEFAULT_CHECKPOINTS['clip']} (CLIP script), {DEFAULT_CHECKPOINTS['siglip']} (SigLIP)."},
+    )
+    head: str = field(
+        default="default",
+        metadata={"help": "Classifier: default (transformers': mean-pooled tokens, random linear layer) or zero_shot "
+                          "(the model's own normalised image embedding, weights initialised from the class-prompt "
+                          "text embeddings: training starts at zero-shot accuracy). See docs/recipes.md."},
+    )
+    prompt_templates: list[str] = field(
+        default_factory=lambda: list(DEFAULT_TEMPLATES),
+        metadata={"help": "Zero-shot prompt templates; '{}' becomes the class name with underscores as spaces. "
+                          "Used by --head zero_shot and --zero_shot."},
     )
 
 
@@ -57,6 +69,16 @@ class DataArguments:
     max_unreadable_fraction: float = field(
         default=0.05, metadata={"help": "Stop if more than this fraction of images cannot be decoded."})
     strict: bool = field(default=False, metadata={"help": "Fail on any unreadable image instead of skipping it."})
+    pixel_cache: bool = field(
+        default=True, metadata={"help": "Decode each image once into a memory-mapped uint8 cache and augment and "
+                                        "normalise batches on the GPU (docs/performance.md); --no_pixel_cache "
+                                        "decodes every image in every epoch. SigLIP 2 always decodes per image."})
+    cache_dir: str | None = field(
+        default=None, metadata={"help": "Pixel cache folder (default $HAR_FINETUNE_CACHE, else $HF_HOME/har_finetune, "
+                                        "else ~/.cache/har_finetune); entries are keyed by image content."})
+    cache_resolution: int | None = field(
+        default=None, metadata={"help": "Shortest edge of cached training images, larger ones are shrunk "
+                                        "(default 8/7 of the model input: 256 for 224)."})
 
     def __post_init__(self):
         if self.augmentation not in AUGMENTATIONS:
@@ -73,7 +95,7 @@ class HarTrainingArguments(TrainingArguments):
     output_dir: str | None = field(default=None, metadata={"help": "Run folder (default outputs/<family>)."})
     num_train_epochs: float = field(default=6.0, metadata={"help": "Epochs (the report: 6)."})
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Training batch size per device."})
-    per_device_eval_batch_size: int = field(default=128, metadata={"help": "Evaluation batch size per device."})
+    per_device_eval_batch_size: int = field(default=256, metadata={"help": "Evaluation batch size per device."})
     eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate on the validation split."})
     save_strategy: str = field(default="epoch", metadata={"help": "When to save a checkpoint."})
     save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept (best and newest)."})
@@ -89,6 +111,27 @@ class HarTrainingArguments(TrainingArguments):
         default=torch.cuda.is_available(), metadata={"help": "Pinned host memory (useful on a GPU only)."})
     dataloader_num_workers: int = field(
         default=min(8, max(0, (os.cpu_count() or 1) - 1)), metadata={"help": "Data loading processes."})
+    dataloader_persistent_workers: bool = field(
+        default=True, metadata={"help": "Keep loader processes between epochs and evaluations (off without workers)."})
+    zero_shot: bool = field(
+        default=False, metadata={"help": "Before training, score the zero-shot classifier (class-name prompts, no "
+                                         "training) on the test split: zero_shot_results.json, a report baseline."})
+    linear_probe_epochs: float = field(
+        default=0.0, metadata={"help": "LP-FT: for this many of the epochs train only the head, then everything."})
+    linear_probe_learning_rate: float | None = field(
+        default=None, metadata={"help": "Head learning rate in the linear-probe epochs (default --learning_rate)."})
+    layer_decay: float = field(
+        default=1.0, metadata={"help": "Layer-wise learning-rate decay: block i of n learns at "
+                                       "learning_rate * layer_decay**(n - i), the head at learning_rate; 1: off."})
+    wise_ft_alpha: list[float] | None = field(
+        default=None, metadata={"help": "WiSE-FT: after training, average the weights (1 - a) * zero-shot + a * "
+                                        "fine-tuned for each a given; keep the best on validation (--head zero_shot). "
+                                        "1 alone: off."})
+
+    def __post_init__(self):
+        if self.dataloader_num_workers == 0:
+            self.dataloader_persistent_workers = False  # torch refuses persistent workers without workers
+        super().__post_init__()
 
 
 def _read_config_file(path: str) -> dict:
@@ -123,4 +166,29 @@ def parse_args(argv: list[str], family: str) -> tuple[ModelArguments, DataArgume
     parser.set_defaults(**defaults)
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     model_args.model_name_or_path = model_args.model_name_or_path or DEFAULT_CHECKPOINTS[family]
+    check_fine_tuning_options(model_args, training_args)
     return model_args, data_args, training_args
+
+
+def check_fine_tuning_options(model_args: ModelArguments, args: HarTrainingArguments) -> None:
+    """--head, prompts, LP-FT, layer decay and WiSE-FT settings, with what to change."""
+    if model_args.head not in HEADS:
+        raise UserError(f"--head {model_args.head}: choose one of {', '.join(HEADS)}")
+    try:
+        prompts(["class"], model_args.prompt_templates)
+    except ValueError as error:
+        raise UserError(f"--prompt_templates: {error}") from None
+    if not 0 < args.layer_decay <= 1:
+        raise UserError(f"--layer_decay must be in (0, 1] (got {args.layer_decay}); 0.65-0.85 is typical for ViT-B")
+    if args.linear_probe_epochs < 0 or (args.max_steps <= 0 and args.linear_probe_epochs >= args.num_train_epochs):
+        raise UserError(f"--linear_probe_epochs {args.linear_probe_epochs} must be at least 0 and below "
+                        f"--num_train_epochs {args.num_train_epochs}")
+    if args.linear_probe_learning_rate is not None and args.linear_probe_learning_rate <= 0:
+        raise UserError("--linear_probe_learning_rate must be positive")
+    if args.wise_ft_alpha and set(args.wise_ft_alpha) == {1.0}:
+        args.wise_ft_alpha = None  # alpha 1 alone is the fine-tuned model: nothing to average (turns a recipe's off)
+    if args.wise_ft_alpha:
+        if model_args.head != "zero_shot":
+            raise UserError("--wise_ft_alpha needs --head zero_shot: the zero-shot end of the average")
+        if not all(0 <= alpha <= 1 for alpha in args.wise_ft_alpha):
+            raise UserError(f"--wise_ft_alpha values must be in [0, 1] (got {args.wise_ft_alpha})")

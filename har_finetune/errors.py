@@ -1,22 +1,35 @@
-"""User-facing errors: one clear line and exit code 2, never a bare traceback."""
+"""User-facing errors: one clear line and a non-zero exit code, never a bare traceback."""
 
 import sys
 from collections.abc import Callable
 
 USAGE_ERROR_EXIT_CODE = 2
+RUN_FAILED_EXIT_CODE = 3
 
 
 class UserError(Exception):
     """A problem the user can fix (bad path, bad flag, bad data); the message says how."""
 
+    exit_code = USAGE_ERROR_EXIT_CODE
+
+
+class RunFailed(UserError):
+    """Training stopped on a fault (NaN loss, out of memory, disk full); the message names it and what to try.
+
+    Its own exit code, so that a batch script can tell it from bad input (2) and from a preemption stop (124):
+    resubmitting the same command would only fail again.
+    """
+
+    exit_code = RUN_FAILED_EXIT_CODE
+
 
 def run_cli(main: Callable[[], int]) -> None:
-    """Run an entry point and turn a `UserError` into one line on stderr and exit code 2."""
+    """Run an entry point and turn a `UserError` into one line on stderr and its exit code."""
     try:
         code = main()
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        code = USAGE_ERROR_EXIT_CODE
+        print("error: " + " ".join(str(error).split()), file=sys.stderr)  # one line, whatever the message holds
+        code = error.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         code = 130

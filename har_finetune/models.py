@@ -1,4 +1,9 @@
-"""The one place where CLIP, SigLIP and SigLIP 2 differ: a registry keyed by the checkpoint's `model_type`."""
+"""The one place where CLIP, SigLIP and SigLIP 2 differ: a registry keyed by the checkpoint's `model_type`.
+
+Two heads (`--head`): `default` is transformers' own classifier (mean-pooled tokens, random linear layer);
+`zero_shot` classifies the model's normalised image embedding, starting from the class-prompt text embeddings
+(zero_shot.py, zero_shot_head.py).
+"""
 
 import logging
 import os
@@ -8,15 +13,21 @@ import torch
 from transformers import (
     AutoConfig,
     AutoImageProcessor,
+    AutoTokenizer,
     BaseImageProcessor,
     CLIPForImageClassification,
+    CLIPModel,
     PretrainedConfig,
     PreTrainedModel,
+    PreTrainedTokenizerBase,
     Siglip2ForImageClassification,
+    Siglip2Model,
     SiglipForImageClassification,
+    SiglipModel,
 )
 
 from .errors import UserError
+from .zero_shot import DEFAULT_TEMPLATES, zero_shot_classifier
 
 logger = logging.getLogger(__name__)
 
@@ -28,18 +39,26 @@ class ModelFamily:
     model_class: type[PreTrainedModel]
     # SigLIP 2 (NaFlex) feeds variable-size patch sequences: its image processor must build every batch.
     processor_builds_batches: bool = False
-    # SigLIP's attention-pooling head is computed but unused by the classifier (DDP: unused parameters).
+    # SigLIP's attention-pooling head is computed but unused by the default classifier (DDP: unused parameters);
+    # the zero-shot head needs it: it is SigLIP's image embedding.
     drop_pooling_head: bool = False
+    dual_model_class: type[PreTrainedModel] | None = None  # both towers: text prompts for the zero-shot head
+    # SigLIP's text tower pools its last position and was trained on prompts padded to 64 tokens; CLIP pools its
+    # end-of-text token, so padding to the longest prompt is exact.
+    prompt_max_length: int | None = None
 
 
 FAMILIES = {
     family.model_type: family
     for family in (
-        ModelFamily("clip", "CLIP", CLIPForImageClassification),
-        ModelFamily("siglip", "SigLIP", SiglipForImageClassification, drop_pooling_head=True),
-        ModelFamily("siglip2", "SigLIP 2", Siglip2ForImageClassification, True, drop_pooling_head=True),
+        ModelFamily("clip", "CLIP", CLIPForImageClassification, dual_model_class=CLIPModel),
+        ModelFamily("siglip", "SigLIP", SiglipForImageClassification, drop_pooling_head=True,
+                    dual_model_class=SiglipModel, prompt_max_length=64),
+        ModelFamily("siglip2", "SigLIP 2", Siglip2ForImageClassification, True, drop_pooling_head=True,
+                    dual_model_class=Siglip2Model, prompt_max_length=64),
     )
 }
+HEADS = ("default", "zero_shot")
 
 DEFAULT_CHECKPOINTS = {"clip": "openai/clip-vit-base-patch16", "siglip": "google/siglip-base-patch16-224"}
 
@@ -76,17 +95,36 @@ def load_image_processor(name_or_path: str) -> BaseImageProcessor:
         raise UserError(f"cannot load the image processor of '{name_or_path}': {OFFLINE_HINT}") from None
 
 
-def load_classifier(name_or_path: str, class_names: list[str], seed: int) -> tuple[PreTrainedModel, ModelFamily]:
-    """Vision tower + a fresh linear head for `class_names`; the head is seeded so runs repeat exactly."""
+def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
+    try:
+        return AutoTokenizer.from_pretrained(name_or_path)
+    except (OSError, ValueError, ImportError) as error:
+        raise UserError(f"cannot load the tokenizer of '{name_or_path}' (needed for class-name prompts): {error}; "
+                        f"SigLIP's needs `pip install sentencepiece protobuf`; {OFFLINE_HINT}") from None
+
+
+def load_classifier(name_or_path: str, class_names: list[str], seed: int, head: str = "default",
+                    templates: tuple[str, ...] | list[str] = DEFAULT_TEMPLATES) -> tuple[PreTrainedModel, ModelFamily]:
+    """Vision tower + a head for `class_names`: a fresh seeded linear layer (`default`, runs repeat exactly) or the
+    text-initialised zero-shot head (`zero_shot`)."""
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
     config = load_config(name_or_path)
     family = family_of(config, name_or_path)
+    if head == "zero_shot":
+        dual_model = family.dual_model_class.from_pretrained(name_or_path, dtype=torch.float32)
+        tokenizer = load_tokenizer(name_or_path)
+        return zero_shot_classifier(dual_model, tokenizer, class_names, templates, family.prompt_max_length), family
     config.num_labels = len(class_names)
     config.id2label = dict(enumerate(class_names))
     config.label2id = {name: index for index, name in enumerate(class_names)}
     if family.drop_pooling_head:
         config.vision_config.vision_use_head = False
     torch.manual_seed(seed)  # the head is created inside from_pretrained
-    model = family.model_class.from_pretrained(name_or_path, config=config)
+    model = family.model_class.from_pretrained(name_or_path, config=config, dtype=torch.float32)
+    # Its forward takes **kwargs, so Trainer assumes the loss is normalised by `num_items_in_batch` and stops scaling
+    # it, but the loss is a per-batch mean: without this, gradient accumulation and DDP multiply the loss (and, before
+    # clipping, the gradients) by the accumulation steps and the number of processes (transformers 5.24).
     return model, family
 
 

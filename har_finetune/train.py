@@ -18,17 +18,21 @@ import torch
 from transformers import Trainer, set_seed
 from transformers.utils import logging as hf_logging
 
-from . import io
+from . import io, wise_ft, zero_shot
 from .checkpoints import latest_complete_checkpoint, run_is_finished
 from .config import DataArguments, HarTrainingArguments, ModelArguments, parse_args
-from .data.datasets import Collator, EpochSetter, ImageClassificationDataset
+from .data.cache import default_cache_dir
+from .data.datasets import Collator, EpochSetter, build_dataset, pixel_store, scan_recorder
 from .data.images import scan_images
 from .data.sources import LabelledImages, load_source
 from .data.split import Split, make_split
-from .data.transforms import eval_transform, train_transform
-from .errors import UserError
+from .data.transforms import DeviceTransform
+from .errors import RunFailed, UserError
+from .guards import NonFiniteGuard, explain_faults, save_final_model
+from .hub_access import check_model
 from .metrics import compute_metrics, per_class_report, predictions_table
 from .models import ModelFamily, count_parameters, load_classifier, load_image_processor
+from .optimization import FineTuningTrainer
 from .preemption import PREEMPTED_EXIT_CODE, PreemptionCallback, wait_for_all_ranks
 
 logger = logging.getLogger("har_finetune")
@@ -43,30 +47,49 @@ def main(argv: list[str], family: str) -> int:
         logger.info("%s holds a finished run (all_results.json); not training again", output_dir)
         return 0
     check_output_dir(output_dir)
+    check_model(model_args.model_name_or_path)  # a wrong model id fails in seconds, not after the data scan
     preemption = PreemptionCallback()  # early, so a signal during loading still stops cleanly
     set_seed(training_args.seed)
-    source, split = prepare_split(data_args, training_args.seed)
-    model, model_family = load_classifier(model_args.model_name_or_path, source.class_names, training_args.seed)
-    processor = load_image_processor(model_args.model_name_or_path)
-    datasets = build_datasets(source, split, processor, model_family, data_args, training_args.seed)
+    processor = load_image_processor(model_args.model_name_or_path)  # before the scan, which fills the pixel cache
+    record = training_args.local_process_index == 0  # DDP: one rank per node records, the others wait for it
+    source, split, scans, recorder = prepare_split(data_args, training_args.seed, processor, record)
+    model, model_family = load_classifier(model_args.model_name_or_path, source.class_names, training_args.seed,
+                                          model_args.head, model_args.prompt_templates)
+    with training_args.main_process_first(desc="pixel cache"):
+        datasets = build_datasets(source, split, scans, recorder, processor, model_family, data_args,
+                                  training_args.seed)
     if training_args.should_save:
         write_run_metadata(output_dir, split, source, model_args, data_args, training_args, family)
-    trainer = Trainer(
+    guard = NonFiniteGuard()
+    trainer = FineTuningTrainer(
         model=model, args=training_args, train_dataset=datasets["train"], eval_dataset=datasets["validation"],
+        device_transform=DeviceTransform(processor, data_args.augmentation),
         data_collator=Collator(processor if model_family.processor_builds_batches else None),
         processing_class=processor, compute_metrics=compute_metrics,
-        callbacks=[preemption, EpochSetter(datasets["train"])],
+        callbacks=[preemption, EpochSetter(datasets["train"]), guard],  # guard last: it cancels saves
+        layer_decay=training_args.layer_decay, linear_probe_epochs=training_args.linear_probe_epochs,
+        linear_probe_learning_rate=training_args.linear_probe_learning_rate,
     )
+    if training_args.zero_shot:  # the baseline row of the report, before any training
+        zero_shot.write_baseline(trainer, datasets["test"], source.class_names, model_args.model_name_or_path,
+                                 model_args.head, model_args.prompt_templates, model_family.model_type)
+    zero_shot_weights = wise_ft.snapshot(model) if training_args.wise_ft_alpha else None
     resume_from = latest_complete_checkpoint(output_dir)
     if resume_from:
         logger.info("resuming from %s", resume_from)
-    train_result = trainer.train(resume_from_checkpoint=resume_from)
+    with explain_faults(trainer):  # out of memory, disk full: one line, what to try
+        train_result = trainer.train(resume_from_checkpoint=resume_from)
+    if guard.failure:  # NaN/inf: nothing of this model is saved
+        raise RunFailed(guard.failure)
     if preemption.preempted:
         logger.warning("stopped for preemption at step %d; resubmit (or requeue) to resume",
                        preemption.stopped_at_step)
         wait_for_all_ranks()
         return PREEMPTED_EXIT_CODE
-    finish_run(trainer, train_result.metrics, datasets, split, source, model_args, model_family)
+    with explain_faults(trainer):
+        wise = wise_ft.choose_alpha(trainer, zero_shot_weights, training_args.wise_ft_alpha,
+                                    datasets["validation"]) if zero_shot_weights else {}
+        finish_run(trainer, train_result.metrics, datasets, split, source, model_args, model_family, wise)
     return 0
 
 
@@ -79,22 +102,30 @@ def setup_logging(training_args: HarTrainingArguments) -> None:
 
 def check_output_dir(output_dir: Path) -> None:
     """Refuse a non-empty folder that is not one of our runs, instead of mixing files into it."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise UserError(f"--output_dir {output_dir} is a file; choose a folder (new or holding a run of this tool)")
     if output_dir.is_dir() and any(output_dir.iterdir()) and not (output_dir / OUR_RUN_MARKER).is_file():
         if not any(output_dir.glob("checkpoint-*")):
             raise UserError(f"--output_dir {output_dir} holds files that are not a run of this tool; "
                             "choose an empty or new folder")
 
 
-def prepare_split(data_args: DataArguments, seed: int) -> tuple[LabelledImages, Split]:
-    """Find the dataset, decode-check every image, de-duplicate, split."""
+def prepare_split(data_args: DataArguments, seed: int, processor, record: bool):
+    """Find the dataset, decode-check every image (the pixel cache keeps them), de-duplicate, split."""
     source = load_source(data_args.dataset, data_args.image_column, data_args.label_column)
-    scans = scan_images(source.reader, source.ids)
+    recorder = scan_recorder(_cache_dir(data_args), processor, data_args.cache_resolution, source.root,
+                             source.ids) if record else None
+    scans = scan_images(source.reader, source.ids, on_image=recorder)
     split = make_split(source, scans, data_args.test_fraction, data_args.validation_fraction, seed,
                        data_args.max_unreadable_fraction, data_args.strict)
     counts = split.table["split"].value_counts()
     logger.info("split (%s test split): %d train, %d validation, %d test images, %d classes", split.test_source,
                 counts.get("train", 0), counts.get("validation", 0), counts.get("test", 0), len(source.class_names))
-    return source, split
+    return source, split, scans, recorder
+
+
+def _cache_dir(data_args: DataArguments) -> Path | None:
+    return Path(data_args.cache_dir or default_cache_dir()) if data_args.pixel_cache else None
 
 
 def _subset(ids: list[str], labels: list[str], limit: int | None, seed: int) -> tuple[list[str], list[str]]:
@@ -104,18 +135,21 @@ def _subset(ids: list[str], labels: list[str], limit: int | None, seed: int) -> 
     return [ids[i] for i in keep], [labels[i] for i in keep]
 
 
-def build_datasets(source, split, processor, model_family: ModelFamily, data_args: DataArguments, seed: int):
+def build_datasets(source, split, scans, recorder, processor, model_family: ModelFamily, data_args: DataArguments,
+                   seed: int):
     label_index = {name: i for i, name in enumerate(source.class_names)}
-    builds = model_family.processor_builds_batches
-    transforms = {"train": train_transform(processor, data_args.augmentation, builds),
-                  "validation": eval_transform(processor, builds), "test": eval_transform(processor, builds)}
     limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
               "test": data_args.max_eval_samples}
+    builds = model_family.processor_builds_batches
+    store = pixel_store(source, scans, processor, _cache_dir(data_args), data_args.cache_resolution, recorder,
+                        needed=not builds)
     datasets = {}
-    for name, transform in transforms.items():
-        ids, labels = _subset(split.ids(name), split.labels(name), limits[name], seed)
-        datasets[name] = ImageClassificationDataset(source.reader, ids, [label_index[x] for x in labels], transform,
-                                                    seed)
+    for name, limit in limits.items():
+        ids, labels = _subset(split.ids(name), split.labels(name), limit, seed)
+        datasets[name] = build_dataset(
+            source.reader, ids, [label_index[x] for x in labels], processor, train=name == "train",
+            augmentation=data_args.augmentation, seed=seed, processor_builds_batches=builds, store=store,
+            policy_on_device=torch.cuda.is_available())
     return datasets
 
 
@@ -138,15 +172,16 @@ def write_run_metadata(output_dir, split, source, model_args, data_args, trainin
 
 
 def finish_run(trainer: Trainer, train_metrics: dict, datasets: dict, split: Split, source: LabelledImages,
-               model_args: ModelArguments, model_family: ModelFamily) -> None:
-    """Validation and test metrics of the kept model, predictions, per-class report; all_results.json last."""
+               model_args: ModelArguments, model_family: ModelFamily, extra_results: dict | None = None) -> None:
+    """Validation and test metrics of the kept model, predictions, per-class report; all_results.json last.
+
+    `extra_results` (e.g. the WiSE-FT choice) are added to all_results.json."""
     eval_metrics = trainer.evaluate(datasets["validation"])
     test = trainer.predict(datasets["test"], metric_key_prefix="test")
     if not trainer.args.should_save:
         return
     output_dir = Path(trainer.args.output_dir)
-    trainer.save_model()
-    trainer.save_state()
+    save_final_model(trainer, output_dir)  # the previous model files stay until all new ones are written
     table = predictions_table(datasets["test"].ids, test.label_ids, _logits(test.predictions), source.class_names)
     io.write_csv(output_dir / "test_predictions.csv", table)
     io.write_csv(output_dir / "classification_report.csv", per_class_report(table, source.class_names))
@@ -160,7 +195,7 @@ def finish_run(trainer: Trainer, train_metrics: dict, datasets: dict, split: Spl
         "test_split": split.test_source, "epochs": epochs, **train_metrics,
         "seconds_per_epoch": train_metrics["train_runtime"] / epochs if epochs else math.nan,
         "best_validation_accuracy": max(history) if history else eval_metrics["eval_accuracy"],
-        **eval_metrics, **test.metrics, "device": _device_name(),
+        **eval_metrics, **test.metrics, "device": _device_name(), **(extra_results or {}),
     }
     if torch.cuda.is_available():
         results["peak_gpu_memory_gb"] = torch.cuda.max_memory_allocated() / 2**30

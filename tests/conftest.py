@@ -16,6 +16,12 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 from har_finetune.synthetic import make_synthetic_har, make_tiny_checkpoint  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def pixel_cache_in_tmp(tmp_path_factory):
+    """Training runs cache decoded pixels (data/cache.py) in a session folder, never in ~/.cache."""
+    os.environ["HAR_FINETUNE_CACHE"] = str(tmp_path_factory.mktemp("pixel_cache"))
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoints(tmp_path_factory) -> dict[str, str]:
     """model_type -> folder of a tiny random CLIP / SigLIP / SigLIP 2 checkpoint with its image processor."""

@@ -1,35 +1,112 @@
-"""Torch datasets and the collator that Trainer consumes."""
+"""Torch datasets and the collator that Trainer consumes, and `build_dataset`, which picks the pixel path.
+
+Fast path (CLIP, SigLIP; default): pixels come from the decoded uint8 cache (cache.py); loader workers crop and
+flip uint8 images; batches stay uint8 until `DeviceTransform` normalises them where the model runs (on a GPU
+it also applies a RandAugment / TrivialAugment policy there, per image). Per-image path (SigLIP 2, whose
+processor builds batches, or --no_pixel_cache): decode every image in every epoch, normalise in the worker.
+"""
+
+from pathlib import Path
 
 import torch
 from transformers import BaseImageProcessor, TrainerCallback
 
+from .cache import PixelStore, ScanRecorder, open_store, should_record
 from .images import decode_rgb
+from .transforms import (
+    POLICIES,
+    ProcessorGeometry,
+    eval_transform,
+    has_fixed_size,
+    train_geometry,
+    train_storage,
+    train_transform,
+)
+
+POLICY_SEED_OFFSET = 1  # the device policy draws from its own stream, not the crop's
 
 
 class ImageClassificationDataset(torch.utils.data.Dataset):
-    """Decodes image `ids` through `reader` and applies `transform`.
+    """Image `ids` through `transform`: decoded from `reader`, or taken from `pixels` (a uint8 cache) if given.
 
     Random augmentation is seeded from (seed, epoch, index), not from a global generator, so that a run resumed
-    mid-epoch sees exactly the images an uninterrupted run would. `EpochSetter` keeps `epoch` current; the
-    loader must not use persistent workers (they would keep a stale copy of it).
+    mid-epoch sees exactly the images an uninterrupted run would. The epoch lives in shared memory, so
+    persistent loader workers see `set_epoch` (called by `EpochSetter` before each epoch's iterator starts).
+    With `emit_seeds`, items carry the seed of the policy that `DeviceTransform` applies on the device.
     """
 
-    def __init__(self, reader, ids: list[str], label_ids: list[int], transform, seed: int = 0):
+    def __init__(self, reader, ids: list[str], label_ids: list[int], transform, seed: int = 0, pixels=None,
+                 emit_seeds: bool = False):
         self.reader, self.ids, self.label_ids, self.transform, self.seed = reader, ids, label_ids, transform, seed
-        self.epoch = 0
+        self.pixels, self.emit_seeds = pixels, emit_seeds
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
+
+    @epoch.setter
+    def epoch(self, epoch: int) -> None:
+        self._epoch.fill_(epoch)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __getitem__(self, index: int) -> dict:
-        image = decode_rgb(self.reader(self.ids[index]))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(hash((self.seed, self.epoch, index)) & 0x7FFF_FFFF_FFFF_FFFF)
-            pixels = self.transform(image)
-        return {"pixel_values": pixels, "labels": self.label_ids[index]}
+        image = self.pixels[index] if self.pixels is not None else decode_rgb(self.reader(self.ids[index]))
+        seed = hash((self.seed, self.epoch, index)) & 0x7FFF_FFFF_FFFF_FFFF
+        if self.transform is not None:
+            with torch.random.fork_rng(devices=[]):
+                torch.default_generator.manual_seed(seed)  # CPU only: torch.manual_seed also queues CUDA seeding,
+                image = self.transform(image)  # with a stack trace per call (~4 ms) where CUDA is not initialised
+        item = {"pixel_values": image, "labels": self.label_ids[index]}
+        if self.emit_seeds:
+            item["aug_seeds"] = (seed + POLICY_SEED_OFFSET) & 0x7FFF_FFFF_FFFF_FFFF
+        return item
+
+
+def scan_recorder(cache_dir: str | Path | None, processor: BaseImageProcessor, cache_resolution: int | None,
+                  name: str, ids: list[str]) -> ScanRecorder | None:
+    """A hook for `scan_images` that fills the pixel store; None when the cache is off (`cache_dir` None), the
+    processor has no fixed size (SigLIP 2), or the store last made for these images exists (the scan confirms it)."""
+    if cache_dir is None or not has_fixed_size(processor):
+        return None
+    storage = train_storage(processor, cache_resolution)
+    return ScanRecorder(cache_dir, storage) if should_record(cache_dir, storage, name, ids) else None
+
+
+def pixel_store(source, scans: list, processor: BaseImageProcessor, cache_dir: str | Path | None,
+                cache_resolution: int | None, recorder: ScanRecorder | None = None,
+                needed: bool = True) -> PixelStore | None:
+    """The pixel store of `source`'s readable images (None when the cache is off or the model does not use it;
+    what a recorder holds is kept for later runs all the same)."""
+    if cache_dir is None or not (needed or recorder):
+        return None
+    readable = [(image_id, scan.content_hash) for image_id, scan in zip(source.ids, scans) if scan.ok]
+    store = open_store(source.reader, [i for i, _ in readable], [h for _, h in readable],
+                       train_storage(processor, cache_resolution), cache_dir, source.root, recorder)
+    return store if needed else None
+
+
+def build_dataset(reader, ids: list[str], label_ids: list[int], processor: BaseImageProcessor, *, train: bool,
+                  augmentation: str, seed: int, processor_builds_batches: bool = False,
+                  store: PixelStore | None = None, policy_on_device: bool = False) -> ImageClassificationDataset:
+    """One split's dataset. With a pixel `store` (cache.open_store) the fast uint8 path, whose batches must then
+    go through `DeviceTransform`; `policy_on_device`: leave the augmentation policy to `DeviceTransform` (on a
+    GPU) instead of the loader workers."""
+    labels = (reader, ids, label_ids)
+    if processor_builds_batches or store is None:
+        transform = (train_transform(processor, augmentation, processor_builds_batches) if train
+                     else eval_transform(processor, processor_builds_batches))
+        return ImageClassificationDataset(*labels, transform, seed)
+    if train and augmentation != "none":
+        transform = train_geometry(processor, augmentation, with_policy=not policy_on_device)
+        emit_seeds = policy_on_device and augmentation in POLICIES
+        return ImageClassificationDataset(*labels, transform, seed, store.training(ids), emit_seeds)
+    return ImageClassificationDataset(*labels, None, seed, store.evaluation(ids, ProcessorGeometry(processor)))
 
 
 class EpochSetter(TrainerCallback):
@@ -43,7 +120,10 @@ class EpochSetter(TrainerCallback):
 
 
 class Collator:
-    """Stacks tensors; for SigLIP 2 the image processor builds the batch (patches, mask, shapes)."""
+    """Stacks tensors (uint8 or float); for SigLIP 2 the image processor builds the batch (patches, mask, shapes).
+
+    Policy seeds stay a Python list: Trainer moves tensors to the GPU, and reading them back would stall it.
+    """
 
     def __init__(self, processor: BaseImageProcessor | None = None):
         self.processor = processor
@@ -53,4 +133,7 @@ class Collator:
         if self.processor is not None:
             batch = self.processor([e["pixel_values"] for e in examples], return_tensors="pt")
             return {**batch, "labels": labels}
-        return {"pixel_values": torch.stack([e["pixel_values"] for e in examples]), "labels": labels}
+        batch = {"pixel_values": torch.stack([e["pixel_values"] for e in examples]), "labels": labels}
+        if "aug_seeds" in examples[0]:
+            batch["aug_seeds"] = [e["aug_seeds"] for e in examples]
+        return batch

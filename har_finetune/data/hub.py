@@ -1,7 +1,9 @@
 """Hub-format datasets: a Hub id (e.g. Bingsu/Human_Action_Recognition), a `save_to_disk` folder, or parquet files.
 
 Ids are `<source split>/<row index>`. Images stay undecoded (`Image(decode=False)`) so that our own decoder
-checks and converts every one of them.
+checks and converts every one of them. Labels are checked: a `ClassLabel` value outside its names (-1 marks
+"no label") is an error naming the row, except for a test split without any label, which is left out; plain
+string labels take their class list from the train split.
 """
 
 import logging
@@ -11,6 +13,7 @@ import datasets
 from datasets import ClassLabel, DatasetDict, Image
 
 from ..errors import UserError
+from ..hub_access import check_hub_reachable, is_offline, prefetch_hint
 from .sources import LabelledImages
 
 logger = logging.getLogger(__name__)
@@ -35,12 +38,13 @@ class HubReader:
 
 
 def load_hub_id(name: str, image_column: str | None, label_column: str | None) -> LabelledImages:
+    check_hub_reachable("dataset", name)
     try:
         splits = datasets.load_dataset(name)
     except Exception as error:  # the Hub client raises many types (offline, not found, gated)
-        raise UserError(f"cannot load dataset '{name}' ({type(error).__name__}): download it on a login node "
-                        f"with internet (`python -m har_finetune.prefetch --dataset {name}`), or pass a local "
-                        "folder; on compute nodes set HF_HUB_OFFLINE=1") from None
+        where = "not in the local cache (HF_HUB_OFFLINE is set)" if is_offline() else "not on the Hub (or gated)"
+        raise UserError(f"--dataset {name}: no such local folder, and {where} ({type(error).__name__}); "
+                        + prefetch_hint("dataset", name)) from None
     return _from_splits(splits, name, image_column, label_column)
 
 
@@ -87,13 +91,28 @@ def _from_splits(splits: DatasetDict, where: str, image_column: str | None, labe
     for split in ("train", "test"):
         if split not in splits:
             continue
-        table = splits[split].cast_column(image_column, Image(decode=False))
-        kept[split] = table
-        raw = table[label_column]
+        raw = splits[split][label_column]
+        if not _labels_ok(raw, names, split, where, label_column):
+            continue
+        kept[split] = splits[split].cast_column(image_column, Image(decode=False))
         ids += [f"{split}/{row}" for row in range(len(raw))]
         labels += [names[value] if names else str(value) for value in raw]
         source_splits += [split] * len(raw)
-    class_names = names or sorted(set(labels))
+    class_names = names or sorted({label for label, split in zip(labels, source_splits) if split == "train"})
     logger.info("Hub-format dataset %s: %s rows", where, {s: len(t) for s, t in kept.items()})
     return LabelledImages("hub", where, ids, labels, source_splits, HubReader(DatasetDict(kept), image_column),
                           class_names, image_column, label_column)
+
+
+def _labels_ok(raw: list, names: list[str] | None, split: str, where: str, column: str) -> bool:
+    """False for a test split without any label (left out); raises on a row whose label is missing or unknown."""
+    bad = [row for row, value in enumerate(raw) if value is None or (names and not 0 <= value < len(names))]
+    if not bad:
+        return True
+    if split == "test" and len(bad) == len(raw):
+        logger.warning("%s: the test split has no labels (%s = %s); a labelled test split is carved from train",
+                       where, column, raw[0])
+        return False
+    allowed = f"0..{len(names) - 1} ({len(names)} classes)" if names else "a class name"
+    raise UserError(f"{where}: {split} row {bad[0]} has {column} = {raw[bad[0]]}, not {allowed}; {len(bad)} rows "
+                    "like it; fix or drop them")

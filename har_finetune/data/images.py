@@ -3,14 +3,21 @@
 `decode_rgb` is the only decoder: EXIF orientation applied, 16-bit and float images scaled (a naive
 `convert("RGB")` saturates them to white), alpha composited on white, CMYK/palette/grayscale to RGB.
 A full decode is the only reliable check: `Image.verify()` passes truncated JPEGs.
+
+`scan_images` decodes every image once before training. A file that fails (truncated or corrupt, zero bytes,
+not an image at all, over Pillow's decompression-bomb limit) gets a `ScanResult` with the reason, and
+data/split.py skips it, counts it and lists it in `skipped_images.csv` (or stops: `--strict`,
+`--max_unreadable_fraction`), instead of failing mid-epoch.
 """
 
 import hashlib
 import io
 import logging
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
@@ -26,7 +33,7 @@ def decode_rgb(data: bytes) -> Image.Image:
     with Image.open(io.BytesIO(data)) as image:
         image.load()
         image = ImageOps.exif_transpose(image)
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    if image.mode.startswith("I;16") or image.mode in ("I", "F"):
         array = np.asarray(image, dtype=np.float64)
         peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
         image = Image.fromarray(np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
@@ -48,7 +55,7 @@ class ScanResult:
     error: str = ""
 
 
-def scan_one(args: tuple) -> ScanResult:
+def scan_one(args: tuple, on_image=None) -> ScanResult:
     reader, image_id = args
     try:
         data = reader(image_id)
@@ -56,16 +63,31 @@ def scan_one(args: tuple) -> ScanResult:
             return ScanResult(False, error="empty file (0 bytes)")
         image = decode_rgb(data)
     except Image.DecompressionBombError as error:
-        return ScanResult(False, error=f"too large for Pillow's decompression-bomb limit: {error}")
-    except (OSError, ValueError, SyntaxError, Image.UnidentifiedImageError) as error:
-        return ScanResult(False, error=f"unreadable image: {error}")
+        return ScanResult(False, error=_bomb_reason(error))
+    except Image.UnidentifiedImageError:
+        return ScanResult(False, error="not an image (Pillow cannot identify the format)")
+    except Exception as error:  # decoders raise OSError, SyntaxError, struct.error...: all mean "cannot use it"
+        return ScanResult(False, error=f"unreadable image ({type(error).__name__}: {error})")
     digest = hashlib.blake2b(image.tobytes(), digest_size=16)
     digest.update(f"{image.size}".encode())
+    if on_image is not None:
+        on_image(image_id, image)
     return ScanResult(True, digest.hexdigest(), image.width, image.height)
 
 
-def scan_images(reader, ids: list[str], workers: int | None = None) -> list[ScanResult]:
+def _bomb_reason(error: Exception) -> str:
+    pixels = re.findall(r"\d+", str(error))  # Pillow: "Image size (N pixels) exceeds limit of M pixels, ..."
+    if len(pixels) >= 2:
+        return (f"image of {int(pixels[0]):,} pixels is over Pillow's decompression-bomb limit "
+                f"({int(pixels[1]):,} pixels)")
+    return f"over Pillow's decompression-bomb limit: {error}"
+
+
+def scan_images(reader, ids: list[str], workers: int | None = None, on_image=None) -> list[ScanResult]:
     """Decode every image once (all cores, with a progress bar); returns one result per id, in order.
+
+    `on_image(image_id, image)`, if given, sees each decoded image (in a worker thread): the pixel cache
+    (cache.ScanRecorder) keeps them, so that no image is decoded twice.
 
     Threads, not processes: Pillow and hashlib release the GIL while decoding and hashing, and forking a
     process that already runs torch threads can deadlock.
@@ -73,5 +95,5 @@ def scan_images(reader, ids: list[str], workers: int | None = None) -> list[Scan
     workers = workers or max(1, min(len(os.sched_getaffinity(0)), 16))
     jobs = [(reader, image_id) for image_id in ids]
     with ThreadPoolExecutor(workers) as pool:
-        return list(tqdm(pool.map(scan_one, jobs), total=len(jobs), desc=f"checking {len(ids)} images",
-                         mininterval=2))
+        results = pool.map(partial(scan_one, on_image=on_image), jobs)
+        return list(tqdm(results, total=len(jobs), desc=f"checking {len(ids)} images", mininterval=2))

@@ -4,20 +4,29 @@ Every source becomes a `LabelledImages`: parallel lists of ids, class names and 
 picklable reader that returns an image's raw bytes by id. Labels come only from the CSV or from the class
 folders we list ourselves (never from ImageFolder or `load_dataset("imagefolder")`, which turn `train/`,
 `test/` or hidden folders into classes).
+
+Class list: the `train/` class folders; for the Kaggle release, the labels of its CSV. A CSV label that looks
+like a misspelling (a case/space variant of another label or of a HAR class, or a close match to a label with
+10x as many rows, or to a HAR class absent from a CSV whose labels are mostly HAR classes) is an error naming
+its line; other new labels are classes of their own (a dataset may extend HAR).
 """
 
+import difflib
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from .. import HAR_CLASSES
 from ..errors import UserError
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 KAGGLE_CSV = "Training_set.csv"
+NOT_CLASS_FOLDERS = {"__MACOSX"}  # resource forks left by unzipping on macOS
 
 
 @dataclass
@@ -42,7 +51,16 @@ class FileReader:
 
 
 def is_image_file(path: Path) -> bool:
-    return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
+    """By name (upper-case extensions too); whether it decodes is checked by images.scan_images."""
+    return path.is_file() and _is_image_name(path.name)
+
+
+def _is_image_name(name: str) -> bool:
+    return not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".") or name in NOT_CLASS_FOLDERS
 
 
 def load_source(dataset: str, image_column: str | None = None, label_column: str | None = None) -> LabelledImages:
@@ -67,8 +85,8 @@ def load_source(dataset: str, image_column: str | None = None, label_column: str
         from .hub import load_hub_id
 
         return load_hub_id(dataset, image_column, label_column)
-    raise UserError(f"--dataset {dataset}: no such folder; pass the dataset folder or a Hub dataset id like "
-                    "Bingsu/Human_Action_Recognition")
+    raise UserError(f"--dataset {dataset}: no such folder ({path.resolve()}); pass the dataset folder or a Hub "
+                    "dataset id like Bingsu/Human_Action_Recognition")
 
 
 def _looks_like_hub_id(name: str) -> bool:
@@ -83,18 +101,26 @@ def _is_hub_copy(path: Path) -> bool:
 
 
 def _list_class_folder(folder: Path) -> dict[str, list[Path]]:
-    """Images per class sub-folder; hidden folders and non-image files are ignored (and counted)."""
+    """Images per class sub-folder, nested folders included; hidden folders (`.ipynb_checkpoints`), `__MACOSX`
+    and files that are not images (`.DS_Store`, `Thumbs.db`, notes) are ignored and counted."""
     classes = {}
-    ignored = 0
-    for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = sorted(class_dir.rglob("*"))
-        images = [f for f in files if is_image_file(f)]
-        ignored += sum(1 for f in files if f.is_file()) - len(images)
+    ignored: list[str] = []  # names, folders with a trailing "/"
+    for class_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if _is_hidden(class_dir.name):
+            ignored.append(class_dir.name + "/")
+            continue
+        images = []
+        for parent, dirs, files in os.walk(class_dir):
+            ignored += [d + "/" for d in dirs if _is_hidden(d)]
+            dirs[:] = sorted(d for d in dirs if not _is_hidden(d))
+            images += [Path(parent) / name for name in sorted(files) if _is_image_name(name)]
+            ignored += [name for name in files if not _is_image_name(name)]
         if not images:
             raise UserError(f"class folder {class_dir} holds no images; add images or remove the folder")
         classes[class_dir.name] = images
     if ignored:
-        logger.info("ignored %d non-image files in %s", ignored, folder)
+        logger.info("ignored %d entries of %s that are not images or are hidden (e.g. %s)", len(ignored), folder,
+                    ", ".join(sorted(set(ignored))[:5]))
     return classes
 
 
@@ -123,16 +149,23 @@ def load_class_folders(root: Path) -> LabelledImages:
 def load_kaggle(root: Path) -> LabelledImages:
     """Kaggle release: `Training_set.csv` (filename,label) naming files in `train/`; its test set is unlabelled."""
     csv_path = root / KAGGLE_CSV
-    table = pd.read_csv(csv_path, dtype=str)
+    try:  # only empty cells are missing values: a label or file named "NA" stays a string
+        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, na_values=[""])
+    except (ValueError, UnicodeDecodeError) as error:  # pandas' EmptyDataError and ParserError are ValueErrors
+        raise UserError(f"{csv_path} is not a readable CSV ({type(error).__name__}: {error}); expected a "
+                        "filename,label header and one row per image") from None
     if not {"filename", "label"} <= set(table.columns):
         raise UserError(f"{csv_path} must have columns filename,label (found {list(table.columns)})")
+    if table.empty:
+        raise UserError(f"{csv_path} has no rows; expected one filename,label row per image")
     ids, labels = [], []
     for row_number, (filename, label) in enumerate(zip(table["filename"], table["label"]), start=2):
-        if pd.isna(filename) or pd.isna(label):
+        if pd.isna(filename) or pd.isna(label) or not filename.strip() or not label.strip():
             raise UserError(f"{csv_path} line {row_number}: empty filename or label; fix or delete the row")
         ids.append(f"train/{filename.strip()}")
         labels.append(label.strip())
     _check_csv_rows(csv_path, root, ids, labels)
+    _check_label_names(csv_path, labels)
     logger.info("Kaggle layout: %d labelled images from %s (test/ has no labels: not used for accuracy)",
                 len(ids), csv_path.name)
     return LabelledImages("kaggle", str(root), ids, labels, ["train"] * len(ids), FileReader(str(root)),
@@ -141,11 +174,38 @@ def load_kaggle(root: Path) -> LabelledImages:
 
 def _check_csv_rows(csv_path: Path, root: Path, ids: list[str], labels: list[str]) -> None:
     seen: dict[str, str] = {}
+    missing = []
     for row_number, (image_id, label) in enumerate(zip(ids, labels), start=2):
         if image_id in seen and seen[image_id] != label:
             raise UserError(f"{csv_path} line {row_number}: {image_id} is listed twice with labels "
                             f"'{seen[image_id]}' and '{label}'; keep one row")
         seen[image_id] = label
         if not (root / image_id).is_file():
-            raise UserError(f"{csv_path} line {row_number}: {root / image_id} does not exist; "
-                            "fix the filename or delete the row")
+            missing.append(row_number)
+    if missing:
+        first = ids[missing[0] - 2]
+        raise UserError(f"{csv_path} line {missing[0]}: {root / first} does not exist ({len(missing)} of "
+                        f"{len(ids)} rows name missing files); fix the filenames or delete those rows")
+
+
+def _normalised(label: str) -> str:
+    return label.casefold().replace("-", "_").replace(" ", "_")
+
+
+def _check_label_names(csv_path: Path, labels: list[str]) -> None:
+    """Refuse labels that look like misspellings of a class (see the module docstring), naming the first line."""
+    counts = pd.Series(labels).value_counts()
+    har_like = len(set(counts.index) & set(HAR_CLASSES)) >= len(counts) / 2
+    for label, count in counts.sort_values().items():
+        if har_like and label in HAR_CLASSES:
+            continue
+        rivals = [c for c, n in counts.items() if c != label and (n >= 10 * count or
+                                                                  _normalised(c) == _normalised(label))]
+        if har_like:
+            rivals += [c for c in HAR_CLASSES if c not in counts or _normalised(c) == _normalised(label)]
+        by_form = {_normalised(c): c for c in rivals}
+        match = difflib.get_close_matches(_normalised(label), list(by_form), n=1, cutoff=0.85)
+        if match:
+            line = labels.index(label) + 2
+            raise UserError(f"{csv_path} line {line}: label '{label}' ({count} rows) looks like a misspelling of "
+                            f"'{by_form[match[0]]}'; fix the label (classes must be spelled one way)")

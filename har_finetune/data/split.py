@@ -43,13 +43,20 @@ def make_split(
 ) -> Split:
     table = pd.DataFrame({"id": source.ids, "label": source.labels, "source": source.source_splits,
                           "hash": [s.content_hash for s in scans]})
-    unknown = sorted(set(table["label"]) - set(source.class_names))
-    if unknown:
-        raise UserError(f"{source.root}: labels {unknown} are not in the class list {source.class_names}")
+    unknown = table[~table["label"].isin(source.class_names)]
+    if not unknown.empty:
+        raise UserError(f"{source.root}: {unknown['id'].iloc[0]} has label '{unknown['label'].iloc[0]}', which is not "
+                        f"a training class ({len(unknown)} images like it; classes: {source.class_names}); fix or "
+                        "remove those labels")
     readable = pd.Series([s.ok for s in scans], index=table.index)
     skipped = pd.DataFrame({"id": table.loc[~readable, "id"], "reason": [s.error for s in scans if not s.ok]})
     _check_skips(skipped, len(table), source.root, max_unreadable_fraction, strict)
+    had_images = set(table.loc[table["source"] == "train", "label"])
     table = table[readable]
+    empty = sorted(had_images - set(table.loc[table["source"] == "train", "label"]))
+    if empty:
+        raise UserError(f"{source.root}: no readable training image left for classes {empty} (see the skipped "
+                        "images); replace the broken files")
     test_source = "supplied" if _supplied_test_is_usable(table, source) else "carved"
     if test_source == "carved":
         table = table[table["source"] == "train"]  # placeholder labels must not reach training either
@@ -74,7 +81,7 @@ def _check_skips(skipped: pd.DataFrame, total: int, root: str, max_fraction: flo
     if len(skipped) > max_fraction * total:
         raise UserError(f"{len(skipped)} of {total} images in {root} are unreadable (more than "
                         f"{max_fraction:.0%}; e.g. {first}); fix the dataset or raise --max_unreadable_fraction")
-    logger.warning("skipped %d unreadable images of %d (listed in skipped_images.csv), e.g. %s",
+    logger.warning("skipped %d unreadable images of %d (listed in skipped_images.csv in the run folder), e.g. %s",
                    len(skipped), total, first)
 
 

@@ -1,0 +1,142 @@
+"""Preprocessing: the fast path gives the checkpoint's image processor's pixels, and augmentation repeats exactly.
+
+    OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_transforms.py      # a few seconds
+"""
+
+import io
+import random
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from transformers import (
+    CLIPImageProcessor,
+    CLIPImageProcessorPil,
+    SiglipImageProcessor,
+    SiglipImageProcessorPil,
+)
+
+from har_finetune.data.datasets import Collator, ImageClassificationDataset
+from har_finetune.data.transforms import (
+    DeviceTransform,
+    ProcessorGeometry,
+    eval_transform,
+    train_geometry,
+    train_storage,
+    train_transform,
+)
+from har_finetune.synthetic import synthetic_image
+
+# Real-size processors from their defaults (224): CLIP resizes the shortest edge and centre-crops, SigLIP resizes
+# to a square and maps to [-1, 1]. Odd sizes exercise rounding: odd crop margins, upscaling, extreme aspect ratios.
+PROCESSORS = {"clip": (CLIPImageProcessor, CLIPImageProcessorPil), "siglip": (SiglipImageProcessor,
+                                                                               SiglipImageProcessorPil)}
+SIZES = [(251, 183), (97, 301), (640, 480), (224, 224), (13, 500), (301, 299)]  # (width, height)
+
+
+def _noise(width: int, height: int, seed: int = 0) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+def _uint8(image: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.array(image)).permute(2, 0, 1)
+
+
+@pytest.mark.parametrize("family", PROCESSORS)
+@pytest.mark.parametrize("size", SIZES)
+def test_fast_eval_path_equals_the_image_processor(family, size):
+    processor = PROCESSORS[family][0]()
+    image = _noise(*size)  # noise: a one-pixel shift of the crop would show as a large difference
+    expected = processor(image, return_tensors="pt")["pixel_values"]
+    fast = DeviceTransform(processor)(ProcessorGeometry(processor)(_uint8(image))[None])  # cache + batch halves
+    assert fast.shape == expected.shape == (1, 3, 224, 224)
+    assert (fast - expected).abs().max() <= 1e-5
+    assert (eval_transform(processor)(image) - expected[0]).abs().max() <= 1e-5  # the per-image path too
+
+
+@pytest.mark.parametrize("family", PROCESSORS)
+@pytest.mark.parametrize("size", SIZES)
+def test_fast_eval_path_is_close_to_the_pil_backend_processor(family, size):
+    """The PIL backend (transformers 4's default) resizes with Pillow: a few grey levels apart at most."""
+    processor, pil_processor = PROCESSORS[family][0](), PROCESSORS[family][1]()
+    image = synthetic_image(3, 15, random.Random(0), size)
+    expected = pil_processor(image, return_tensors="pt")["pixel_values"]
+    difference = (DeviceTransform(processor)(ProcessorGeometry(processor)(_uint8(image))[None]) - expected).abs()
+    assert difference.mean() < 5e-3 and difference.max() < 0.1
+
+
+def test_training_images_smaller_than_the_working_resolution_are_stored_untouched():
+    processor = CLIPImageProcessor()
+    storage = train_storage(processor)
+    assert storage.max_short_edge == 256
+    small, large = _uint8(_noise(251, 183)), _uint8(_noise(1000, 600))
+    assert torch.equal(storage(small), small)
+    assert storage(large).shape == (3, 256, 426)
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")  # lossless: decoding gives back the same pixels
+    return buffer.getvalue()
+
+
+def test_cached_training_path_matches_the_per_image_path_bit_for_bit():
+    """Same seed, epoch and index: uint8 crop in the worker + normalise on the device = the per-image transform."""
+    processor = CLIPImageProcessor()
+    images = {f"{i}.png": _noise(251, 183, i) for i in range(4)}
+    ids = list(images)
+    files = {name: _png(image) for name, image in images.items()}
+    per_image = ImageClassificationDataset(files.__getitem__, ids, [0] * 4, train_transform(processor, "crop_flip"), 7)
+    cached = ImageClassificationDataset(None, ids, [0] * 4, train_geometry(processor, "crop_flip"), 7,
+                                        pixels=[_uint8(images[i]) for i in ids])
+    finish = DeviceTransform(processor, "crop_flip")
+    for epoch in (0, 3):
+        per_image.set_epoch(epoch)
+        cached.set_epoch(epoch)
+        for i in range(4):
+            assert torch.equal(finish(cached[i]["pixel_values"][None])[0], per_image[i]["pixel_values"])
+    first = cached[0]["pixel_values"]
+    cached.set_epoch(4)
+    assert not torch.equal(cached[0]["pixel_values"], first)  # a new epoch, new crops
+
+
+def _policy_dataset(processor):
+    pixels = [_uint8(_noise(251, 183, seed)) for seed in range(3)]
+    return ImageClassificationDataset(None, ["a"] * 3, [0, 1, 2], train_geometry(processor, "randaugment",
+                                      with_policy=False), seed=1, pixels=pixels, emit_seeds=True)
+
+
+def test_device_policy_is_seeded_per_image_and_repeats_exactly():
+    processor = SiglipImageProcessor()
+    dataset = _policy_dataset(processor)
+    batch = Collator()([dataset[i] for i in range(3)])
+    assert batch["pixel_values"].dtype == torch.uint8 and isinstance(batch["aug_seeds"], list)
+    finish = DeviceTransform(processor, "randaugment")
+    first, again = finish(batch["pixel_values"], batch["aug_seeds"]), finish(batch["pixel_values"], batch["aug_seeds"])
+    assert torch.equal(first, again) and first.dtype == torch.float32
+    alone = finish(batch["pixel_values"][1:2], batch["aug_seeds"][1:2])  # an image's result ignores its neighbours
+    assert torch.equal(alone[0], first[1])
+    plain = finish(batch["pixel_values"])  # no seeds (evaluation): no policy
+    assert plain.min() >= -1 and plain.max() <= 1
+
+
+def test_device_transform_passes_float_batches_through():
+    batch = torch.rand(2, 3, 8, 8)
+    assert DeviceTransform(CLIPImageProcessor(), "randaugment")(batch, [1, 2]) is batch
+
+
+def test_persistent_loader_workers_see_the_new_epoch():
+    processor = CLIPImageProcessor()
+    pixels = [_uint8(_noise(251, 183, seed)) for seed in range(4)]
+    dataset = ImageClassificationDataset(None, ["a"] * 4, [0] * 4, train_geometry(processor, "crop_flip"), 3,
+                                         pixels=pixels)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=4, num_workers=1, persistent_workers=True,
+                                         collate_fn=Collator())
+    seen = []
+    for epoch in (0, 1):
+        dataset.set_epoch(epoch)
+        seen.append(next(iter(loader))["pixel_values"])
+    dataset.set_epoch(1)
+    in_process = Collator()([dataset[i] for i in range(4)])["pixel_values"]
+    assert not torch.equal(seen[0], seen[1]) and torch.equal(seen[1], in_process)
