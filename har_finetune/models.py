@@ -125,6 +125,7 @@ def load_classifier(name_or_path: str, class_names: list[str], seed: int, head: 
     # Its forward takes **kwargs, so Trainer assumes the loss is normalised by `num_items_in_batch` and stops scaling
     # it, but the loss is a per-batch mean: without this, gradient accumulation and DDP multiply the loss (and, before
     # clipping, the gradients) by the accumulation steps and the number of processes (transformers 5.24).
+    model.accepts_loss_kwargs = False
     return model, family
 
 

@@ -16,7 +16,9 @@
 #   NPROC_PER_NODE  training processes per node (default: GPUs allocated on the node, or 1 without GPU)
 #   MASTER_PORT     rendezvous port on the first node (default: 29500 + job id % 1000)
 set -euo pipefail
-
+# The braces around the rest make bash read the whole file before running any of it: editing this script (or
+# pulling a new version) while jobs run or wait in the queue cannot break them halfway.
+{
 family=${1:?usage: scripts/slurm_job.sh clip|siglip [training flags]}
 shift
 PREEMPTED_EXIT_CODE=124  # har_finetune/preemption.py: "stopped early, checkpoint saved"
@@ -52,12 +54,15 @@ log "job $SLURM_JOB_ID (restart ${SLURM_RESTART_COUNT:-0}): $SLURM_JOB_NUM_NODES
 # again after every signal, until it has really exited (i.e. the checkpoint is written).
 time_limit_signal=0
 srun_pid=
+# shellcheck disable=SC2317  # (the trap handlers are called indirectly)
 on_usr1() {  # sbatch --signal=B:USR1@margin: the time limit is near
     time_limit_signal=1
     log "SIGUSR1: time limit near, asking the training processes to checkpoint and stop"
-    # srun passes it on to every process of the step, on every node
-    [[ -n $srun_pid ]] && kill -USR1 "$srun_pid" 2>/dev/null || true
+    if [[ -n $srun_pid ]]; then
+        kill -USR1 "$srun_pid" 2>/dev/null || true  # srun passes it on to every process of the step, on every node
+    fi
 }
+# shellcheck disable=SC2317
 on_term() {  # preemption, scontrol requeue, scancel: Slurm signals every process of the job itself
     log "SIGTERM: the training processes checkpoint and stop; Slurm requeues the job if it was preempted"
 }
@@ -86,3 +91,4 @@ if ((rc == PREEMPTED_EXIT_CODE && time_limit_signal)); then
 fi
 log "training exited with $rc"
 exit "$rc"
+}

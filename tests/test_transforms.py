@@ -21,6 +21,7 @@ from har_finetune.data.datasets import Collator, ImageClassificationDataset
 from har_finetune.data.transforms import (
     DeviceTransform,
     ProcessorGeometry,
+    RandomResizedCropFlip,
     eval_transform,
     train_geometry,
     train_storage,
@@ -140,3 +141,17 @@ def test_persistent_loader_workers_see_the_new_epoch():
     dataset.set_epoch(1)
     in_process = Collator()([dataset[i] for i in range(4)])["pixel_values"]
     assert not torch.equal(seen[0], seen[1]) and torch.equal(seen[1], in_process)
+
+
+def test_random_crop_parameters_follow_torchvision_and_stay_inside():
+    crop = RandomResizedCropFlip((224, 224))
+    torch.manual_seed(0)
+    areas, flips = [], 0
+    for _ in range(2000):
+        top, left, height, width, flip = crop.params(183, 251)
+        assert 0 <= top <= 183 - height and 0 <= left <= 251 - width
+        assert 3 / 4 - 0.02 <= width / height <= 4 / 3 + 0.02
+        areas.append(height * width / (183 * 251))
+        flips += flip
+    assert 0.24 < min(areas) and max(areas) <= 1 and 0.48 < np.mean(areas) < 0.54 and 900 < flips < 1100  # tv: 0.51
+    assert crop.params(10, 1000)[2:4] == (10, 13)  # no valid try: a centre crop at the extreme ratio

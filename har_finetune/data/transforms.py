@@ -16,7 +16,6 @@ import math
 
 import torch
 from PIL import Image
-from torchvision import transforms
 from torchvision.transforms import InterpolationMode, v2
 from torchvision.transforms.v2 import functional as F
 from transformers import BaseImageProcessor
@@ -170,25 +169,42 @@ def policy(augmentation: str) -> v2.Transform | None:
 
 
 class RandomResizedCropFlip:
-    """uint8 CHW -> uint8 CHW: torchvision's random-resized-crop parameters, then a slice, one antialiased
-    `interpolate` straight on uint8 and a coin-flip mirror. Same distribution as v2.RandomResizedCrop +
-    RandomHorizontalFlip at about 1.5x the speed (no v2 dispatch, no float round trip): the resize is the
-    cost of a training image once pixels are cached."""
+    """uint8 CHW -> uint8 CHW: a random resized crop (torchvision's distribution: area fraction uniform in `scale`,
+    aspect ratio log-uniform in 3/4..4/3, 10 tries, else a centre crop), then a mirror with probability 1/2.
 
-    def __init__(self, size: tuple[int, int], interpolation: InterpolationMode, scale=CROP_SCALE):
-        self.size, self.scale, self.ratio = list(size), scale, (3 / 4, 4 / 3)
-        self.mode = "bilinear" if interpolation == InterpolationMode.BILINEAR else "bicubic"
+    Built for speed on cached uint8 pixels, where the resize is the whole cost of a training image: one generator
+    call for all parameters (torchvision's sampler makes ~30 tiny tensors), a slice, and one bilinear
+    `interpolate` straight on uint8 (no float round trip; ~20% cheaper than bicubic, and only augmentation:
+    evaluation keeps the processor's interpolation). About 2x v2.RandomResizedCrop + RandomHorizontalFlip.
+    """
+
+    def __init__(self, size: tuple[int, int], scale: tuple[float, float] = CROP_SCALE):
+        self.size, self.scale, self.log_ratio = list(size), scale, (math.log(3 / 4), math.log(4 / 3))
+
+    def params(self, height: int, width: int) -> tuple[int, int, int, int, bool]:
+        draws = torch.rand(11, 4).tolist()
+        flip = draws[10][0] < 0.5
+        for area_draw, ratio_draw, top_draw, left_draw in draws[:10]:
+            area = height * width * (self.scale[0] + area_draw * (self.scale[1] - self.scale[0]))
+            ratio = math.exp(self.log_ratio[0] + ratio_draw * (self.log_ratio[1] - self.log_ratio[0]))
+            crop_w, crop_h = round(math.sqrt(area * ratio)), round(math.sqrt(area / ratio))
+            if 0 < crop_w <= width and 0 < crop_h <= height:
+                top, left = int(top_draw * (height - crop_h + 1)), int(left_draw * (width - crop_w + 1))
+                return top, left, crop_h, crop_w, flip
+        ratio = min(max(width / height, 3 / 4), 4 / 3)
+        crop_h, crop_w = (height, round(height * ratio)) if width / height > ratio else (round(width / ratio), width)
+        return (height - crop_h) // 2, (width - crop_w) // 2, crop_h, crop_w, flip
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        top, left, height, width = transforms.RandomResizedCrop.get_params(image, self.scale, self.ratio)
+        top, left, height, width, flip = self.params(*image.shape[-2:])
         crop = image[None, :, top : top + height, left : left + width]
-        resized = torch.nn.functional.interpolate(crop, size=self.size, mode=self.mode, antialias=True)[0]
-        return resized.flip(-1) if torch.rand(1) < 0.5 else resized
+        resized = torch.nn.functional.interpolate(crop, size=self.size, mode="bilinear", antialias=True)[0]
+        return resized.flip(-1) if flip else resized
 
 
 def train_geometry(processor: BaseImageProcessor, augmentation: str, with_policy: bool = True):
     """uint8 CHW -> uint8 CHW: random resized crop, flip, and (unless the device applies it) the policy."""
-    crop_flip = RandomResizedCropFlip(output_size(processor), _interpolation(processor))
+    crop_flip = RandomResizedCropFlip(output_size(processor))
     chosen = policy(augmentation)
     return v2.Compose([crop_flip, chosen]) if chosen and with_policy else crop_flip
 
