@@ -1,7 +1,7 @@
 """Benchmark: the report's data path against ours, the model's train and eval steps, and a whole tiny-model run.
 
     python -m har_finetune.bench                    # CUDA if present: ViT-B/16 at batch 32 and 128, 8 workers
-    python -m har_finetune.bench --device cpu       # small settings: about 3 minutes on 2 shared cores
+    python -m har_finetune.bench --device cpu       # small settings: about 2 minutes on 2 shared cores
     python -m har_finetune.bench --only data run    # some sections (data, models, run)
 
 Nothing is downloaded: images are generated (HAR-sized JPEGs, ~250x180 px), models are built from their configs
@@ -14,81 +14,42 @@ with random weights. Measured tables and the machines they came from: docs/perfo
    - ours: uint8 pixel cache (built during epoch 1), crop+flip in the workers, normalise on the device.
 2. models: CLIP ViT-B/16 and SigLIP B/16 train step (AdamW, bf16 autocast on CUDA) and eval step, with MFU on
    CUDA (ViT-B/16: 17.6 GMACs forward = 35.2 GFLOP, x3 for training) and peak memory.
-3. run: `train.main` (our recipe) against the stock recipe (processor per image in `set_transform`, Trainer
-   defaults) on a few hundred HAR-sized JPEGs with a tiny CLIP at 224 px, several epochs, same split.
+3. run (bench_run.py): `train.main` (our recipe) against the stock recipe (processor per image in `set_transform`,
+   Trainer defaults) on a few hundred HAR-sized JPEGs with a tiny CLIP at 224 px, several epochs, same split.
 """
 
 import argparse
 import contextlib
-import json
 import os
-import random
 import resource
 import tempfile
 import time
 from pathlib import Path
 
-import datasets
 import torch
 from transformers import (
     CLIPConfig,
     CLIPForImageClassification,
     CLIPImageProcessor,
     CLIPImageProcessorPil,
-    CLIPModel,
     SiglipConfig,
     SiglipForImageClassification,
-    Trainer,
-    TrainingArguments,
 )
 
-from . import HAR_CLASSES
+from .bench_run import bench_run, har_sized_jpegs, per_image_processor_dataset, stack_batch
 from .data.cache import ScanRecorder, open_store
 from .data.datasets import Collator, build_dataset
 from .data.images import scan_images
 from .data.sources import FileReader
 from .data.transforms import DeviceTransform, train_storage
-from .metrics import compute_metrics
-from .synthetic import synthetic_image
 
 # Dense bf16 peak, TFLOP/s, by device name (H100 SXM and H200 alike); --peak_tflops for others.
 PEAK_TFLOPS = {"H200": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0}
 
 
-def har_sized_jpegs(folder: Path, count: int, seed: int = 0, classes: tuple[str, ...] = ()) -> list[str]:
-    """`count` JPEGs of about 250x180 px (the HAR photos' size), class-coloured; ids relative to `folder`."""
-    rng, ids = random.Random(seed), []
-    for i in range(count):
-        label = i % max(len(classes), 1)
-        name = f"{classes[label]}/{i:05d}.jpg" if classes else f"{i:05d}.jpg"
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        size = (rng.randrange(230, 281), rng.randrange(165, 201))
-        synthetic_image(label, max(len(classes), 15), rng, size).save(folder / name, quality=90)
-        ids.append(name)
-    return ids
-
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
-
-
-def _stack(examples: list[dict]) -> dict:
-    batch = {"pixel_values": torch.stack([e["pixel_values"] for e in examples])}
-    return {**batch, "labels": torch.tensor([e["labels"] for e in examples])} if "labels" in examples[0] else batch
-
-
-def _per_image_processor_dataset(folder: Path, ids: list[str], processor, labels: list[int] | None = None):
-    """The report's recipe: a datasets `Image` column and the image processor per PIL image in `set_transform`."""
-    columns = {"image": [str(folder / i) for i in ids], **({"labels": labels} if labels is not None else {})}
-    table = datasets.Dataset.from_dict(columns).cast_column("image", datasets.Image())
-
-    def transform(batch):
-        pixels = [processor(image.convert("RGB"), return_tensors="pt")["pixel_values"][0] for image in batch["image"]]
-        return {"pixel_values": pixels, **({"labels": batch["labels"]} if "labels" in batch else {})}
-
-    table.set_transform(transform)
-    return table
 
 
 def _epoch(loader, device: torch.device, finish=None) -> int:
@@ -119,10 +80,12 @@ def bench_data(device: torch.device, count: int, epochs: int, batch: int, worker
     reader, processor = FileReader(str(folder)), CLIPImageProcessor()
     loader_args = dict(batch_size=batch, shuffle=True, num_workers=workers, pin_memory=device.type == "cuda")
     paths = {
-        "report: PIL-backend processor per image": _per_image_processor_dataset(folder, ids, CLIPImageProcessorPil()),
-        "stock: torchvision processor per image": _per_image_processor_dataset(folder, ids, processor),
+        "report: PIL-backend processor per image": per_image_processor_dataset(folder, ids, CLIPImageProcessorPil()),
+        "stock: torchvision processor per image": per_image_processor_dataset(folder, ids, processor),
     }
-    loaders = {name: torch.utils.data.DataLoader(ds, collate_fn=_stack, **loader_args) for name, ds in paths.items()}
+    loaders = {
+        name: torch.utils.data.DataLoader(ds, collate_fn=stack_batch, **loader_args) for name, ds in paths.items()
+    }
     for loader in loaders.values():  # untimed: first-call costs (imports, file cache) would count against them
         next(iter(loader))
     ours, finish = "ours: uint8 cache, crop+flip, device normalise", DeviceTransform(processor)
@@ -133,12 +96,15 @@ def bench_data(device: torch.device, count: int, epochs: int, batch: int, worker
             _epoch(loader, device)
             seconds[name].append(time.perf_counter() - start)
         if epoch == 0:  # the store is recorded by the input scan; its extra time counts in epoch 1
-            store, scan, record = _scan_and_store(reader, ids, train_storage(processor), work / "cache",
-                                                  max(workers, 1))
-            dataset = build_dataset(reader, ids, [0] * count, processor, train=True, augmentation="crop_flip", seed=0,
-                                    store=store)
-            ours_loader = torch.utils.data.DataLoader(dataset, collate_fn=Collator(), persistent_workers=workers > 0,
-                                                      **loader_args)
+            store, scan, record = _scan_and_store(
+                reader, ids, train_storage(processor), work / "cache", max(workers, 1)
+            )
+            dataset = build_dataset(
+                reader, ids, [0] * count, processor, train=True, augmentation="crop_flip", seed=0, store=store
+            )
+            ours_loader = torch.utils.data.DataLoader(
+                dataset, collate_fn=Collator(), persistent_workers=workers > 0, **loader_args
+            )
         start = time.perf_counter()
         dataset.set_epoch(epoch)
         _epoch(ours_loader, device, finish)
@@ -150,14 +116,18 @@ def bench_data(device: torch.device, count: int, epochs: int, batch: int, worker
 def _data_table(seconds, count, epochs, batch, workers, device, scan, record) -> list[str]:
     rates = {name: (count / s[0], count * (len(s) - 1) / sum(s[1:])) for name, s in seconds.items()}
     report = next(iter(rates.values()))
-    lines = [f"data path: {count} HAR-sized JPEGs (~250x180), CLIP 224 px, batch {batch}, {workers} loader workers, "
-             f"{epochs} epochs, {_device_name(device)}",
-             f"| path | epoch 1 img/s | epochs 2-{epochs} img/s | vs report, epoch 1 | vs report, epochs 2+ |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [
+        f"data path: {count} HAR-sized JPEGs (~250x180), CLIP 224 px, batch {batch}, {workers} loader workers, "
+        f"{epochs} epochs, {_device_name(device)}",
+        f"| path | epoch 1 img/s | epochs 2-{epochs} img/s | vs report, epoch 1 | vs report, epochs 2+ |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name, (first, later) in rates.items():
         lines.append(f"| {name} | {first:,.0f} | {later:,.0f} | {first / report[0]:.1f}x | {later / report[1]:.1f}x |")
-    lines.append(f"(input scan, which every run of ours does to check and de-duplicate images: {scan:.2f} s; "
-                 f"recording the pixel store during it added {record:.2f} s, counted in ours' epoch 1)")
+    lines.append(
+        f"(input scan, which every run of ours does to check and de-duplicate images: {scan:.2f} s; "
+        f"recording the pixel store during it added {record:.2f} s, counted in ours' epoch 1)"
+    )
     return lines
 
 
@@ -165,8 +135,9 @@ def vit_b16(family: str, num_labels: int = 15) -> torch.nn.Module:
     """ViT-B/16 vision tower + linear head with random weights: CLIPVisionConfig's default patch is 32."""
     if family == "clip":
         return CLIPForImageClassification(CLIPConfig(vision_config={"patch_size": 16}, num_labels=num_labels))
-    config = SiglipConfig(vision_config={"patch_size": 16, "image_size": 224, "vision_use_head": False},
-                          num_labels=num_labels)
+    config = SiglipConfig(
+        vision_config={"patch_size": 16, "image_size": 224, "vision_use_head": False}, num_labels=num_labels
+    )
     return SiglipForImageClassification(config)
 
 
@@ -175,8 +146,9 @@ def forward_flops_per_image(vision_config, cls_token: bool) -> float:
     d, f, layers = vision_config.hidden_size, vision_config.intermediate_size, vision_config.num_hidden_layers
     patches = (vision_config.image_size // vision_config.patch_size) ** 2
     tokens = patches + int(cls_token)
-    macs = patches * 3 * vision_config.patch_size**2 * d + layers * (4 * tokens * d * d + 2 * tokens * tokens * d
-                                                                       + 2 * tokens * d * f)
+    macs = patches * 3 * vision_config.patch_size**2 * d + layers * (
+        4 * tokens * d * d + 2 * tokens * tokens * d + 2 * tokens * d * f
+    )
     return 2.0 * macs
 
 
@@ -233,17 +205,21 @@ def bench_model(family: str, device, batch: int, eval_batch: int, steps: int, wa
     return batch / train_seconds, eval_batch / eval_seconds, memory, forward_flops_per_image(vision, family == "clip")
 
 
-def bench_models(device, batches: list[int], eval_batch: int, steps: int, warmup: int, compile_model: bool,
-                 peak_tflops: float | None) -> list[str]:
-    lines = [f"model steps: random-weight ViT-B/16 classifiers (15 classes), 224 px, "
-             f"{'bf16 autocast' if device.type == 'cuda' else 'fp32'}, fused AdamW, "
-             f"{'torch.compile, ' if compile_model else ''}{steps} timed steps after {warmup}, {_device_name(device)}",
-             "| model | train batch | train img/s | eval batch | eval img/s | train MFU | peak memory GB |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+def bench_models(
+    device, batches: list[int], eval_batch: int, steps: int, warmup: int, compile_model: bool, peak_tflops: float | None
+) -> list[str]:
+    lines = [
+        f"model steps: random-weight ViT-B/16 classifiers (15 classes), 224 px, "
+        f"{'bf16 autocast' if device.type == 'cuda' else 'fp32'}, fused AdamW, "
+        f"{'torch.compile, ' if compile_model else ''}{steps} timed steps after {warmup}, {_device_name(device)}",
+        "| model | train batch | train img/s | eval batch | eval img/s | train MFU | peak memory GB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for family, name in (("clip", "CLIP ViT-B/16"), ("siglip", "SigLIP B/16")):
         for batch in batches:
-            train, evaluate, memory, flops = bench_model(family, device, batch, eval_batch, steps, warmup,
-                                                         compile_model)
+            train, evaluate, memory, flops = bench_model(
+                family, device, batch, eval_batch, steps, warmup, compile_model
+            )
             mfu = f"{train * 3 * flops / (peak_tflops * 1e12):.0%}" if peak_tflops else "n/a"
             lines.append(f"| {name} | {batch} | {train:,.1f} | {eval_batch} | {evaluate:,.1f} | {mfu} | {memory:.1f} |")
             if device.type == "cuda":
@@ -251,71 +227,6 @@ def bench_models(device, batches: list[int], eval_batch: int, steps: int, warmup
     if device.type != "cuda":
         lines.append("(peak memory on CPU: the process's peak resident set, all sections so far)")
     return lines
-
-
-def tiny_clip_224(folder: Path) -> Path:
-    """A tiny random CLIP that reads 224 px images (patch 32: 49 tokens), so the run is about the data path."""
-    tower = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2)
-    text = dict(tower, vocab_size=128, max_position_embeddings=16, pad_token_id=0, bos_token_id=1, eos_token_id=2)
-    vision = dict(tower, image_size=224, patch_size=32)
-    CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)).save_pretrained(folder)
-    CLIPImageProcessor().save_pretrained(folder)
-    return folder
-
-
-def _run_ours(data: Path, checkpoint: Path, out: Path, epochs: int, log) -> float:
-    from .train import main as train_main
-
-    argv = ["--dataset", str(data), "--model_name_or_path", str(checkpoint), "--output_dir", str(out),
-            "--num_train_epochs", str(epochs), "--learning_rate", "1e-3", "--cache_dir", str(out.parent / "cache"),
-            "--disable_tqdm", "True"]
-    start = time.perf_counter()
-    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        assert train_main(argv, family="clip") == 0
-    return time.perf_counter() - start
-
-
-def _run_stock(data: Path, checkpoint: Path, split_csv: Path, out: Path, epochs: int, log) -> tuple[float, float]:
-    """The stock recipe on our split: `set_transform` with the (report's) processor per image, Trainer defaults."""
-    import pandas as pd
-
-    start = time.perf_counter()
-    split, label = pd.read_csv(split_csv), {name: i for i, name in enumerate(HAR_CLASSES)}
-    processor = CLIPImageProcessorPil.from_pretrained(checkpoint)
-    tables = {name: _per_image_processor_dataset(data, list(rows["id"]), processor, [label[x] for x in rows["label"]])
-              for name, rows in split.groupby("split")}
-    torch.manual_seed(42)
-    model = CLIPForImageClassification.from_pretrained(checkpoint, num_labels=len(HAR_CLASSES))
-    args = TrainingArguments(output_dir=str(out), num_train_epochs=epochs, per_device_train_batch_size=32,
-                             learning_rate=1e-3, eval_strategy="epoch", save_strategy="epoch",
-                             load_best_model_at_end=True, metric_for_best_model="accuracy",
-                             remove_unused_columns=False, report_to="none", disable_tqdm=True)
-    trainer = Trainer(model=model, args=args, train_dataset=tables["train"], eval_dataset=tables["validation"],
-                      data_collator=_stack, compute_metrics=compute_metrics)
-    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        trainer.train()
-        accuracy = trainer.evaluate(tables["test"], metric_key_prefix="test")["test_accuracy"]
-    return time.perf_counter() - start, accuracy
-
-
-def bench_run(device: torch.device, per_class: int, epochs: int, work: Path) -> list[str]:
-    data, runs = work / "run_data", work / "runs"
-    har_sized_jpegs(data / "train", per_class * len(HAR_CLASSES), seed=1, classes=HAR_CLASSES)
-    checkpoint = tiny_clip_224(work / "tiny-clip-224")
-    log_path = work / "run.log"
-    with open(log_path, "w") as log:
-        ours_seconds = _run_ours(data, checkpoint, runs / "ours", epochs, log)
-        stock_seconds, stock_accuracy = _run_stock(data, checkpoint, runs / "ours" / "split.csv", runs / "stock",
-                                                   epochs, log)
-    ours = json.loads((runs / "ours" / "all_results.json").read_text())
-    return [f"whole run: {per_class * len(HAR_CLASSES)} HAR-sized JPEGs, 15 classes, tiny CLIP at 224 px, {epochs} "
-            f"epochs, evaluation every epoch, same split, {_device_name(device)} (log: {log_path})",
-            "| recipe | wall-clock s | test accuracy |", "|---|---:|---:|",
-            f"| stock: processor per image in set_transform, Trainer defaults | {stock_seconds:.1f} | "
-            f"{stock_accuracy:.3f} |",
-            f"| ours: `train.main` (scan, split, cache, train, evaluate, predict, run folder) | {ours_seconds:.1f} | "
-            f"{ours['test_accuracy']:.3f} |",
-            f"speed-up: {stock_seconds / ours_seconds:.1f}x"]
 
 
 def _device_name(device: torch.device) -> str:
@@ -327,12 +238,20 @@ def _device_name(device: torch.device) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cuda or cpu")
-    parser.add_argument("--only", nargs="+", choices=("data", "models", "run"), default=("data", "models", "run"),
-                        help="sections to run")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=("data", "models", "run"),
+        default=("data", "models", "run"),
+        help="sections to run",
+    )
     parser.add_argument("--images", type=int, help="data path: images (default 2048 on CUDA, 256 on CPU)")
     parser.add_argument("--epochs", type=int, default=3, help="data path: epochs (the first builds the cache)")
-    parser.add_argument("--workers", type=int, help="data path: loader workers (default min(8, cores-1) on CUDA, "
-                                                    "0 on CPU: one core each)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="data path: loader workers (default min(8, cores-1) on CUDA, 0 on CPU: one core each)",
+    )
     parser.add_argument("--batch_size", type=int, nargs="+", help="train batch sizes (default 32 128; CPU: 4)")
     parser.add_argument("--eval_batch_size", type=int, help="eval batch size (default 256; CPU: 8)")
     parser.add_argument("--steps", type=int, help="timed steps per measurement (default 20; CPU: 2)")
@@ -344,9 +263,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one, removed)")
     args = parser.parse_args(argv)
     cuda = args.device.startswith("cuda")
-    defaults = dict(images=2048 if cuda else 256, workers=min(8, max(0, (os.cpu_count() or 1) - 1)) if cuda else 0,
-                    batch_size=[32, 128] if cuda else [4], eval_batch_size=256 if cuda else 8,
-                    steps=20 if cuda else 2, warmup=5 if cuda else 1)
+    defaults = dict(
+        images=2048 if cuda else 256,
+        workers=min(8, max(0, (os.cpu_count() or 1) - 1)) if cuda else 0,
+        batch_size=[32, 128] if cuda else [4],
+        eval_batch_size=256 if cuda else 8,
+        steps=20 if cuda else 2,
+        warmup=5 if cuda else 1,
+    )
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -368,9 +292,16 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         sections = {
             "data": lambda: bench_data(device, args.images, args.epochs, 32, args.workers, work),
-            "models": lambda: bench_models(device, args.batch_size, args.eval_batch_size, args.steps, args.warmup,
-                                           args.compile, _peak(device, args.peak_tflops)),
-            "run": lambda: bench_run(device, args.run_images_per_class, args.run_epochs, work),
+            "models": lambda: bench_models(
+                device,
+                args.batch_size,
+                args.eval_batch_size,
+                args.steps,
+                args.warmup,
+                args.compile,
+                _peak(device, args.peak_tflops),
+            ),
+            "run": lambda: bench_run(device, args.run_images_per_class, args.run_epochs, work, _device_name(device)),
         }
         for name in args.only:
             start = time.perf_counter()

@@ -29,19 +29,25 @@ DEFAULT_DATASET = "Bingsu/Human_Action_Recognition"
 class ModelArguments:
     model_name_or_path: str | None = field(
         default=None,
-        metadata={"help": "Any CLIP, SigLIP or SigLIP 2 checkpoint: a Hub id or a local folder. Default: "
-                          f"{DEFAULT_CHECKPOINTS['clip']} (CLIP script), {DEFAULT_CHECKPOINTS['siglip']} (SigLIP)."},
+        metadata={
+            "help": "Any CLIP, SigLIP or SigLIP 2 checkpoint: a Hub id or a local folder. Default: "
+            f"{DEFAULT_CHECKPOINTS['clip']} (CLIP script), {DEFAULT_CHECKPOINTS['siglip']} (SigLIP)."
+        },
     )
     head: str = field(
         default="default",
-        metadata={"help": "Classifier: default (transformers': mean-pooled tokens, random linear layer) or zero_shot "
-                          "(the model's own normalised image embedding, weights initialised from the class-prompt "
-                          "text embeddings: training starts at zero-shot accuracy). See docs/recipes.md."},
+        metadata={
+            "help": "Classifier: default (transformers': mean-pooled tokens, random linear layer) or zero_shot "
+            "(the model's own normalised image embedding, weights initialised from the class-prompt "
+            "text embeddings: training starts at zero-shot accuracy). See docs/recipes.md."
+        },
     )
     prompt_templates: list[str] = field(
         default_factory=lambda: list(DEFAULT_TEMPLATES),
-        metadata={"help": "Zero-shot prompt templates; '{}' becomes the class name with underscores as spaces. "
-                          "Used by --head zero_shot and --zero_shot."},
+        metadata={
+            "help": "Zero-shot prompt templates; '{}' becomes the class name with underscores as spaces. "
+            "Used by --head zero_shot and --zero_shot."
+        },
     )
 
 
@@ -49,36 +55,59 @@ class ModelArguments:
 class DataArguments:
     dataset: str = field(
         default=DEFAULT_DATASET,
-        metadata={"help": "A Hub dataset id, a local copy of one (save_to_disk folder or parquet files), a "
-                          "folder-per-class tree (train/<class>/*, optional test/<class>/*), or the Kaggle "
-                          "release (train/ + Training_set.csv)."},
+        metadata={
+            "help": "A Hub dataset id, a local copy of one (save_to_disk folder or parquet files), a "
+            "folder-per-class tree (train/<class>/*, optional test/<class>/*), or the Kaggle "
+            "release (train/ + Training_set.csv)."
+        },
     )
     image_column: str | None = field(default=None, metadata={"help": "Image column of Hub data (default: guess)."})
     label_column: str | None = field(default=None, metadata={"help": "Label column of Hub data (default: guess)."})
     test_fraction: float = field(
-        default=0.15, metadata={"help": "Test split carved from the labelled images when the source has no "
-                                        "labelled test split (0.15 of 12,600 = 1,890 images, like the report)."})
+        default=0.15,
+        metadata={
+            "help": "Test split carved from the labelled images when the source has no "
+            "labelled test split (0.15 of 12,600 = 1,890 images, like the report)."
+        },
+    )
     validation_fraction: float = field(
-        default=0.1, metadata={"help": "Validation split carved from what is left after the test split."})
+        default=0.1, metadata={"help": "Validation split carved from what is left after the test split."}
+    )
     augmentation: str = field(
-        default="crop_flip", metadata={"help": f"Training augmentation: {', '.join(AUGMENTATIONS)}."})
+        default="crop_flip", metadata={"help": f"Training augmentation: {', '.join(AUGMENTATIONS)}."}
+    )
     max_train_samples: int | None = field(
-        default=None, metadata={"help": "Train on at most this many images (quick sanity checks)."})
+        default=None, metadata={"help": "Train on at most this many images (quick sanity checks)."}
+    )
     max_eval_samples: int | None = field(
-        default=None, metadata={"help": "Evaluate on at most this many validation and test images."})
+        default=None, metadata={"help": "Evaluate on at most this many validation and test images."}
+    )
     max_unreadable_fraction: float = field(
-        default=0.05, metadata={"help": "Stop if more than this fraction of images cannot be decoded."})
+        default=0.05, metadata={"help": "Stop if more than this fraction of images cannot be decoded."}
+    )
     strict: bool = field(default=False, metadata={"help": "Fail on any unreadable image instead of skipping it."})
     pixel_cache: bool = field(
-        default=True, metadata={"help": "Decode each image once into a memory-mapped uint8 cache and augment and "
-                                        "normalise batches on the GPU (docs/performance.md); --no_pixel_cache "
-                                        "decodes every image in every epoch. SigLIP 2 always decodes per image."})
-    cache_dir: str | None = field(
-        default=None, metadata={"help": "Pixel cache folder (default $HAR_FINETUNE_CACHE, else $HF_HOME/har_finetune, "
-                                        "else ~/.cache/har_finetune); entries are keyed by image content."})
-    cache_resolution: int | None = field(
-        default=None, metadata={"help": "Shortest edge of cached training images, larger ones are shrunk "
-                                        "(default 8/7 of the model input: 256 for 224)."})
+        default=True,
+        metadata={
+            "help": "Decode each image once into a memory-mapped uint8 cache and augment and "
+            "normalise batches on the GPU (docs/performance.md); --no_pixel_cache "
+            "decodes every image in every epoch. SigLIP 2 always decodes per image."
+        },
+    )
+    pixel_cache_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Pixel cache folder (default $HAR_FINETUNE_CACHE, else $HF_HOME/har_finetune, "
+            "else ~/.cache/har_finetune); entries are keyed by image content."
+        },
+    )
+    pixel_cache_resolution: int | None = field(
+        default=None,
+        metadata={
+            "help": "Shortest edge of cached training images, larger ones are shrunk "
+            "(default 8/7 of the model input: 256 for 224)."
+        },
+    )
 
     def __post_init__(self):
         if self.augmentation not in AUGMENTATIONS:
@@ -108,25 +137,45 @@ class HarTrainingArguments(TrainingArguments):
     report_to: None | str | list[str] = field(default="none", metadata={"help": "Loggers (none, tensorboard...)."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Must stay False for image datasets."})
     dataloader_pin_memory: bool = field(
-        default=torch.cuda.is_available(), metadata={"help": "Pinned host memory (useful on a GPU only)."})
-    dataloader_num_workers: int = field(
-        default=min(8, max(0, (os.cpu_count() or 1) - 1)), metadata={"help": "Data loading processes."})
+        default=torch.cuda.is_available(), metadata={"help": "Pinned host memory (useful on a GPU only)."}
+    )
+    dataloader_num_workers: int = field(  # the CPUs this process may use (a Slurm allocation), not the machine's
+        default=min(8, max(0, len(os.sched_getaffinity(0)) - 1)), metadata={"help": "Data loading processes."}
+    )
+    use_cpu: bool = field(  # without it, torchrun on a CPU-only machine silently skips DDP set-up
+        default=not torch.cuda.is_available(), metadata={"help": "Train on the CPU (default when there is no GPU)."}
+    )
     dataloader_persistent_workers: bool = field(
-        default=True, metadata={"help": "Keep loader processes between epochs and evaluations (off without workers)."})
+        default=True, metadata={"help": "Keep loader processes between epochs and evaluations (off without workers)."}
+    )
     zero_shot: bool = field(
-        default=False, metadata={"help": "Before training, score the zero-shot classifier (class-name prompts, no "
-                                         "training) on the test split: zero_shot_results.json, a report baseline."})
+        default=False,
+        metadata={
+            "help": "Before training, score the zero-shot classifier (class-name prompts, no "
+            "training) on the test split: zero_shot_results.json, a report baseline."
+        },
+    )
     linear_probe_epochs: float = field(
-        default=0.0, metadata={"help": "LP-FT: for this many of the epochs train only the head, then everything."})
+        default=0.0, metadata={"help": "LP-FT: for this many of the epochs train only the head, then everything."}
+    )
     linear_probe_learning_rate: float | None = field(
-        default=None, metadata={"help": "Head learning rate in the linear-probe epochs (default --learning_rate)."})
+        default=None, metadata={"help": "Head learning rate in the linear-probe epochs (default --learning_rate)."}
+    )
     layer_decay: float = field(
-        default=1.0, metadata={"help": "Layer-wise learning-rate decay: block i of n learns at "
-                                       "learning_rate * layer_decay**(n - i), the head at learning_rate; 1: off."})
+        default=1.0,
+        metadata={
+            "help": "Layer-wise learning-rate decay: block i of n learns at "
+            "learning_rate * layer_decay**(n - i), the head at learning_rate; 1: off."
+        },
+    )
     wise_ft_alpha: list[float] | None = field(
-        default=None, metadata={"help": "WiSE-FT: after training, average the weights (1 - a) * zero-shot + a * "
-                                        "fine-tuned for each a given; keep the best on validation (--head zero_shot). "
-                                        "1 alone: off."})
+        default=None,
+        metadata={
+            "help": "WiSE-FT: after training, average the weights (1 - a) * zero-shot + a * "
+            "fine-tuned for each a given; keep the best on validation (--head zero_shot). "
+            "1 alone: off."
+        },
+    )
 
     def __post_init__(self):
         if self.dataloader_num_workers == 0:
@@ -181,8 +230,10 @@ def check_fine_tuning_options(model_args: ModelArguments, args: HarTrainingArgum
     if not 0 < args.layer_decay <= 1:
         raise UserError(f"--layer_decay must be in (0, 1] (got {args.layer_decay}); 0.65-0.85 is typical for ViT-B")
     if args.linear_probe_epochs < 0 or (args.max_steps <= 0 and args.linear_probe_epochs >= args.num_train_epochs):
-        raise UserError(f"--linear_probe_epochs {args.linear_probe_epochs} must be at least 0 and below "
-                        f"--num_train_epochs {args.num_train_epochs}")
+        raise UserError(
+            f"--linear_probe_epochs {args.linear_probe_epochs} must be at least 0 and below "
+            f"--num_train_epochs {args.num_train_epochs}"
+        )
     if args.linear_probe_learning_rate is not None and args.linear_probe_learning_rate <= 0:
         raise UserError("--linear_probe_learning_rate must be positive")
     if args.wise_ft_alpha and set(args.wise_ft_alpha) == {1.0}:

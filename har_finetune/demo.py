@@ -38,8 +38,18 @@ def run_demo(out: Path, images_per_class: int = 40) -> dict[str, dict]:
         if not (checkpoint / "config.json").is_file():
             make_tiny_checkpoint(family, checkpoint)
         run_dir = out / family
-        code = train_main(["--dataset", str(data), "--model_name_or_path", str(checkpoint),
-                           "--output_dir", str(run_dir), *DEMO_TRAINING_FLAGS], family=family)
+        code = train_main(
+            [
+                "--dataset",
+                str(data),
+                "--model_name_or_path",
+                str(checkpoint),
+                "--output_dir",
+                str(run_dir),
+                *DEMO_TRAINING_FLAGS,
+            ],
+            family=family,
+        )
         if code != 0:
             raise SystemExit(code)
         results[family] = json.loads((run_dir / "all_results.json").read_text())
@@ -57,8 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         visualize_run(run, args.out / "samples" / run.name, title=f"{run.name} (smoke demo, synthetic images)")
     print("\nSMOKE DEMO on synthetic colour-coded images (not HAR results):")
     for family, r in results.items():
-        print(f"  {family:7s} test accuracy {r['test_accuracy']:.3f}  macro-F1 {r['test_macro_f1']:.3f}  "
-              f"({r['num_test_samples']} test images, chance 0.067)  -> {args.out / family}")
+        print(
+            f"  {family:7s} test accuracy {r['test_accuracy']:.3f}  macro-F1 {r['test_macro_f1']:.3f}  "
+            f"({r['num_test_samples']} test images, chance 0.067)  -> {args.out / family}"
+        )
     print(f"  report: {args.out / 'compare' / 'REPORT.md'}   samples: {args.out / 'samples'}")
     return 0
 

@@ -94,8 +94,9 @@ class NonFiniteGuard(TrainerCallback):
         return control
 
     def _check_weights(self, args, state, control, model, when: str) -> None:
-        if model is not None and _any_rank(not all(bool(torch.isfinite(p).all()) for p in model.parameters()),
-                                           args.device):
+        if model is not None and _any_rank(
+            not all(bool(torch.isfinite(p).all()) for p in model.parameters()), args.device
+        ):
             self._fail(args, state, control, f"the model weights became NaN or infinite {when}")
 
     def _fail(self, args, state, control, what: str) -> None:
@@ -106,8 +107,10 @@ class NonFiniteGuard(TrainerCallback):
         advice = f"a lower --learning_rate (was {args.learning_rate:g}) or more --warmup_steps"
         if args.fp16:
             advice += ", or --bf16 instead of --fp16"
-        self.failure = (f"{what} (epoch {state.epoch or 0:.2f}): training stopped without saving this model; {kept}. "
-                        f"Try {advice}, in a new --output_dir (a resumed run keeps the old learning rate)")
+        self.failure = (
+            f"{what} (epoch {state.epoch or 0:.2f}): training stopped without saving this model; {kept}. "
+            f"Try {advice}, in a new --output_dir (a resumed run keeps the old learning rate)"
+        )
         if state.is_world_process_zero:
             logger.error(self.failure)
 
@@ -156,49 +159,70 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
 
 
 def _is_out_of_memory(error: Exception) -> bool:
-    return any(isinstance(e, torch.OutOfMemoryError) or (isinstance(e, Exception) and should_reduce_batch_size(e))
-               or "No executable batch size found" in str(e) for e in _chain(error))
+    return any(
+        isinstance(e, torch.OutOfMemoryError)
+        or (isinstance(e, Exception) and should_reduce_batch_size(e))
+        or "No executable batch size found" in str(e)
+        for e in _chain(error)
+    )
 
 
 def _is_disk_full(error: Exception) -> bool:
-    return any((isinstance(e, OSError) and e.errno in DISK_FULL_ERRNOS) or any(t in str(e) for t in DISK_FULL_TEXTS)
-               for e in _chain(error))
+    return any(
+        (isinstance(e, OSError) and e.errno in DISK_FULL_ERRNOS) or any(t in str(e) for t in DISK_FULL_TEXTS)
+        for e in _chain(error)
+    )
 
 
 def out_of_memory_message(trainer: Trainer, error: Exception) -> str:
     args = trainer.args
     if "No executable batch size found" in str(error):
-        return ("out of memory even at batch size 1 with --auto_find_batch_size: the model does not fit; try "
-                "--bf16, --gradient_checkpointing or a smaller checkpoint")
+        return (
+            "out of memory even at batch size 1 with --auto_find_batch_size: the model does not fit; try "
+            "--bf16, --gradient_checkpointing or a smaller checkpoint"
+        )
     frames = {frame.name for frame in traceback.extract_tb(error.__traceback__)}
     if frames & {"evaluation_loop", "prediction_step"}:
         size = args.per_device_eval_batch_size
-        return (f"out of memory while evaluating with --per_device_eval_batch_size {size}; try "
-                f"--per_device_eval_batch_size {max(1, size // 2)} (evaluation results do not depend on it)")
+        return (
+            f"out of memory while evaluating with --per_device_eval_batch_size {size}; try "
+            f"--per_device_eval_batch_size {max(1, size // 2)} (evaluation results do not depend on it)"
+        )
     size = args.per_device_train_batch_size
     if args.auto_find_batch_size:  # the size it had come down to
         size = max(1, getattr(trainer, "_train_batch_size", size) // max(1, args.n_gpu))
     steps = args.gradient_accumulation_steps
-    smaller = (f"--per_device_train_batch_size {size // 2} --gradient_accumulation_steps {steps * 2} (the same "
-               f"{size * steps} images per optimizer step and device), or " if size > 1 else "")
-    return (f"out of memory while training with --per_device_train_batch_size {size} "
-            f"(--gradient_accumulation_steps {steps}); try {smaller}--auto_find_batch_size to pick the largest batch "
-            "that fits; --gradient_checkpointing and --bf16 save memory too. Complete checkpoints are kept: a rerun "
-            "resumes from the newest")
+    smaller = (
+        f"--per_device_train_batch_size {size // 2} --gradient_accumulation_steps {steps * 2} (the same "
+        f"{size * steps} images per optimizer step and device), or "
+        if size > 1
+        else ""
+    )
+    return (
+        f"out of memory while training with --per_device_train_batch_size {size} "
+        f"(--gradient_accumulation_steps {steps}); try {smaller}--auto_find_batch_size to pick the largest batch "
+        "that fits; --gradient_checkpointing and --bf16 save memory too. Complete checkpoints are kept: a rerun "
+        "resumes from the newest"
+    )
 
 
 def disk_full_message(output_dir: str | Path, error: Exception, removed: list[str]) -> str:
     last = latest_complete_checkpoint(output_dir)
     kept = f"{Path(last).name} and earlier outputs are intact" if last else "earlier outputs are intact"
     cleaned = f"; removed the half-written {', '.join(removed)}" if removed else ""
-    return (f"disk full (or over quota) while writing to {output_dir} ({type(error).__name__}: {error}){cleaned}; "
-            f"{kept}. Free some space (or lower --save_total_limit) and rerun the same command to resume")
+    return (
+        f"disk full (or over quota) while writing to {output_dir} ({type(error).__name__}: {error}){cleaned}; "
+        f"{kept}. Free some space (or lower --save_total_limit) and rerun the same command to resume"
+    )
 
 
 def remove_incomplete_checkpoints(output_dir: str | Path) -> list[str]:
     """Delete the incomplete `checkpoint-N` folders newer than the newest complete one (the disk filled up)."""
-    numbered = [(int(m.group(1)), p) for p in Path(output_dir).glob("checkpoint-*")
-                if (m := CHECKPOINT_DIR.match(p.name)) and p.is_dir()]
+    numbered = [
+        (int(m.group(1)), p)
+        for p in Path(output_dir).glob("checkpoint-*")
+        if (m := CHECKPOINT_DIR.match(p.name)) and p.is_dir()
+    ]
     removed = []
     for _, path in sorted(numbered, reverse=True):
         if checkpoint_problem(path) is None:

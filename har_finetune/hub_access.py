@@ -17,8 +17,10 @@ PROBE_TIMEOUT_S = 5
 
 def prefetch_hint(kind: str, name: str) -> str:
     """What to do when `kind` ("model" or "dataset") `name` is not in the local cache."""
-    return (f"fetch it on a login node with internet (`python -m har_finetune.prefetch --{kind} {name}`, same "
-            "HF_HOME) and run compute jobs with HF_HUB_OFFLINE=1, or pass a local folder")
+    return (
+        f"fetch it on a login node with internet (`python -m har_finetune.prefetch --{kind} {name}`, same "
+        "HF_HOME) and run compute jobs with HF_HUB_OFFLINE=1, or pass a local folder"
+    )
 
 
 def is_offline() -> bool:
@@ -32,9 +34,11 @@ def check_hub_reachable(kind: str, name: str) -> None:
     try:
         get_session().head(constants.ENDPOINT, timeout=PROBE_TIMEOUT_S)  # any HTTP answer means "reachable"
     except Exception as error:  # the HTTP client's transport errors: DNS, refused, timeout, proxy
-        raise UserError(f"cannot reach the Hugging Face Hub ({constants.ENDPOINT}: {type(error).__name__}) to get "
-                        f"{kind} '{name}'; without internet set HF_HUB_OFFLINE=1 to use the local cache; "
-                        + prefetch_hint(kind, name)) from None
+        raise UserError(
+            f"cannot reach the Hugging Face Hub ({constants.ENDPOINT}: {type(error).__name__}) to get "
+            f"{kind} '{name}'; without internet set HF_HUB_OFFLINE=1 to use the local cache; "
+            + prefetch_hint(kind, name)
+        ) from None
 
 
 def check_model(name_or_path: str) -> None:

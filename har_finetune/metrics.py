@@ -20,21 +20,31 @@ def predictions_table(ids: list[str], label_ids: np.ndarray, logits: np.ndarray,
     """One row per image: id, true label, predicted label, confidence (softmax probability of the prediction)."""
     probabilities = softmax(logits.astype(np.float64), axis=-1)
     predicted = probabilities.argmax(axis=-1)
-    return pd.DataFrame({
-        "id": ids,
-        "label": [class_names[i] for i in label_ids],
-        "prediction": [class_names[i] for i in predicted],
-        "confidence": probabilities.max(axis=-1).round(6),
-    })
+    return pd.DataFrame(
+        {
+            "id": ids,
+            "label": [class_names[i] for i in label_ids],
+            "prediction": [class_names[i] for i in predicted],
+            "confidence": probabilities.max(axis=-1).round(6),
+        }
+    )
 
 
 def per_class_report(table: pd.DataFrame, class_names: list[str]) -> pd.DataFrame:
     """scikit-learn's per-class precision, recall, F1 and support, then the macro and weighted averages."""
-    report = classification_report(table["label"], table["prediction"], labels=class_names, output_dict=True,
-                                   zero_division=0)
+    report = classification_report(
+        table["label"], table["prediction"], labels=class_names, output_dict=True, zero_division=0
+    )
     rows = [name for name in class_names] + ["macro avg", "weighted avg"]
-    return pd.DataFrame([
-        {"class": name, "precision": report[name]["precision"], "recall": report[name]["recall"],
-         "f1": report[name]["f1-score"], "support": int(report[name]["support"])}
-        for name in rows
-    ])
+    return pd.DataFrame(
+        [
+            {
+                "class": name,
+                "precision": report[name]["precision"],
+                "recall": report[name]["recall"],
+                "f1": report[name]["f1-score"],
+                "support": int(report[name]["support"]),
+            }
+            for name in rows
+        ]
+    )

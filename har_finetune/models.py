@@ -52,10 +52,23 @@ FAMILIES = {
     family.model_type: family
     for family in (
         ModelFamily("clip", "CLIP", CLIPForImageClassification, dual_model_class=CLIPModel),
-        ModelFamily("siglip", "SigLIP", SiglipForImageClassification, drop_pooling_head=True,
-                    dual_model_class=SiglipModel, prompt_max_length=64),
-        ModelFamily("siglip2", "SigLIP 2", Siglip2ForImageClassification, True, drop_pooling_head=True,
-                    dual_model_class=Siglip2Model, prompt_max_length=64),
+        ModelFamily(
+            "siglip",
+            "SigLIP",
+            SiglipForImageClassification,
+            drop_pooling_head=True,
+            dual_model_class=SiglipModel,
+            prompt_max_length=64,
+        ),
+        ModelFamily(
+            "siglip2",
+            "SigLIP 2",
+            Siglip2ForImageClassification,
+            True,
+            drop_pooling_head=True,
+            dual_model_class=Siglip2Model,
+            prompt_max_length=64,
+        ),
     )
 }
 HEADS = ("default", "zero_shot")
@@ -75,16 +88,19 @@ def load_config(name_or_path: str) -> PretrainedConfig:
     except (OSError, ValueError) as error:
         if os.path.isdir(name_or_path):
             raise UserError(f"{name_or_path} is not a model folder (no readable config.json): {error}") from None
-        raise UserError(f"cannot load model '{name_or_path}' (not a local folder, not reachable on the Hub): "
-                        f"{OFFLINE_HINT}") from None
+        raise UserError(
+            f"cannot load model '{name_or_path}' (not a local folder, not reachable on the Hub): {OFFLINE_HINT}"
+        ) from None
 
 
 def family_of(config: PretrainedConfig, name_or_path: str) -> ModelFamily:
     """The registry entry for a config, or a one-line error listing the supported model types."""
     family = FAMILIES.get(config.model_type)
     if family is None:
-        raise UserError(f"model '{name_or_path}' has model_type '{config.model_type}'; supported model types: "
-                        f"{', '.join(FAMILIES)} (CLIP, SigLIP, SigLIP 2 checkpoints)")
+        raise UserError(
+            f"model '{name_or_path}' has model_type '{config.model_type}'; supported model types: "
+            f"{', '.join(FAMILIES)} (CLIP, SigLIP, SigLIP 2 checkpoints)"
+        )
     return family
 
 
@@ -99,12 +115,19 @@ def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
     try:
         return AutoTokenizer.from_pretrained(name_or_path)
     except (OSError, ValueError, ImportError) as error:
-        raise UserError(f"cannot load the tokenizer of '{name_or_path}' (needed for class-name prompts): {error}; "
-                        f"SigLIP's needs `pip install sentencepiece protobuf`; {OFFLINE_HINT}") from None
+        raise UserError(
+            f"cannot load the tokenizer of '{name_or_path}' (needed for class-name prompts): {error}; "
+            f"SigLIP's needs `pip install sentencepiece protobuf`; {OFFLINE_HINT}"
+        ) from None
 
 
-def load_classifier(name_or_path: str, class_names: list[str], seed: int, head: str = "default",
-                    templates: tuple[str, ...] | list[str] = DEFAULT_TEMPLATES) -> tuple[PreTrainedModel, ModelFamily]:
+def load_classifier(
+    name_or_path: str,
+    class_names: list[str],
+    seed: int,
+    head: str = "default",
+    templates: tuple[str, ...] | list[str] = DEFAULT_TEMPLATES,
+) -> tuple[PreTrainedModel, ModelFamily]:
     """Vision tower + a head for `class_names`: a fresh seeded linear layer (`default`, runs repeat exactly) or the
     text-initialised zero-shot head (`zero_shot`)."""
     if head not in HEADS:

@@ -40,8 +40,9 @@ def layer_index(name: str, blocks: int) -> int:
     return 0 if _EMBEDDING.search(name) else blocks + 1
 
 
-def param_groups(model: torch.nn.Module, learning_rate: float, weight_decay: float, layer_decay: float,
-                 decay_names: set[str]) -> list[dict]:
+def param_groups(
+    model: torch.nn.Module, learning_rate: float, weight_decay: float, layer_decay: float, decay_names: set[str]
+) -> list[dict]:
     """Optimizer groups by (layer, decayed or not, head or not), with lr = learning_rate * layer_decay**depth.
 
     The head's groups come first, so the learning rate Trainer logs (group 0) is the head's.
@@ -51,9 +52,16 @@ def param_groups(model: torch.nn.Module, learning_rate: float, weight_decay: flo
     groups: dict[tuple, dict] = {}
     for name, parameter in named:
         layer, decays, is_head = layer_index(name, blocks), name in decay_names, name.startswith(HEAD_PREFIX)
-        group = groups.setdefault((not is_head, -layer, not decays), {
-            "params": [], "lr": learning_rate * layer_decay ** (blocks + 1 - layer),
-            "weight_decay": weight_decay if decays else 0.0, "is_head": is_head, "layer": layer})
+        group = groups.setdefault(
+            (not is_head, -layer, not decays),
+            {
+                "params": [],
+                "lr": learning_rate * layer_decay ** (blocks + 1 - layer),
+                "weight_decay": weight_decay if decays else 0.0,
+                "is_head": is_head,
+                "layer": layer,
+            },
+        )
         group["params"].append(parameter)
     return [groups[key] for key in sorted(groups)]
 
@@ -61,16 +69,23 @@ def param_groups(model: torch.nn.Module, learning_rate: float, weight_decay: flo
 def standard_schedule(scheduler_type: str, warmup_steps: int, total_steps: int, kwargs: dict) -> Callable:
     """The multiplier Trainer's own scheduler would apply, as a function of the step (0 after `total_steps`)."""
     probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
-    scheduler = get_scheduler(scheduler_type, optimizer=probe, num_warmup_steps=warmup_steps,
-                              num_training_steps=max(total_steps, 1), scheduler_specific_kwargs=kwargs)
+    scheduler = get_scheduler(
+        scheduler_type,
+        optimizer=probe,
+        num_warmup_steps=warmup_steps,
+        num_training_steps=max(total_steps, 1),
+        scheduler_specific_kwargs=kwargs,
+    )
     if not isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):
         raise ValueError(f"--linear_probe_epochs needs a step-wise --lr_scheduler_type, not {scheduler_type}")
     return scheduler.lr_lambdas[0]
 
 
-def lp_ft_multipliers(probe: Callable, fine_tune: Callable, probe_steps: int,
-                      head_scale: float) -> tuple[Callable, Callable]:
+def lp_ft_multipliers(
+    probe: Callable, fine_tune: Callable, probe_steps: int, head_scale: float
+) -> tuple[Callable, Callable]:
     """(head, rest) multipliers of each group's learning rate: probe phase, then the restarted schedule."""
+
     def head(step: int) -> float:
         return head_scale * probe(step) if step < probe_steps else fine_tune(step - probe_steps)
 
@@ -83,8 +98,14 @@ def lp_ft_multipliers(probe: Callable, fine_tune: Callable, probe_steps: int,
 class FineTuningTrainer(HarTrainer):
     """HarTrainer with optional layer-wise learning-rate decay and an LP-FT schedule (see the module docstring)."""
 
-    def __init__(self, *args, layer_decay: float = 1.0, linear_probe_epochs: float = 0.0,
-                 linear_probe_learning_rate: float | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        layer_decay: float = 1.0,
+        linear_probe_epochs: float = 0.0,
+        linear_probe_learning_rate: float | None = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.layer_decay = layer_decay
         self.linear_probe_epochs = linear_probe_epochs
@@ -100,12 +121,19 @@ class FineTuningTrainer(HarTrainer):
         if self.optimizer is not None or (self.layer_decay == 1.0 and not self.linear_probe_epochs):
             return super().create_optimizer(model)
         model = self.model if model is None else model
-        groups = param_groups(model, self.args.learning_rate, self.args.weight_decay, self.layer_decay,
-                              set(self.get_decay_parameter_names(model)))
+        groups = param_groups(
+            model,
+            self.args.learning_rate,
+            self.args.weight_decay,
+            self.layer_decay,
+            set(self.get_decay_parameter_names(model)),
+        )
         optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
         if {"params", "model", "optimizer_dict"} & set(optimizer_kwargs):
-            raise ValueError(f"--optim {self.args.optim} builds its own parameter groups: it cannot be combined with "
-                             "--layer_decay or --linear_probe_epochs")
+            raise ValueError(
+                f"--optim {self.args.optim} builds its own parameter groups: it cannot be combined with "
+                "--layer_decay or --linear_probe_epochs"
+            )
         self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
         return self.optimizer
 
@@ -116,10 +144,12 @@ class FineTuningTrainer(HarTrainer):
         probe_steps = min(round(self.linear_probe_epochs * self.steps_per_epoch), num_training_steps)
         fine_tune_steps = num_training_steps - probe_steps
         args = self.args
-        probe = standard_schedule(args.lr_scheduler_type, args.get_warmup_steps(probe_steps), probe_steps,
-                                  args.lr_scheduler_kwargs)
-        fine_tune = standard_schedule(args.lr_scheduler_type, args.get_warmup_steps(fine_tune_steps),
-                                      fine_tune_steps, args.lr_scheduler_kwargs)
+        probe = standard_schedule(
+            args.lr_scheduler_type, args.get_warmup_steps(probe_steps), probe_steps, args.lr_scheduler_kwargs
+        )
+        fine_tune = standard_schedule(
+            args.lr_scheduler_type, args.get_warmup_steps(fine_tune_steps), fine_tune_steps, args.lr_scheduler_kwargs
+        )
         head_scale = self.linear_probe_learning_rate / args.learning_rate
         head, rest = lp_ft_multipliers(probe, fine_tune, probe_steps, head_scale)
         multipliers = [head if group.get("is_head") else rest for group in optimizer.param_groups]

@@ -55,20 +55,24 @@ def _hidden(relative: Path) -> bool:
 
 
 @torch.inference_mode()
-def predict(model: PreTrainedModel, processor: BaseImageProcessor, images: list[Image.Image],
-            top_k: int) -> list[list[tuple[str, float]]]:
+def predict(
+    model: PreTrainedModel, processor: BaseImageProcessor, images: list[Image.Image], top_k: int
+) -> list[list[tuple[str, float]]]:
     """For each image, the `top_k` (label, probability) pairs, most likely first."""
     device = next(model.parameters()).device
     inputs = processor(images=images, return_tensors="pt").to(device)
     probabilities = model(**inputs).logits.float().softmax(dim=-1)
     values, indices = probabilities.topk(min(top_k, probabilities.shape[-1]), dim=-1)
     labels = model.config.id2label
-    return [[(labels[int(i)], float(v)) for v, i in zip(row_values, row_indices)]
-            for row_values, row_indices in zip(values.cpu(), indices.cpu())]
+    return [
+        [(labels[int(i)], float(v)) for v, i in zip(row_values, row_indices)]
+        for row_values, row_indices in zip(values.cpu(), indices.cpu())
+    ]
 
 
-def predict_files(model, processor, files: list[Path], top_k: int, batch_size: int,
-                  skipped: list[tuple[Path, str]]) -> Iterator[tuple[Path, list[tuple[str, float]]]]:
+def predict_files(
+    model, processor, files: list[Path], top_k: int, batch_size: int, skipped: list[tuple[Path, str]]
+) -> Iterator[tuple[Path, list[tuple[str, float]]]]:
     """Decode and classify `files` in batches; unreadable files go to `skipped` as (path, reason)."""
     batch: list[tuple[Path, Image.Image]] = []
     progress = tqdm(total=len(files), unit="img", desc="predicting", disable=True if len(files) <= batch_size else None)
@@ -92,8 +96,9 @@ def results_table(rows: list[tuple[Path, list[tuple[str, float]]]]) -> pd.DataFr
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m har_finetune.predict", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m har_finetune.predict", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("run_dir", type=Path, help="run folder of a finished training run")
     parser.add_argument("paths", nargs="+", help="image files and/or folders (searched recursively)")
     parser.add_argument("--top_k", type=int, default=5, help="labels per image (default 5)")

@@ -37,8 +37,9 @@ def main(argv: list[str]) -> int:
     if not models and not datasets_:
         models, datasets_ = list(DEFAULT_CHECKPOINTS.values()), [DEFAULT_DATASET]
     if is_offline():
-        raise UserError("HF_HUB_OFFLINE is set: nothing can be downloaded; run the prefetch without it, on a "
-                        "machine with internet")
+        raise UserError(
+            "HF_HUB_OFFLINE is set: nothing can be downloaded; run the prefetch without it, on a machine with internet"
+        )
     for name in models:
         check_hub_reachable("model", name)
         print(f"model {name}: {fetch_model(name)}")

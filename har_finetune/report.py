@@ -71,9 +71,13 @@ def zero_shot_row(run: plots.RunPlots) -> dict[str, str] | None:
     if results is None:
         return None
     accuracy = results.get("test_accuracy")
-    return {**dict.fromkeys(TABLE_COLUMNS, MISSING), "Model": f"{run.name} zero-shot", "Epochs": "0",
-            "Test acc": _fmt(None if accuracy is None else 100 * accuracy, ".2f", "%"),
-            "Test macro-F1": _fmt(results.get("test_macro_f1"), ".4f")}
+    return {
+        **dict.fromkeys(TABLE_COLUMNS, MISSING),
+        "Model": f"{run.name} zero-shot",
+        "Epochs": "0",
+        "Test acc": _fmt(None if accuracy is None else 100 * accuracy, ".2f", "%"),
+        "Test macro-F1": _fmt(results.get("test_macro_f1"), ".4f"),
+    }
 
 
 def markdown_table(rows: list[dict[str, str]], columns: list[str]) -> str:

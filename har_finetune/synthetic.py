@@ -93,8 +93,14 @@ def make_tiny_tokenizer(model_type: str, out_dir: Path) -> PreTrainedTokenizerBa
     from transformers import SiglipTokenizer
 
     model = io.BytesIO()
-    sentencepiece.SentencePieceTrainer.train(sentence_iterator=iter(corpus), model_writer=model, vocab_size=100,
-                                             hard_vocab_limit=False, num_threads=1, minloglevel=2)
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(corpus),
+        model_writer=model,
+        vocab_size=100,
+        hard_vocab_limit=False,
+        num_threads=1,
+        minloglevel=2,
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "spiece.model").write_bytes(model.getvalue())
     return SiglipTokenizer(str(out_dir / "spiece.model"))
@@ -111,8 +117,14 @@ def make_tiny_checkpoint(model_type: str, out_dir: str | Path) -> Path:
     out_dir = Path(out_dir)
     tokenizer = make_tiny_tokenizer(model_type, out_dir)
     eos = tokenizer.eos_token_id
-    text = dict(_TINY_TOWER, vocab_size=len(tokenizer), max_position_embeddings=64, pad_token_id=tokenizer.pad_token_id,
-                bos_token_id=tokenizer.bos_token_id if tokenizer.bos_token_id is not None else eos, eos_token_id=eos)
+    text = dict(
+        _TINY_TOWER,
+        vocab_size=len(tokenizer),
+        max_position_embeddings=64,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id if tokenizer.bos_token_id is not None else eos,
+        eos_token_id=eos,
+    )
     vision = dict(_TINY_TOWER, image_size=TINY_IMAGE_SIZE, patch_size=8)
     size = TINY_IMAGE_SIZE
     if model_type == "clip":

@@ -53,26 +53,44 @@ def main(argv: list[str], family: str) -> int:
     processor = load_image_processor(model_args.model_name_or_path)  # before the scan, which fills the pixel cache
     record = training_args.local_process_index == 0  # DDP: one rank per node records, the others wait for it
     source, split, scans, recorder = prepare_split(data_args, training_args.seed, processor, record)
-    model, model_family = load_classifier(model_args.model_name_or_path, source.class_names, training_args.seed,
-                                          model_args.head, model_args.prompt_templates)
+    model, model_family = load_classifier(
+        model_args.model_name_or_path,
+        source.class_names,
+        training_args.seed,
+        model_args.head,
+        model_args.prompt_templates,
+    )
     with training_args.main_process_first(desc="pixel cache"):
-        datasets = build_datasets(source, split, scans, recorder, processor, model_family, data_args,
-                                  training_args.seed)
+        datasets = build_datasets(
+            source, split, scans, recorder, processor, model_family, data_args, training_args.seed
+        )
     if training_args.should_save:
         write_run_metadata(output_dir, split, source, model_args, data_args, training_args, family)
     guard = NonFiniteGuard()
     trainer = FineTuningTrainer(
-        model=model, args=training_args, train_dataset=datasets["train"], eval_dataset=datasets["validation"],
+        model=model,
+        args=training_args,
+        train_dataset=datasets["train"],
+        eval_dataset=datasets["validation"],
         device_transform=DeviceTransform(processor, data_args.augmentation),
         data_collator=Collator(processor if model_family.processor_builds_batches else None),
-        processing_class=processor, compute_metrics=compute_metrics,
+        processing_class=processor,
+        compute_metrics=compute_metrics,
         callbacks=[preemption, EpochSetter(datasets["train"]), guard],  # guard last: it cancels saves
-        layer_decay=training_args.layer_decay, linear_probe_epochs=training_args.linear_probe_epochs,
+        layer_decay=training_args.layer_decay,
+        linear_probe_epochs=training_args.linear_probe_epochs,
         linear_probe_learning_rate=training_args.linear_probe_learning_rate,
     )
     if training_args.zero_shot:  # the baseline row of the report, before any training
-        zero_shot.write_baseline(trainer, datasets["test"], source.class_names, model_args.model_name_or_path,
-                                 model_args.head, model_args.prompt_templates, model_family.model_type)
+        zero_shot.write_baseline(
+            trainer,
+            datasets["test"],
+            source.class_names,
+            model_args.model_name_or_path,
+            model_args.head,
+            model_args.prompt_templates,
+            model_family.model_type,
+        )
     zero_shot_weights = wise_ft.snapshot(model) if training_args.wise_ft_alpha else None
     resume_from = latest_complete_checkpoint(output_dir)
     if resume_from:
@@ -82,21 +100,28 @@ def main(argv: list[str], family: str) -> int:
     if guard.failure:  # NaN/inf: nothing of this model is saved
         raise RunFailed(guard.failure)
     if preemption.preempted:
-        logger.warning("stopped for preemption at step %d; resubmit (or requeue) to resume",
-                       preemption.stopped_at_step)
+        logger.warning("stopped for preemption at step %d; resubmit (or requeue) to resume", preemption.stopped_at_step)
         wait_for_all_ranks()
         return PREEMPTED_EXIT_CODE
     with explain_faults(trainer):
-        wise = wise_ft.choose_alpha(trainer, zero_shot_weights, training_args.wise_ft_alpha,
-                                    datasets["validation"]) if zero_shot_weights else {}
+        wise = (
+            wise_ft.choose_alpha(trainer, zero_shot_weights, training_args.wise_ft_alpha, datasets["validation"])
+            if zero_shot_weights
+            else {}
+        )
         finish_run(trainer, train_result.metrics, datasets, split, source, model_args, model_family, wise)
     return 0
 
 
 def setup_logging(training_args: HarTrainingArguments) -> None:
     level = logging.INFO if training_args.should_log else logging.WARNING
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
-                        level=level, stream=sys.stdout, force=True)
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        level=level,
+        stream=sys.stdout,
+        force=True,
+    )
     hf_logging.set_verbosity_warning()
 
 
@@ -106,26 +131,43 @@ def check_output_dir(output_dir: Path) -> None:
         raise UserError(f"--output_dir {output_dir} is a file; choose a folder (new or holding a run of this tool)")
     if output_dir.is_dir() and any(output_dir.iterdir()) and not (output_dir / OUR_RUN_MARKER).is_file():
         if not any(output_dir.glob("checkpoint-*")):
-            raise UserError(f"--output_dir {output_dir} holds files that are not a run of this tool; "
-                            "choose an empty or new folder")
+            raise UserError(
+                f"--output_dir {output_dir} holds files that are not a run of this tool; choose an empty or new folder"
+            )
 
 
 def prepare_split(data_args: DataArguments, seed: int, processor, record: bool):
     """Find the dataset, decode-check every image (the pixel cache keeps them), de-duplicate, split."""
     source = load_source(data_args.dataset, data_args.image_column, data_args.label_column)
-    recorder = scan_recorder(_cache_dir(data_args), processor, data_args.cache_resolution, source.root,
-                             source.ids) if record else None
+    recorder = (
+        scan_recorder(_cache_dir(data_args), processor, data_args.pixel_cache_resolution, source.root, source.ids)
+        if record
+        else None
+    )
     scans = scan_images(source.reader, source.ids, on_image=recorder)
-    split = make_split(source, scans, data_args.test_fraction, data_args.validation_fraction, seed,
-                       data_args.max_unreadable_fraction, data_args.strict)
+    split = make_split(
+        source,
+        scans,
+        data_args.test_fraction,
+        data_args.validation_fraction,
+        seed,
+        data_args.max_unreadable_fraction,
+        data_args.strict,
+    )
     counts = split.table["split"].value_counts()
-    logger.info("split (%s test split): %d train, %d validation, %d test images, %d classes", split.test_source,
-                counts.get("train", 0), counts.get("validation", 0), counts.get("test", 0), len(source.class_names))
+    logger.info(
+        "split (%s test split): %d train, %d validation, %d test images, %d classes",
+        split.test_source,
+        counts.get("train", 0),
+        counts.get("validation", 0),
+        counts.get("test", 0),
+        len(source.class_names),
+    )
     return source, split, scans, recorder
 
 
 def _cache_dir(data_args: DataArguments) -> Path | None:
-    return Path(data_args.cache_dir or default_cache_dir()) if data_args.pixel_cache else None
+    return Path(data_args.pixel_cache_dir or default_cache_dir()) if data_args.pixel_cache else None
 
 
 def _subset(ids: list[str], labels: list[str], limit: int | None, seed: int) -> tuple[list[str], list[str]]:
@@ -135,21 +177,34 @@ def _subset(ids: list[str], labels: list[str], limit: int | None, seed: int) -> 
     return [ids[i] for i in keep], [labels[i] for i in keep]
 
 
-def build_datasets(source, split, scans, recorder, processor, model_family: ModelFamily, data_args: DataArguments,
-                   seed: int):
+def build_datasets(
+    source, split, scans, recorder, processor, model_family: ModelFamily, data_args: DataArguments, seed: int
+):
     label_index = {name: i for i, name in enumerate(source.class_names)}
-    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
-              "test": data_args.max_eval_samples}
+    limits = {
+        "train": data_args.max_train_samples,
+        "validation": data_args.max_eval_samples,
+        "test": data_args.max_eval_samples,
+    }
     builds = model_family.processor_builds_batches
-    store = pixel_store(source, scans, processor, _cache_dir(data_args), data_args.cache_resolution, recorder,
-                        needed=not builds)
+    store = pixel_store(
+        source, scans, processor, _cache_dir(data_args), data_args.pixel_cache_resolution, recorder, needed=not builds
+    )
     datasets = {}
     for name, limit in limits.items():
         ids, labels = _subset(split.ids(name), split.labels(name), limit, seed)
         datasets[name] = build_dataset(
-            source.reader, ids, [label_index[x] for x in labels], processor, train=name == "train",
-            augmentation=data_args.augmentation, seed=seed, processor_builds_batches=builds, store=store,
-            policy_on_device=torch.cuda.is_available())
+            source.reader,
+            ids,
+            [label_index[x] for x in labels],
+            processor,
+            train=name == "train",
+            augmentation=data_args.augmentation,
+            seed=seed,
+            processor_builds_batches=builds,
+            store=store,
+            policy_on_device=torch.cuda.is_available(),
+        )
     return datasets
 
 
@@ -159,20 +214,38 @@ def library_versions() -> dict[str, str]:
 
 
 def write_run_metadata(output_dir, split, source, model_args, data_args, training_args, family) -> None:
-    io.write_json(output_dir / OUR_RUN_MARKER, {
-        "family": family, "model_args": vars(model_args), "data_args": vars(data_args),
-        "training_args": training_args.to_dict(),
-        "dataset": {"kind": source.kind, "root": str(Path(source.root).resolve()) if source.kind != "hub"
-                    or Path(source.root).exists() else source.root,
-                    "image_column": source.image_column, "label_column": source.label_column},
-    })
+    io.write_json(
+        output_dir / OUR_RUN_MARKER,
+        {
+            "family": family,
+            "model_args": vars(model_args),
+            "data_args": vars(data_args),
+            "training_args": training_args.to_dict(),
+            "dataset": {
+                "kind": source.kind,
+                "root": str(Path(source.root).resolve())
+                if source.kind != "hub" or Path(source.root).exists()
+                else source.root,
+                "image_column": source.image_column,
+                "label_column": source.label_column,
+            },
+        },
+    )
     io.write_json(output_dir / "versions.json", library_versions())
     io.write_csv(output_dir / "split.csv", split.table)
     io.write_csv(output_dir / "skipped_images.csv", split.skipped)
 
 
-def finish_run(trainer: Trainer, train_metrics: dict, datasets: dict, split: Split, source: LabelledImages,
-               model_args: ModelArguments, model_family: ModelFamily, extra_results: dict | None = None) -> None:
+def finish_run(
+    trainer: Trainer,
+    train_metrics: dict,
+    datasets: dict,
+    split: Split,
+    source: LabelledImages,
+    model_args: ModelArguments,
+    model_family: ModelFamily,
+    extra_results: dict | None = None,
+) -> None:
     """Validation and test metrics of the kept model, predictions, per-class report; all_results.json last.
 
     `extra_results` (e.g. the WiSE-FT choice) are added to all_results.json."""
@@ -188,20 +261,32 @@ def finish_run(trainer: Trainer, train_metrics: dict, datasets: dict, split: Spl
     epochs = train_metrics.get("epoch") or trainer.state.epoch
     history = [e["eval_accuracy"] for e in trainer.state.log_history if "eval_accuracy" in e]
     results = {
-        "model_type": model_family.model_type, "model_name_or_path": model_args.model_name_or_path,
+        "model_type": model_family.model_type,
+        "model_name_or_path": model_args.model_name_or_path,
         "num_parameters": count_parameters(trainer.model),
         **{f"num_{name}_samples": len(ds) for name, ds in datasets.items()},
-        "num_duplicates_removed": split.num_duplicates, "num_skipped_images": len(split.skipped),
-        "test_split": split.test_source, "epochs": epochs, **train_metrics,
+        "num_duplicates_removed": split.num_duplicates,
+        "num_skipped_images": len(split.skipped),
+        "test_split": split.test_source,
+        "epochs": epochs,
+        **train_metrics,
         "seconds_per_epoch": train_metrics["train_runtime"] / epochs if epochs else math.nan,
         "best_validation_accuracy": max(history) if history else eval_metrics["eval_accuracy"],
-        **eval_metrics, **test.metrics, "device": _device_name(), **(extra_results or {}),
+        **eval_metrics,
+        **test.metrics,
+        "device": _device_name(),
+        **(extra_results or {}),
     }
     if torch.cuda.is_available():
         results["peak_gpu_memory_gb"] = torch.cuda.max_memory_allocated() / 2**30
     io.write_json(output_dir / "all_results.json", results)
-    logger.info("test accuracy %.4f, macro-F1 %.4f (%d images); run folder %s", results["test_accuracy"],
-                results["test_macro_f1"], len(datasets["test"]), output_dir)
+    logger.info(
+        "test accuracy %.4f, macro-F1 %.4f (%d images); run folder %s",
+        results["test_accuracy"],
+        results["test_macro_f1"],
+        len(datasets["test"]),
+        output_dir,
+    )
 
 
 def _logits(predictions) -> np.ndarray:

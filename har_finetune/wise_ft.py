@@ -21,13 +21,16 @@ def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: tensor.detach().to("cpu", copy=True) for name, tensor in model.state_dict().items()}
 
 
-def interpolate(zero_shot: dict[str, torch.Tensor], fine_tuned: dict[str, torch.Tensor],
-                alpha: float) -> dict[str, torch.Tensor]:
+def interpolate(
+    zero_shot: dict[str, torch.Tensor], fine_tuned: dict[str, torch.Tensor], alpha: float
+) -> dict[str, torch.Tensor]:
     """(1 - alpha) * zero_shot + alpha * fine_tuned for float tensors; integer buffers as fine-tuned."""
     if zero_shot.keys() != fine_tuned.keys():
         raise ValueError(f"the two models differ: {sorted(zero_shot.keys() ^ fine_tuned.keys())[:5]}")
-    return {name: torch.lerp(zero_shot[name], tensor, alpha) if tensor.is_floating_point() else tensor
-            for name, tensor in fine_tuned.items()}
+    return {
+        name: torch.lerp(zero_shot[name], tensor, alpha) if tensor.is_floating_point() else tensor
+        for name, tensor in fine_tuned.items()
+    }
 
 
 def best(rows: list[dict]) -> dict:
@@ -43,8 +46,12 @@ def choose_alpha(trainer: Trainer, zero_shot: dict[str, torch.Tensor], alphas: l
         model.load_state_dict(interpolate(zero_shot, fine_tuned, alpha))
         metrics = trainer.predict(validation, metric_key_prefix="eval").metrics  # predict: not added to the log
         rows.append({"alpha": alpha, **{k: metrics[k] for k in ("eval_accuracy", "eval_macro_f1", "eval_loss")}})
-        logger.info("WiSE-FT alpha %.2f: validation accuracy %.4f, macro-F1 %.4f", alpha, rows[-1]["eval_accuracy"],
-                    rows[-1]["eval_macro_f1"])
+        logger.info(
+            "WiSE-FT alpha %.2f: validation accuracy %.4f, macro-F1 %.4f",
+            alpha,
+            rows[-1]["eval_accuracy"],
+            rows[-1]["eval_macro_f1"],
+        )
     chosen = best(rows)["alpha"]
     model.load_state_dict(interpolate(zero_shot, fine_tuned, chosen))
     logger.info("WiSE-FT: keeping alpha %.2f", chosen)

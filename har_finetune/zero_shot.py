@@ -48,8 +48,13 @@ def prompts(class_names: list[str], templates: tuple[str, ...] | list[str]) -> l
 
 
 @torch.no_grad()
-def class_embeddings(dual_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, class_names: list[str],
-                     templates: tuple[str, ...] | list[str], prompt_max_length: int | None) -> torch.Tensor:
+def class_embeddings(
+    dual_model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    class_names: list[str],
+    templates: tuple[str, ...] | list[str],
+    prompt_max_length: int | None,
+) -> torch.Tensor:
     """(classes, embedding size) unit vectors: the mean of each class's normalised prompt embeddings, normalised."""
     padding = "max_length" if prompt_max_length else True
     texts = prompts(class_names, templates)
@@ -62,15 +67,20 @@ def class_embeddings(dual_model: PreTrainedModel, tokenizer: PreTrainedTokenizer
 
 
 @torch.no_grad()
-def zero_shot_classifier(dual_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, class_names: list[str],
-                         templates: tuple[str, ...] | list[str],
-                         prompt_max_length: int | None) -> ZeroShotHeadForImageClassification:
+def zero_shot_classifier(
+    dual_model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    class_names: list[str],
+    templates: tuple[str, ...] | list[str],
+    prompt_max_length: int | None,
+) -> ZeroShotHeadForImageClassification:
     """The image side of `dual_model` with a head whose logits are the zero-shot logits for `class_names`."""
     projection = getattr(dual_model, "visual_projection", None)  # CLIP projects the pooled token; SigLIP does not
     config = ZeroShotHeadConfig(
         vision_config=dual_model.config.vision_config.to_dict(),
         projection_dim=projection.out_features if projection is not None else None,
-        id2label=dict(enumerate(class_names)), label2id={name: i for i, name in enumerate(class_names)},
+        id2label=dict(enumerate(class_names)),
+        label2id={name: i for i, name in enumerate(class_names)},
     )
     model = ZeroShotHeadForImageClassification(config)
     model.vision_model.load_state_dict(dual_model.vision_model.state_dict())
@@ -83,8 +93,15 @@ def zero_shot_classifier(dual_model: PreTrainedModel, tokenizer: PreTrainedToken
     return model
 
 
-def write_baseline(trainer: Trainer, test_dataset, class_names: list[str], name_or_path: str, head: str,
-                   templates: tuple[str, ...] | list[str], model_type: str) -> None:
+def write_baseline(
+    trainer: Trainer,
+    test_dataset,
+    class_names: list[str],
+    name_or_path: str,
+    head: str,
+    templates: tuple[str, ...] | list[str],
+    model_type: str,
+) -> None:
     """Score the zero-shot classifier on the test split, before any training, into zero_shot_results.json and
     zero_shot_predictions.csv (test_predictions.csv's format). Done once per run folder.
 
@@ -99,20 +116,34 @@ def write_baseline(trainer: Trainer, test_dataset, class_names: list[str], name_
         from .models import load_classifier  # models imports this module
 
         model, _ = load_classifier(name_or_path, class_names, trainer.args.seed, "zero_shot", templates)
-        evaluator = HarTrainer(model=model, args=trainer.args, eval_dataset=trainer.eval_dataset,
-                               data_collator=trainer.data_collator, compute_metrics=trainer.compute_metrics,
-                               device_transform=trainer.device_transform)
+        evaluator = HarTrainer(
+            model=model,
+            args=trainer.args,
+            eval_dataset=trainer.eval_dataset,
+            data_collator=trainer.data_collator,
+            compute_metrics=trainer.compute_metrics,
+            device_transform=trainer.device_transform,
+        )
     output = evaluator.predict(test_dataset, metric_key_prefix="test")
     if not trainer.args.should_save:
         return
     logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-    io.write_csv(output_dir / PREDICTIONS_FILE, predictions_table(test_dataset.ids, output.label_ids,
-                                                                  np.asarray(logits), class_names))
+    io.write_csv(
+        output_dir / PREDICTIONS_FILE,
+        predictions_table(test_dataset.ids, output.label_ids, np.asarray(logits), class_names),
+    )
     results = {
-        "model_type": model_type, "model_name_or_path": name_or_path, "templates": list(templates),
-        "example_prompt": prompts(class_names[:1], templates[:1])[0], "num_test_samples": len(test_dataset),
+        "model_type": model_type,
+        "model_name_or_path": name_or_path,
+        "templates": list(templates),
+        "example_prompt": prompts(class_names[:1], templates[:1])[0],
+        "num_test_samples": len(test_dataset),
         **{key: value for key, value in output.metrics.items() if key.startswith("test_")},
     }
     io.write_json(output_dir / RESULTS_FILE, results)
-    logger.info("zero-shot test accuracy %.4f, macro-F1 %.4f (%d templates)", results["test_accuracy"],
-                results["test_macro_f1"], len(templates))
+    logger.info(
+        "zero-shot test accuracy %.4f, macro-F1 %.4f (%d templates)",
+        results["test_accuracy"],
+        results["test_macro_f1"],
+        len(templates),
+    )

@@ -43,8 +43,12 @@ if ((gpus == 0)); then
     export ACCELERATE_USE_CPU=true
 fi
 # each process gets its share of the task's CPUs (torchrun would otherwise set 1 thread)
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(((${SLURM_CPUS_PER_TASK:-1} + nproc - 1) / nproc))}
+threads=$((${SLURM_CPUS_PER_TASK:-1} / nproc))
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$((threads > 0 ? threads : 1))}
 master=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
+if ((SLURM_JOB_NUM_NODES == 1)); then
+    master=127.0.0.1  # one node: no need for its name to resolve
+fi
 port=${MASTER_PORT:-$((29500 + SLURM_JOB_ID % 1000))}
 log "job $SLURM_JOB_ID (restart ${SLURM_RESTART_COUNT:-0}): $SLURM_JOB_NUM_NODES node(s) x $nproc process(es)," \
     "$([[ $gpus == 0 ]] && echo "no GPU: CPU run" || echo "$gpus GPU(s) per node"), rendezvous $master:$port"

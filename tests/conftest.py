@@ -1,7 +1,7 @@
 """Shared fixtures: tiny random checkpoints and generated image sets, built once per test session, offline.
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m pytest            # everything (what CI runs)
-    .venv/bin/python -m pytest -m "not slow and not slurm"  # the quick part
+OMP_NUM_THREADS=1 .venv/bin/python -m pytest            # everything (what CI runs)
+.venv/bin/python -m pytest -m "not slow and not slurm"  # the quick part
 """
 
 import os

@@ -95,8 +95,12 @@ def junk_files(class_dir: Path) -> list[Path]:
     """What real folders collect: OS metadata, notes, notebook checkpoints; none of it is an image or a class."""
     hidden = class_dir / ".ipynb_checkpoints"
     hidden.mkdir(parents=True, exist_ok=True)
-    files = {class_dir / ".DS_Store": b"\x00\x00\x00\x01Bud1", class_dir / "Thumbs.db": b"\xd0\xcf\x11\xe0",
-             class_dir / "notes.txt": b"shot on my phone", hidden / "image-checkpoint.jpg": photo_jpeg(7)}
+    files = {
+        class_dir / ".DS_Store": b"\x00\x00\x00\x01Bud1",
+        class_dir / "Thumbs.db": b"\xd0\xcf\x11\xe0",
+        class_dir / "notes.txt": b"shot on my phone",
+        hidden / "image-checkpoint.jpg": photo_jpeg(7),
+    }
     for path, data in files.items():
         path.write_bytes(data)
     return list(files)
@@ -128,5 +132,8 @@ def flags(dataset: Path | str, checkpoint: str, out: Path, *extra: str) -> list[
 
 def snapshot(folder: Path) -> dict[str, str]:
     """relative path -> content hash of every file under `folder` (to show that nothing changed)."""
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }

@@ -1,6 +1,6 @@
 """A throw-away single-node Slurm cluster on localhost, for the tests (needs root, Debian/Ubuntu).
 
-    python -m tests.slurm_cluster        # smoke check: start, run `sbatch --wrap hostname`, stop (~15 s)
+    python -m tests.slurm_cluster        # smoke check: start, run `sbatch --wrap hostname`, stop (~5 s)
 
 `SlurmCluster.start()` installs `slurmctld slurmd slurm-client munge` with apt when `sbatch` is missing, writes a
 munge key and a minimal `slurm.conf` (this machine as the only node, as `slurmd -C` describes it;
@@ -30,7 +30,7 @@ SLURM_CONF = """\
 ClusterName=testcluster
 # job ids unlikely to repeat those of an earlier test cluster (logs/%x-%j.out is appended to, not replaced)
 FirstJobId={first_job_id}
-SlurmctldHost={host}
+SlurmctldHost={host}(127.0.0.1)
 SlurmctldPort={ctld_port}
 SlurmdPort={slurmd_port}
 SlurmUser=root
@@ -85,7 +85,9 @@ class SlurmCluster:
     """One node (this machine), one partition `debug`, jobs run as root."""
 
     def __init__(self, root: str | Path | None = None):
-        # munged's socket path must stay short (108 bytes), hence a folder directly under /tmp by default
+        # munged's socket path must stay short (108 bytes), hence a folder directly under /tmp by default;
+        # that one is removed by stop(), a given `root` is left for inspection
+        self._own_root = root is None
         self.root = Path(root or tempfile.mkdtemp(prefix="slurm-"))
         self.conf = self.root / "slurm.conf"
         self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
@@ -136,6 +138,8 @@ class SlurmCluster:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if self._own_root:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> SlurmCluster:
         return self.start()

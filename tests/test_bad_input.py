@@ -87,7 +87,10 @@ def test_odd_formats_and_upper_case_extensions_are_kept(messy):
     ids = set(pd.read_csv(out / "split.csv")["id"])
     assert {f"train/clapping/{name}" for name in odd_format_files()} <= ids
     assert pd.read_csv(out / "split.csv")["label"].value_counts().to_dict() == {
-        "calling": GOOD_PER_CLASS, "clapping": GOOD_PER_CLASS + 9, "cycling": GOOD_PER_CLASS}
+        "calling": GOOD_PER_CLASS,
+        "clapping": GOOD_PER_CLASS + 9,
+        "cycling": GOOD_PER_CLASS,
+    }
 
 
 WHITE = ALPHA_BACKGROUND
@@ -139,16 +142,22 @@ def fails_with(capsys, argv: list[str], *words: str) -> str:
 def test_strict_makes_any_skip_a_failure(messy, tmp_path, tmp_path_factory, capsys):
     root, _, _ = messy
     out = tmp_path / "run"
-    fails_with(capsys, flags(root, tiny_checkpoint(tmp_path_factory), out, "--strict"),
-               "5 unreadable images", "drop --strict")
+    fails_with(
+        capsys, flags(root, tiny_checkpoint(tmp_path_factory), out, "--strict"), "5 unreadable images", "drop --strict"
+    )
     assert not out.exists()  # nothing written before the data is accepted
 
 
 def test_more_unreadable_than_the_limit_stops_before_training(messy, tmp_path, tmp_path_factory, capsys):
     root, _, _ = messy
     out = tmp_path / "run"
-    fails_with(capsys, flags(root, tiny_checkpoint(tmp_path_factory), out, "--max_unreadable_fraction", "0.04"),
-               "5 of 116 images", "more than 4%", "--max_unreadable_fraction")
+    fails_with(
+        capsys,
+        flags(root, tiny_checkpoint(tmp_path_factory), out, "--max_unreadable_fraction", "0.04"),
+        "5 of 116 images",
+        "more than 4%",
+        "--max_unreadable_fraction",
+    )
     assert not out.exists()
 
 
@@ -162,8 +171,9 @@ def write_kaggle(root, rows: list[tuple[str, str]], missing: set[str] = frozense
 
 
 def kaggle_rows(n_per_class: int = 6) -> list[tuple[str, str]]:
-    return [(f"Image_{c * n_per_class + i + 1}.jpg", label) for c, label in enumerate(CLASSES)
-            for i in range(n_per_class)]
+    return [
+        (f"Image_{c * n_per_class + i + 1}.jpg", label) for c, label in enumerate(CLASSES) for i in range(n_per_class)
+    ]
 
 
 def empty_class_folder(root):
@@ -242,7 +252,8 @@ def test_unlabelled_hub_test_split_is_left_out(tmp_path):
     images = [Image.open(io.BytesIO(photo_jpeg(i))) for i in range(6)]
     splits = datasets.DatasetDict(
         train=datasets.Dataset.from_dict({"image": images, "labels": [0, 1, 2] * 2}, features=features),
-        test=datasets.Dataset.from_dict({"image": images[:2], "labels": [-1, -1]}, features=features))
+        test=datasets.Dataset.from_dict({"image": images[:2], "labels": [-1, -1]}, features=features),
+    )
     splits.save_to_disk(str(tmp_path / "hub"))
     source = load_source(str(tmp_path / "hub"))
     assert set(source.source_splits) == {"train"} and len(source.ids) == 6

@@ -1,8 +1,9 @@
 """The decoded-pixel cache and the fast path's wiring: keyed by content, never stale, safe with concurrent builders.
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_cache.py      # a few seconds
+OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_cache.py      # a few seconds
 """
 
+import gc
 import pickle
 import random
 import threading
@@ -141,6 +142,16 @@ def test_the_scan_fills_the_store_so_no_image_is_decoded_twice(jpegs, tmp_path, 
     assert [p.name for p in (tmp_path / "pixels").iterdir() if ".tmp-" in p.name] == []
 
 
+def test_a_recording_that_is_never_published_leaves_nothing(jpegs, tmp_path):
+    reader, ids = jpegs
+    recorder = ScanRecorder(tmp_path, train_storage(CLIPImageProcessor()))
+    scan_images(reader, ids, workers=2, on_image=recorder)  # ...then the run stops (bad data, Ctrl-C)
+    assert len(list((tmp_path / "pixels").iterdir())) == 1
+    del recorder
+    gc.collect()
+    assert list((tmp_path / "pixels").iterdir()) == []
+
+
 def test_a_second_run_reuses_the_store_without_recording(jpegs, tmp_path):
     reader, ids = jpegs
     first, _ = _recorded_store(reader, ids, tmp_path)
@@ -156,8 +167,9 @@ def test_a_second_run_reuses_the_store_without_recording(jpegs, tmp_path):
 def test_cached_evaluation_batches_equal_the_processor(jpegs, tmp_path, processor):
     reader, ids = jpegs
     store, _ = _recorded_store(reader, ids, tmp_path, processor)
-    dataset = build_dataset(reader, ids, list(range(len(ids))), processor, train=False, augmentation="crop_flip",
-                            seed=0, store=store)
+    dataset = build_dataset(
+        reader, ids, list(range(len(ids))), processor, train=False, augmentation="crop_flip", seed=0, store=store
+    )
     batch = Collator()([dataset[i] for i in range(len(ids))])
     assert batch["pixel_values"].dtype == torch.uint8  # a quarter of float32's bytes to copy
     expected = processor([decode_rgb(reader(i)) for i in ids], return_tensors="pt")["pixel_values"]
@@ -167,14 +179,24 @@ def test_cached_evaluation_batches_equal_the_processor(jpegs, tmp_path, processo
 def test_training_dataset_uses_the_store_and_static_shapes(jpegs, tmp_path):
     reader, ids = jpegs
     store, _ = _recorded_store(reader, ids, tmp_path)
-    dataset = build_dataset(reader, ids[1:], [0] * 7, CLIPImageProcessor(), train=True, augmentation="randaugment",
-                            seed=0, store=store, policy_on_device=True)
+    dataset = build_dataset(
+        reader,
+        ids[1:],
+        [0] * 7,
+        CLIPImageProcessor(),
+        train=True,
+        augmentation="randaugment",
+        seed=0,
+        store=store,
+        policy_on_device=True,
+    )
     assert torch.equal(dataset.pixels[0], _decoded(reader, ids[1]))
     items = [dataset[i] for i in range(len(dataset))]
     assert {tuple(item["pixel_values"].shape) for item in items} == {(3, 224, 224)}
     assert all(isinstance(item["aug_seeds"], int) for item in items)
-    per_image = build_dataset(reader, ids, [0] * len(ids), CLIPImageProcessor(), train=True, augmentation="crop_flip",
-                              seed=0)
+    per_image = build_dataset(
+        reader, ids, [0] * len(ids), CLIPImageProcessor(), train=True, augmentation="crop_flip", seed=0
+    )
     assert per_image.pixels is None and per_image[0]["pixel_values"].dtype == torch.float32
 
 
@@ -222,8 +244,11 @@ def test_trainer_normalises_uint8_batches_and_keeps_eval_loaders_apart(tmp_path,
     assert trainer.get_eval_dataloader().dataset is first
     assert trainer.get_eval_dataloader(second).dataset is second  # stock Trainer would return `first`'s loader
     assert trainer.get_eval_dataloader().dataset is first
-    batch = {"pixel_values": torch.full((2, 3, 32, 32), 255, dtype=torch.uint8), "labels": torch.tensor([0, 1]),
-             "aug_seeds": [1, 2]}
+    batch = {
+        "pixel_values": torch.full((2, 3, 32, 32), 255, dtype=torch.uint8),
+        "labels": torch.tensor([0, 1]),
+        "aug_seeds": [1, 2],
+    }
     inputs = trainer._prepare_inputs(batch)
     assert set(inputs) == {"pixel_values", "labels"} and inputs["pixel_values"].dtype == torch.float32
     assert torch.allclose(inputs["pixel_values"][:, 0], torch.tensor((1 - 0.48145466) / 0.26862954))

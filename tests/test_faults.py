@@ -107,8 +107,16 @@ class BlowUpWeights(TrainerCallback):
 
 
 def test_non_finite_weights_are_never_saved_even_with_a_finite_loss(tmp_path):
-    args = TrainingArguments(output_dir=str(tmp_path), max_steps=6, per_device_train_batch_size=2, save_steps=2,
-                             use_cpu=True, report_to=[], disable_tqdm=True, logging_steps=1)
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=6,
+        per_device_train_batch_size=2,
+        save_steps=2,
+        use_cpu=True,
+        report_to=[],
+        disable_tqdm=True,
+        logging_steps=1,
+    )
     samples = [{"x": torch.randn(4), "labels": i % 2} for i in range(12)]
     guard = NonFiniteGuard()
     trainer = Trainer(model=Tiny(), args=args, train_dataset=samples, callbacks=[BlowUpWeights(), guard])
@@ -124,12 +132,22 @@ class NanWhenEvaluating(Tiny):
 
 
 def test_non_finite_validation_loss_stops_before_the_checkpoint_of_that_step(tmp_path):
-    args = TrainingArguments(output_dir=str(tmp_path), max_steps=6, per_device_train_batch_size=2, save_steps=2,
-                             eval_strategy="steps", eval_steps=2, use_cpu=True, report_to=[], disable_tqdm=True)
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=6,
+        per_device_train_batch_size=2,
+        save_steps=2,
+        eval_strategy="steps",
+        eval_steps=2,
+        use_cpu=True,
+        report_to=[],
+        disable_tqdm=True,
+    )
     samples = [{"x": torch.randn(4), "labels": i % 2} for i in range(12)]
     guard = NonFiniteGuard()
-    trainer = Trainer(model=NanWhenEvaluating(), args=args, train_dataset=samples, eval_dataset=samples[:4],
-                      callbacks=[guard])
+    trainer = Trainer(
+        model=NanWhenEvaluating(), args=args, train_dataset=samples, eval_dataset=samples[:4], callbacks=[guard]
+    )
     trainer.train()
     assert guard.failure and "validation loss became nan at step 2" in guard.failure
     assert checkpoints(tmp_path) == [] and trainer.state.global_step == 2
@@ -144,8 +162,11 @@ def test_out_of_memory_names_the_batch_size_and_what_to_try(run, monkeypatch, tm
         run_cli(run)
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert exit_info.value.code == 3 and line.startswith("error: out of memory while training")
-    for words in ("--per_device_train_batch_size 4 ", "--per_device_train_batch_size 2 --gradient_accumulation_steps 2",
-                  "--auto_find_batch_size"):
+    for words in (
+        "--per_device_train_batch_size 4 ",
+        "--per_device_train_batch_size 2 --gradient_accumulation_steps 2",
+        "--auto_find_batch_size",
+    ):
         assert words in line, line
     assert_not_finished(tmp_path / "run")
 
@@ -155,8 +176,9 @@ def test_out_of_memory_in_evaluation_names_the_evaluation_batch_size(run, monkey
         raise torch.OutOfMemoryError(OOM)
 
     monkeypatch.setattr(Trainer, "prediction_step", out_of_memory)
-    with pytest.raises(RunFailed, match="evaluating with --per_device_eval_batch_size 8; try --per_device_eval_batch_"
-                                        "size 4"):
+    with pytest.raises(
+        RunFailed, match="evaluating with --per_device_eval_batch_size 8; try --per_device_eval_batch_size 4"
+    ):
         run()
 
 
@@ -184,8 +206,10 @@ def test_disk_full_during_a_checkpoint_keeps_the_previous_one_and_the_rerun_resu
         return real_save(obj, f, *args, **kwargs)
 
     monkeypatch.setattr(torch, "save", save)
-    with pytest.raises(RunFailed, match="disk full .*removed the half-written checkpoint-4; checkpoint-2 and earlier "
-                                        "outputs are intact"):
+    with pytest.raises(
+        RunFailed,
+        match="disk full .*removed the half-written checkpoint-4; checkpoint-2 and earlier outputs are intact",
+    ):
         run()
     out = tmp_path / "run"
     assert checkpoints(out) == ["checkpoint-2"] and checkpoint_problem(out / "checkpoint-2") is None

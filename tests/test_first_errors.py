@@ -53,8 +53,14 @@ print(json.dumps(codes))
 
 
 def _environment(root: Path, **overrides: str) -> dict[str, str]:
-    return {**os.environ, "HF_HOME": str(root / "hf_home"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-            "OMP_NUM_THREADS": "1", **overrides}
+    return {
+        **os.environ,
+        "HF_HOME": str(root / "hf_home"),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        **overrides,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -67,17 +73,40 @@ def entry_script_errors(tmp_path_factory) -> dict[str, tuple[int, str]]:
     offline_cases = {
         "model_not_cached_offline": ["--dataset", str(data), "--model_name_or_path", "nobody/no-such-model"],
         "unsupported_model_type": ["--dataset", str(data), "--model_name_or_path", str(vit)],
-        "missing_dataset_path": ["--dataset", str(root / "no" / "such" / "folder"),
-                                 "--model_name_or_path", tiny_checkpoint(tmp_path_factory)],
+        "missing_dataset_path": [
+            "--dataset",
+            str(root / "no" / "such" / "folder"),
+            "--model_name_or_path",
+            tiny_checkpoint(tmp_path_factory),
+        ],
     }
     offline_cases = {name: [*argv, "--output_dir", str(root / name)] for name, argv in offline_cases.items()}
     no_network = subprocess.Popen(  # started first: the two processes import in parallel
-        [sys.executable, "fine_tune_har_clip.py", "--dataset", str(data), "--model_name_or_path",
-         "nobody/no-such-model", "--output_dir", str(root / "no_network")],
-        cwd=REPO, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env=_environment(root, HF_HUB_OFFLINE="0", HF_DATASETS_OFFLINE="0", HF_ENDPOINT=CLOSED_PORT))
-    driver = subprocess.run([sys.executable, "-c", FORKING_DRIVER, json.dumps(offline_cases), str(root)], cwd=REPO,
-                            text=True, capture_output=True, env=_environment(root), timeout=300, check=True)
+        [
+            sys.executable,
+            "fine_tune_har_clip.py",
+            "--dataset",
+            str(data),
+            "--model_name_or_path",
+            "nobody/no-such-model",
+            "--output_dir",
+            str(root / "no_network"),
+        ],
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=_environment(root, HF_HUB_OFFLINE="0", HF_DATASETS_OFFLINE="0", HF_ENDPOINT=CLOSED_PORT),
+    )
+    driver = subprocess.run(
+        [sys.executable, "-c", FORKING_DRIVER, json.dumps(offline_cases), str(root)],
+        cwd=REPO,
+        text=True,
+        capture_output=True,
+        env=_environment(root),
+        timeout=300,
+        check=True,
+    )
     codes = json.loads(driver.stdout.strip().splitlines()[-1])
     results = {name: (code, (root / f"{name}.stderr").read_text()) for name, code in codes.items()}
     results["no_network"] = (no_network.wait(timeout=300), no_network.stderr.read())

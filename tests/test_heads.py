@@ -1,6 +1,6 @@
 """The zero-shot head as a saved model, layer-wise learning-rate decay, LP-FT, label smoothing, option checks.
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_heads.py -q      # ~30 s; -m "not slow": ~10 s
+OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_heads.py -q      # ~30 s; -m "not slow": ~10 s
 """
 
 import json
@@ -44,8 +44,9 @@ def test_saved_zero_shot_model_names_its_code_and_loads_with_auto_classes(zero_s
     loaded = AutoModelForImageClassification.from_pretrained(zero_shot_run)  # registered by the package
     original, _ = load_classifier(tiny_checkpoints["clip"], CLASSES, seed=0, head="zero_shot")
     images = random_images(3)
-    torch.testing.assert_close(head_logits(loaded, tiny_checkpoints["clip"], images),
-                               head_logits(original, tiny_checkpoints["clip"], images))
+    torch.testing.assert_close(
+        head_logits(loaded, tiny_checkpoints["clip"], images), head_logits(original, tiny_checkpoints["clip"], images)
+    )
     top = pipeline("image-classification", model=str(zero_shot_run))(images[0], top_k=15)
     assert sorted(t["label"] for t in top) == sorted(CLASSES)
 
@@ -65,8 +66,15 @@ def test_without_the_package_it_loads_only_with_trust_remote_code(zero_shot_run,
         "print('logits', model(pixel_values=torch.randn(1, 3, 32, 32)).logits.sum().item())\n"
     )
     env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-c", script, str(zero_shot_run)], capture_output=True, text=True,
-                         env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(zero_shot_run)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
     assert "refused: True" in out.stdout, out.stdout + out.stderr
     loaded = AutoModelForImageClassification.from_pretrained(zero_shot_run).eval()
     torch.manual_seed(0)
@@ -140,12 +148,44 @@ def test_linear_probe_epochs_train_only_the_head_then_everything(tiny_checkpoint
     model, _ = load_classifier(tiny_checkpoints["siglip"], CLASSES, seed=0, head=head)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     snapshots = Snapshots()
-    args = parse_args(["--output_dir", str(tmp_path), "--num_train_epochs", "2", "--per_device_train_batch_size", "4",
-                       "--learning_rate", "1e-2", "--eval_strategy", "no", "--save_strategy", "no",
-                       "--load_best_model_at_end", "False", "--dataloader_num_workers", "0", "--report_to", "none",
-                       "--disable_tqdm", "True", "--warmup_steps", "0", "--layer_decay", "0.8"], "siglip")[2]
-    trainer = FineTuningTrainer(model=model, args=args, train_dataset=RandomImages(8), callbacks=[snapshots],
-                                layer_decay=0.8, linear_probe_epochs=1, linear_probe_learning_rate=1e-1)
+    args = parse_args(
+        [
+            "--output_dir",
+            str(tmp_path),
+            "--num_train_epochs",
+            "2",
+            "--per_device_train_batch_size",
+            "4",
+            "--learning_rate",
+            "1e-2",
+            "--eval_strategy",
+            "no",
+            "--save_strategy",
+            "no",
+            "--load_best_model_at_end",
+            "False",
+            "--dataloader_num_workers",
+            "0",
+            "--report_to",
+            "none",
+            "--disable_tqdm",
+            "True",
+            "--warmup_steps",
+            "0",
+            "--layer_decay",
+            "0.8",
+        ],
+        "siglip",
+    )[2]
+    trainer = FineTuningTrainer(
+        model=model,
+        args=args,
+        train_dataset=RandomImages(8),
+        callbacks=[snapshots],
+        layer_decay=0.8,
+        linear_probe_epochs=1,
+        linear_probe_learning_rate=1e-1,
+    )
     trainer.train()
     probe, full = snapshots.weights
     changed = {n for n in before if not torch.equal(before[n], probe[n])}
@@ -159,8 +199,21 @@ def test_linear_probe_epochs_train_only_the_head_then_everything(tiny_checkpoint
 def test_stock_label_smoothing_applies_to_both_heads(tiny_checkpoints, tmp_path, head):
     model, _ = load_classifier(tiny_checkpoints["clip"], CLASSES, seed=0, head=head)
     batch = RandomImages(4)[:]
-    args = parse_args(["--output_dir", str(tmp_path), "--label_smoothing_factor", "0.1", "--eval_strategy", "no",
-                       "--load_best_model_at_end", "False", "--dataloader_num_workers", "0"], "clip")[2]
+    args = parse_args(
+        [
+            "--output_dir",
+            str(tmp_path),
+            "--label_smoothing_factor",
+            "0.1",
+            "--eval_strategy",
+            "no",
+            "--load_best_model_at_end",
+            "False",
+            "--dataloader_num_workers",
+            "0",
+        ],
+        "clip",
+    )[2]
     trainer = Trainer(model=model, args=args)
     loss = trainer.compute_loss(model.eval(), {**batch})
     log_p = torch.log_softmax(model(pixel_values=batch["pixel_values"]).logits, dim=-1)
@@ -173,14 +226,42 @@ def test_stock_label_smoothing_applies_to_both_heads(tiny_checkpoints, tmp_path,
 @pytest.mark.parametrize("head", ["default", "zero_shot"])
 def test_gradient_accumulation_gives_the_same_step_as_one_big_batch(tiny_checkpoints, tmp_path, head):
     """Trainer scales the loss of both heads for accumulation (stock transformers 5.24 would not for `default`)."""
+
     def one_sgd_step(accumulation: int) -> tuple[float, torch.Tensor]:
         model, _ = load_classifier(tiny_checkpoints["clip"], CLASSES, seed=0, head=head)
-        args = parse_args(["--output_dir", str(tmp_path), "--per_device_train_batch_size", str(8 // accumulation),
-                           "--gradient_accumulation_steps", str(accumulation), "--max_steps", "1", "--optim", "sgd",
-                           "--learning_rate", "0.1", "--lr_scheduler_type", "constant", "--max_grad_norm", "0",
-                           "--logging_steps", "1", "--eval_strategy", "no", "--save_strategy", "no",
-                           "--load_best_model_at_end", "False", "--dataloader_num_workers", "0",
-                           "--disable_tqdm", "True"], "clip")[2]
+        args = parse_args(
+            [
+                "--output_dir",
+                str(tmp_path),
+                "--per_device_train_batch_size",
+                str(8 // accumulation),
+                "--gradient_accumulation_steps",
+                str(accumulation),
+                "--max_steps",
+                "1",
+                "--optim",
+                "sgd",
+                "--learning_rate",
+                "0.1",
+                "--lr_scheduler_type",
+                "constant",
+                "--max_grad_norm",
+                "0",
+                "--logging_steps",
+                "1",
+                "--eval_strategy",
+                "no",
+                "--save_strategy",
+                "no",
+                "--load_best_model_at_end",
+                "False",
+                "--dataloader_num_workers",
+                "0",
+                "--disable_tqdm",
+                "True",
+            ],
+            "clip",
+        )[2]
         trainer = Trainer(model=model, args=args, train_dataset=RandomImages(8))
         trainer.train()
         return trainer.state.log_history[0]["loss"], model.classifier.weight.detach()
@@ -190,15 +271,18 @@ def test_gradient_accumulation_gives_the_same_step_as_one_big_batch(tiny_checkpo
     torch.testing.assert_close(accumulated_weight, weight)
 
 
-@pytest.mark.parametrize("flags,message", [
-    (["--head", "linear"], "--head linear: choose one of default, zero_shot"),
-    (["--layer_decay", "0"], "--layer_decay must be in"),
-    (["--layer_decay", "1.5"], "--layer_decay must be in"),
-    (["--linear_probe_epochs", "6"], "below --num_train_epochs 6"),
-    (["--wise_ft_alpha", "0.5"], "needs --head zero_shot"),
-    (["--head", "zero_shot", "--wise_ft_alpha", "0.5", "1.2"], r"in \[0, 1\]"),
-    (["--prompt_templates", "a photo"], "exactly one"),
-])
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--head", "linear"], "--head linear: choose one of default, zero_shot"),
+        (["--layer_decay", "0"], "--layer_decay must be in"),
+        (["--layer_decay", "1.5"], "--layer_decay must be in"),
+        (["--linear_probe_epochs", "6"], "below --num_train_epochs 6"),
+        (["--wise_ft_alpha", "0.5"], "needs --head zero_shot"),
+        (["--head", "zero_shot", "--wise_ft_alpha", "0.5", "1.2"], r"in \[0, 1\]"),
+        (["--prompt_templates", "a photo"], "exactly one"),
+    ],
+)
 def test_bad_options_are_refused_with_what_to_change(flags, message):
     with pytest.raises(UserError, match=message):
         parse_args(flags, "clip")
@@ -217,12 +301,42 @@ def test_recipes_parse_and_can_be_overridden(family):
 @pytest.mark.slow
 def test_lp_ft_with_layer_decay_resumes_exactly(tiny_checkpoints, learnable_har, tmp_path):
     """Killed after the probe epoch and resumed: the same learning rates and losses as an uninterrupted run."""
+
     def train(out: Path) -> list[tuple]:
-        argv = ["--dataset", learnable_har, "--model_name_or_path", tiny_checkpoints["clip"], "--output_dir", str(out),
-                "--head", "zero_shot", "--linear_probe_epochs", "1", "--linear_probe_learning_rate", "1e-2",
-                "--layer_decay", "0.7", "--learning_rate", "1e-3", "--num_train_epochs", "3", "--logging_steps", "1",
-                "--max_train_samples", "48", "--per_device_train_batch_size", "16", "--save_total_limit", "5",
-                "--load_best_model_at_end", "False", "--dataloader_num_workers", "0", "--disable_tqdm", "True"]
+        argv = [
+            "--dataset",
+            learnable_har,
+            "--model_name_or_path",
+            tiny_checkpoints["clip"],
+            "--output_dir",
+            str(out),
+            "--head",
+            "zero_shot",
+            "--linear_probe_epochs",
+            "1",
+            "--linear_probe_learning_rate",
+            "1e-2",
+            "--layer_decay",
+            "0.7",
+            "--learning_rate",
+            "1e-3",
+            "--num_train_epochs",
+            "3",
+            "--logging_steps",
+            "1",
+            "--max_train_samples",
+            "48",
+            "--per_device_train_batch_size",
+            "16",
+            "--save_total_limit",
+            "5",
+            "--load_best_model_at_end",
+            "False",
+            "--dataloader_num_workers",
+            "0",
+            "--disable_tqdm",
+            "True",
+        ]
         assert main(argv, family="clip") == 0
         history = json.loads((out / "trainer_state.json").read_text())["log_history"]
         return [(e["step"], e["learning_rate"], round(e["loss"], 5)) for e in history if "loss" in e]

@@ -1,6 +1,6 @@
 """`python -m har_finetune.predict RUN_DIR PATH...`: top-k to the terminal and a CSV, batches, unreadable files.
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_predict.py -q      # ~6 s
+OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_predict.py -q      # ~6 s
 """
 
 from pathlib import Path
@@ -51,10 +51,16 @@ def test_predict_folder_top_k_terminal_and_csv(tiny_checkpoints, photos, tmp_pat
     assert main([str(run), str(photos), "--top_k", "3", "--batch_size", "2", "--output", str(out)]) == 0
     captured = capsys.readouterr()
     table = pd.read_csv(out)
-    assert list(table.columns) == ["path", "label_1", "probability_1", "label_2", "probability_2", "label_3",
-                                   "probability_3"]
-    assert sorted(Path(p).name for p in table["path"]) == ["b.png", "deep.jpg", "img_0.jpg", "img_1.jpg",
-                                                           "img_2.jpg"]
+    assert list(table.columns) == [
+        "path",
+        "label_1",
+        "probability_1",
+        "label_2",
+        "probability_2",
+        "label_3",
+        "probability_3",
+    ]
+    assert sorted(Path(p).name for p in table["path"]) == ["b.png", "deep.jpg", "img_0.jpg", "img_1.jpg", "img_2.jpg"]
     probabilities = table[["probability_1", "probability_2", "probability_3"]].to_numpy()
     assert (probabilities[:, :-1] >= probabilities[:, 1:]).all() and (probabilities.sum(axis=1) <= 1 + 1e-6).all()
     assert set(table["label_1"]) <= set(CLASSES)
@@ -64,8 +70,9 @@ def test_predict_folder_top_k_terminal_and_csv(tiny_checkpoints, photos, tmp_pat
 
     model, processor = load_run(run)  # the documented call: the same numbers in Python
     with torch.no_grad():
-        logits = model(**processor(images=[Image.open(p).convert("RGB") for p in table["path"]],
-                                   return_tensors="pt")).logits
+        logits = model(
+            **processor(images=[Image.open(p).convert("RGB") for p in table["path"]], return_tensors="pt")
+        ).logits
     top = logits.softmax(-1).topk(3)
     assert [model.config.id2label[int(i)] for i in top.indices[:, 0]] == list(table["label_1"])
     assert top.values[:, 0].numpy() == pytest.approx(table["probability_1"].to_numpy(), abs=1e-5)
@@ -80,7 +87,8 @@ def test_batching_does_not_change_results_and_top_k_is_capped(tiny_checkpoints, 
     a, b = pd.read_csv(one), pd.read_csv(many)
     assert list(a["path"]) == files and a.shape[1] == 1 + 2 * len(CLASSES)  # 50 asked, 15 classes
     assert (a["label_1"] == b["label_1"]).all() and a["probability_1"].to_numpy() == pytest.approx(
-        b["probability_1"].to_numpy(), abs=1e-5)
+        b["probability_1"].to_numpy(), abs=1e-5
+    )
 
 
 def test_errors_are_one_line(tiny_checkpoints, photos, tmp_path):

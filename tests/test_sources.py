@@ -1,6 +1,6 @@
 """Dataset layouts and the split protocol (issue: fine-tuning pipeline).
 
-    .venv/bin/python -m pytest tests/test_sources.py
+.venv/bin/python -m pytest tests/test_sources.py
 """
 
 import random
@@ -27,8 +27,9 @@ def _image(class_index: int, seed: int):
 
 
 def _split(source, seed=42, test_fraction=0.2, validation_fraction=0.2):
-    return make_split(source, scan_images(source.reader, source.ids, workers=2), test_fraction,
-                      validation_fraction, seed)
+    return make_split(
+        source, scan_images(source.reader, source.ids, workers=2), test_fraction, validation_fraction, seed
+    )
 
 
 def make_class_folders(root: Path, per_class: int = 10, test_per_class: int = 0) -> Path:
@@ -65,8 +66,10 @@ def make_hub_copy(root: Path, per_class: int = 8) -> Path:
             train["image"].append(_image(c, c * 100 + i))
             train["labels"].append(c)
     test = {"image": [_image(c, 5000 + c) for c in range(len(CLASSES))], "labels": [0] * len(CLASSES)}
-    splits = datasets.DatasetDict(train=datasets.Dataset.from_dict(train, features=features),
-                                  test=datasets.Dataset.from_dict(test, features=features))
+    splits = datasets.DatasetDict(
+        train=datasets.Dataset.from_dict(train, features=features),
+        test=datasets.Dataset.from_dict(test, features=features),
+    )
     splits.save_to_disk(str(root))
     return root
 

@@ -1,6 +1,6 @@
 """End-to-end training on the learnable synthetic set: the model learns, the run folder is complete and loads.
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_training.py      # about a minute on 2 cores
+OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_training.py      # about a minute on 2 cores
 """
 
 import json
@@ -28,8 +28,14 @@ def train(dataset: str, checkpoint: str, out: Path, *flags: str, family: str = "
 def runs(tiny_checkpoints, learnable_har, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("runs")
     return {
-        model_type: train(learnable_har, checkpoint, root / model_type, "--num_train_epochs", "5",
-                          family="clip" if model_type == "clip" else "siglip")
+        model_type: train(
+            learnable_har,
+            checkpoint,
+            root / model_type,
+            "--num_train_epochs",
+            "5",
+            family="clip" if model_type == "clip" else "siglip",
+        )
         for model_type, checkpoint in tiny_checkpoints.items()
     }
 
@@ -49,8 +55,16 @@ def test_training_learns_far_above_chance(runs, model_type):
 @pytest.mark.slow
 def test_run_folder_has_every_artifact(runs, learnable_har):
     run = runs["clip"]
-    for name in ("config.json", "model.safetensors", "preprocessor_config.json", "trainer_state.json",
-                 "split.csv", "run_config.json", "versions.json", "classification_report.csv"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+        "trainer_state.json",
+        "split.csv",
+        "run_config.json",
+        "versions.json",
+        "classification_report.csv",
+    ):
         assert (run / name).is_file(), name
     history = json.loads((run / "trainer_state.json").read_text())["log_history"]
     assert {"loss", "learning_rate", "grad_norm"} <= set(next(e for e in history if "loss" in e))
@@ -88,9 +102,20 @@ def test_finished_run_is_not_trained_again(runs, tiny_checkpoints, learnable_har
 
 
 def test_sanity_flags_are_honoured(tiny_checkpoints, learnable_har, tmp_path):
-    run = train(learnable_har, tiny_checkpoints["siglip"], tmp_path / "run", "--max_train_samples", "40",
-                "--max_eval_samples", "12", "--max_steps", "3", "--per_device_train_batch_size", "8",
-                family="siglip")
+    run = train(
+        learnable_har,
+        tiny_checkpoints["siglip"],
+        tmp_path / "run",
+        "--max_train_samples",
+        "40",
+        "--max_eval_samples",
+        "12",
+        "--max_steps",
+        "3",
+        "--per_device_train_batch_size",
+        "8",
+        family="siglip",
+    )
     results = json.loads((run / "all_results.json").read_text())
     assert results["num_train_samples"] == 40 and results["num_test_samples"] == 12
     assert results["num_validation_samples"] == 12
@@ -100,9 +125,11 @@ def test_sanity_flags_are_honoured(tiny_checkpoints, learnable_har, tmp_path):
 
 def test_config_file_stands_in_for_flags(tiny_checkpoints, learnable_har, tmp_path):
     config = tmp_path / "recipe.yaml"
-    config.write_text(f"dataset: {learnable_har}\nmodel_name_or_path: {tiny_checkpoints['clip']}\n"
-                      f"output_dir: {tmp_path / 'run'}\nmax_steps: 2\nmax_eval_samples: 5\n"
-                      "dataloader_num_workers: 0\nnum_train_epochs: 9\n")
+    config.write_text(
+        f"dataset: {learnable_har}\nmodel_name_or_path: {tiny_checkpoints['clip']}\n"
+        f"output_dir: {tmp_path / 'run'}\nmax_steps: 2\nmax_eval_samples: 5\n"
+        "dataloader_num_workers: 0\nnum_train_epochs: 9\n"
+    )
     assert main([str(config), "--num_train_epochs", "1"], family="clip") == 0
     resolved = json.loads((tmp_path / "run" / "run_config.json").read_text())
     assert resolved["training_args"]["max_steps"] == 2 and resolved["training_args"]["num_train_epochs"] == 1
@@ -111,8 +138,26 @@ def test_config_file_stands_in_for_flags(tiny_checkpoints, learnable_har, tmp_pa
 def test_unsupported_model_type_lists_the_supported_ones(learnable_har, tmp_path):
     from transformers import ViTConfig, ViTModel
 
-    ViTModel(ViTConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16,
-                       image_size=16, patch_size=8)).save_pretrained(tmp_path / "vit")
+    ViTModel(
+        ViTConfig(
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=16,
+            image_size=16,
+            patch_size=8,
+        )
+    ).save_pretrained(tmp_path / "vit")
     with pytest.raises(UserError, match="supported model types: clip, siglip, siglip2"):
-        main(["--dataset", learnable_har, "--model_name_or_path", str(tmp_path / "vit"), "--output_dir",
-              str(tmp_path / "run"), *FAST], family="clip")
+        main(
+            [
+                "--dataset",
+                learnable_har,
+                "--model_name_or_path",
+                str(tmp_path / "vit"),
+                "--output_dir",
+                str(tmp_path / "run"),
+                *FAST,
+            ],
+            family="clip",
+        )

@@ -1,6 +1,6 @@
 """Preprocessing: the fast path gives the checkpoint's image processor's pixels, and augmentation repeats exactly.
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_transforms.py      # a few seconds
+OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_transforms.py      # a few seconds
 """
 
 import io
@@ -31,8 +31,10 @@ from har_finetune.synthetic import synthetic_image
 
 # Real-size processors from their defaults (224): CLIP resizes the shortest edge and centre-crops, SigLIP resizes
 # to a square and maps to [-1, 1]. Odd sizes exercise rounding: odd crop margins, upscaling, extreme aspect ratios.
-PROCESSORS = {"clip": (CLIPImageProcessor, CLIPImageProcessorPil), "siglip": (SiglipImageProcessor,
-                                                                               SiglipImageProcessorPil)}
+PROCESSORS = {
+    "clip": (CLIPImageProcessor, CLIPImageProcessorPil),
+    "siglip": (SiglipImageProcessor, SiglipImageProcessorPil),
+}
 SIZES = [(251, 183), (97, 301), (640, 480), (224, 224), (13, 500), (301, 299)]  # (width, height)
 
 
@@ -89,8 +91,9 @@ def test_cached_training_path_matches_the_per_image_path_bit_for_bit():
     ids = list(images)
     files = {name: _png(image) for name, image in images.items()}
     per_image = ImageClassificationDataset(files.__getitem__, ids, [0] * 4, train_transform(processor, "crop_flip"), 7)
-    cached = ImageClassificationDataset(None, ids, [0] * 4, train_geometry(processor, "crop_flip"), 7,
-                                        pixels=[_uint8(images[i]) for i in ids])
+    cached = ImageClassificationDataset(
+        None, ids, [0] * 4, train_geometry(processor, "crop_flip"), 7, pixels=[_uint8(images[i]) for i in ids]
+    )
     finish = DeviceTransform(processor, "crop_flip")
     for epoch in (0, 3):
         per_image.set_epoch(epoch)
@@ -104,8 +107,15 @@ def test_cached_training_path_matches_the_per_image_path_bit_for_bit():
 
 def _policy_dataset(processor):
     pixels = [_uint8(_noise(251, 183, seed)) for seed in range(3)]
-    return ImageClassificationDataset(None, ["a"] * 3, [0, 1, 2], train_geometry(processor, "randaugment",
-                                      with_policy=False), seed=1, pixels=pixels, emit_seeds=True)
+    return ImageClassificationDataset(
+        None,
+        ["a"] * 3,
+        [0, 1, 2],
+        train_geometry(processor, "randaugment", with_policy=False),
+        seed=1,
+        pixels=pixels,
+        emit_seeds=True,
+    )
 
 
 def test_device_policy_is_seeded_per_image_and_repeats_exactly():
@@ -130,10 +140,12 @@ def test_device_transform_passes_float_batches_through():
 def test_persistent_loader_workers_see_the_new_epoch():
     processor = CLIPImageProcessor()
     pixels = [_uint8(_noise(251, 183, seed)) for seed in range(4)]
-    dataset = ImageClassificationDataset(None, ["a"] * 4, [0] * 4, train_geometry(processor, "crop_flip"), 3,
-                                         pixels=pixels)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=4, num_workers=1, persistent_workers=True,
-                                         collate_fn=Collator())
+    dataset = ImageClassificationDataset(
+        None, ["a"] * 4, [0] * 4, train_geometry(processor, "crop_flip"), 3, pixels=pixels
+    )
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=4, num_workers=1, persistent_workers=True, collate_fn=Collator()
+    )
     seen = []
     for epoch in (0, 1):
         dataset.set_epoch(epoch)

@@ -1,6 +1,6 @@
 """WiSE-FT: weight interpolation, the choice on validation, and a whole run with every robust fine-tuning option.
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_wise_ft.py -q      # ~10 s; -m "not slow": ~1 s
+OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_wise_ft.py -q      # ~10 s; -m "not slow": ~1 s
 """
 
 import json
@@ -27,8 +27,10 @@ def test_interpolate_ends_and_middle():
 
 
 def test_best_prefers_accuracy_then_macro_f1_then_the_smaller_alpha():
-    rows = [{"alpha": a, "eval_accuracy": acc, "eval_macro_f1": f1}
-            for a, acc, f1 in [(0.3, 0.8, 0.7), (0.5, 0.9, 0.8), (0.7, 0.9, 0.85), (0.9, 0.9, 0.85), (1.0, 0.85, 0.9)]]
+    rows = [
+        {"alpha": a, "eval_accuracy": acc, "eval_macro_f1": f1}
+        for a, acc, f1 in [(0.3, 0.8, 0.7), (0.5, 0.9, 0.8), (0.7, 0.9, 0.85), (0.9, 0.9, 0.85), (1.0, 0.85, 0.9)]
+    ]
     assert best(rows)["alpha"] == 0.7
 
 
@@ -59,11 +61,39 @@ def test_choose_alpha_scores_each_average_and_keeps_the_best():
 @pytest.mark.slow
 def test_run_with_zero_shot_head_lp_ft_layer_decay_and_wise_ft(tiny_checkpoints, learnable_har, tmp_path):
     run = tmp_path / "run"
-    argv = ["--dataset", learnable_har, "--model_name_or_path", tiny_checkpoints["siglip"], "--output_dir", str(run),
-            "--head", "zero_shot", "--zero_shot", "--wise_ft_alpha", "0", "0.5", "1", "--linear_probe_epochs", "1",
-            "--linear_probe_learning_rate", "1e-2", "--layer_decay", "0.8", "--label_smoothing_factor", "0.1",
-            "--learning_rate", "1e-3", "--num_train_epochs", "3", "--dataloader_num_workers", "0",
-            "--disable_tqdm", "True", "--logging_steps", "5"]
+    argv = [
+        "--dataset",
+        learnable_har,
+        "--model_name_or_path",
+        tiny_checkpoints["siglip"],
+        "--output_dir",
+        str(run),
+        "--head",
+        "zero_shot",
+        "--zero_shot",
+        "--wise_ft_alpha",
+        "0",
+        "0.5",
+        "1",
+        "--linear_probe_epochs",
+        "1",
+        "--linear_probe_learning_rate",
+        "1e-2",
+        "--layer_decay",
+        "0.8",
+        "--label_smoothing_factor",
+        "0.1",
+        "--learning_rate",
+        "1e-3",
+        "--num_train_epochs",
+        "3",
+        "--dataloader_num_workers",
+        "0",
+        "--disable_tqdm",
+        "True",
+        "--logging_steps",
+        "5",
+    ]
     assert main(argv, family="siglip") == 0
     results = json.loads((run / "all_results.json").read_text())
     rows = results["wise_ft_validation"]

@@ -1,6 +1,6 @@
 """Zero-shot: prompts, tiny tokenizers, `--head zero_shot` equals the model's own zero-shot logits, the baseline row.
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_zero_shot.py -q      # ~15 s; -m "not slow": ~5 s
+OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_zero_shot.py -q      # ~15 s; -m "not slow": ~5 s
 """
 
 import json
@@ -35,8 +35,9 @@ def reference_logits(checkpoint: str, model_type: str, texts: list[str], images:
     dual = family.dual_model_class.from_pretrained(checkpoint).eval()
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     length = family.prompt_max_length
-    text = tokenizer(texts, padding="max_length" if length else True, max_length=length, truncation=True,
-                     return_tensors="pt")
+    text = tokenizer(
+        texts, padding="max_length" if length else True, max_length=length, truncation=True, return_tensors="pt"
+    )
     pixels = AutoImageProcessor.from_pretrained(checkpoint)(images=images, return_tensors="pt")
     with torch.no_grad():
         return dual(**text, **pixels).logits_per_image
@@ -51,14 +52,20 @@ def head_logits(model, checkpoint: str, images: list[Image.Image]) -> torch.Tens
 def test_class_phrases_and_prompts():
     assert class_phrase("listening_to_music") == "listening to music"
     assert prompts(["using_laptop", "sitting"], ["a photo of a person {}.", "{}!"]) == [
-        "a photo of a person using laptop.", "using laptop!", "a photo of a person sitting.", "sitting!"]
+        "a photo of a person using laptop.",
+        "using laptop!",
+        "a photo of a person sitting.",
+        "sitting!",
+    ]
     for bad in (["no placeholder"], ["{} and {}"], []):
         with pytest.raises(ValueError, match="exactly one"):
             prompts(["x"], bad)
 
 
-@pytest.mark.parametrize("model_type,tokenizer_class", [
-    ("clip", "CLIPTokenizer"), ("siglip", "SiglipTokenizer"), ("siglip2", "Siglip2Tokenizer")])
+@pytest.mark.parametrize(
+    "model_type,tokenizer_class",
+    [("clip", "CLIPTokenizer"), ("siglip", "SiglipTokenizer"), ("siglip2", "Siglip2Tokenizer")],
+)
 def test_tiny_checkpoints_have_a_matching_tokenizer(tiny_checkpoints, model_type, tokenizer_class):
     tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoints[model_type])
     assert type(tokenizer).__name__ == tokenizer_class
@@ -93,11 +100,14 @@ def test_several_templates_average_the_normalised_text_embeddings(tiny_checkpoin
     dual = FAMILIES["clip"].dual_model_class.from_pretrained(checkpoint)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     with torch.no_grad():
-        text = [dual.get_text_features(**tokenizer(prompts(CLASSES, [t]), padding=True, return_tensors="pt"))
-                .pooler_output for t in templates]
+        text = [
+            dual.get_text_features(**tokenizer(prompts(CLASSES, [t]), padding=True, return_tensors="pt")).pooler_output
+            for t in templates
+        ]
     unit_sum = sum(torch.nn.functional.normalize(t, dim=-1) for t in text)  # one row per class
-    torch.testing.assert_close(model.classifier.weight,
-                               dual.logit_scale.exp() * unit_sum / unit_sum.norm(dim=-1, keepdim=True))
+    torch.testing.assert_close(
+        model.classifier.weight, dual.logit_scale.exp() * unit_sum / unit_sum.norm(dim=-1, keepdim=True)
+    )
     # scale * <image, t1 + t2> / |t1 + t2| = (logits of template 1 + logits of template 2) / |t1 + t2|
     expected = (per_template[0] + per_template[1]) / unit_sum.norm(dim=-1)
     torch.testing.assert_close(head_logits(model, checkpoint, images), expected, rtol=1e-4, atol=1e-4)
@@ -115,8 +125,9 @@ def test_default_head_unchanged_and_siglip_pooling_head_only_for_zero_shot(tiny_
 
 def test_report_has_a_zero_shot_baseline_row(tmp_path):
     run = make_run(tmp_path / "outputs" / "clip", "clip")
-    (run / "zero_shot_results.json").write_text(json.dumps({"test_accuracy": 0.4321, "test_macro_f1": 0.39876,
-                                                            "templates": list(DEFAULT_TEMPLATES)}))
+    (run / "zero_shot_results.json").write_text(
+        json.dumps({"test_accuracy": 0.4321, "test_macro_f1": 0.39876, "templates": list(DEFAULT_TEMPLATES)})
+    )
     other = make_run(tmp_path / "outputs" / "siglip", "siglip")  # no baseline: no extra row
     runs = [plots.RunPlots(run, "CLIP"), plots.RunPlots(other, "SigLIP")]  # no figures: tests/test_report.py does them
     rows = table_rows(report.report_text(runs, [], tmp_path / "compare"), "Model")
@@ -129,9 +140,25 @@ def test_report_has_a_zero_shot_baseline_row(tmp_path):
 def test_zero_shot_flag_writes_the_baseline_before_training(tiny_checkpoints, learnable_har, tmp_path):
     """Default head: the baseline is a separately built zero-shot classifier on the same test images."""
     run = tmp_path / "run"
-    argv = ["--dataset", learnable_har, "--model_name_or_path", tiny_checkpoints["clip"], "--output_dir", str(run),
-            "--zero_shot", "--prompt_templates", "a photo of a person {}.", "--num_train_epochs", "1",
-            "--dataloader_num_workers", "0", "--disable_tqdm", "True", "--max_train_samples", "30"]
+    argv = [
+        "--dataset",
+        learnable_har,
+        "--model_name_or_path",
+        tiny_checkpoints["clip"],
+        "--output_dir",
+        str(run),
+        "--zero_shot",
+        "--prompt_templates",
+        "a photo of a person {}.",
+        "--num_train_epochs",
+        "1",
+        "--dataloader_num_workers",
+        "0",
+        "--disable_tqdm",
+        "True",
+        "--max_train_samples",
+        "30",
+    ]
     assert main(argv, family="clip") == 0
     results = json.loads((run / "zero_shot_results.json").read_text())
     baseline = pd.read_csv(run / "zero_shot_predictions.csv")

@@ -28,6 +28,7 @@ import os
 import shutil
 import threading
 import uuid
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +110,7 @@ class _Writer:
         self.folder = parent / f"{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.folder.mkdir(parents=True)
         self._out, self._lock, self._offset = open(self.folder / "pixels.u8", "wb"), threading.Lock(), 0
+        weakref.finalize(self, shutil.rmtree, self.folder, True)  # a run that stops before publishing leaves nothing
 
     def append(self, pixels: np.ndarray, decoded_size: tuple[int, int]) -> tuple[int, ...]:
         with self._lock:
@@ -189,12 +191,20 @@ class PixelStore:
     def evaluation(self, ids: list[str], geometry) -> PixelCache:
         """`ids` resized and cropped by `geometry` (the processor's), made once from the store."""
         hashes = dict(zip(self.ids, self.content_hashes))
-        return cached_pixels(self.reader, ids, [hashes[i] for i in ids], geometry, self.cache_dir,
-                             source=self.training(ids))
+        return cached_pixels(
+            self.reader, ids, [hashes[i] for i in ids], geometry, self.cache_dir, source=self.training(ids)
+        )
 
 
-def open_store(reader, ids: list[str], content_hashes: list[str], storage, cache_dir: str | Path, name: str,
-               recorder: ScanRecorder | None = None) -> PixelStore:
+def open_store(
+    reader,
+    ids: list[str],
+    content_hashes: list[str],
+    storage,
+    cache_dir: str | Path,
+    name: str,
+    recorder: ScanRecorder | None = None,
+) -> PixelStore:
     """The store of `ids` (the readable images, with the scan's content hashes): an existing complete one, else
     the recorder's pixels, else a decoding pass (the dataset changed since the store this scan expected)."""
     folder = _folder(cache_dir, storage.key, content_hashes)
@@ -207,8 +217,15 @@ def open_store(reader, ids: list[str], content_hashes: list[str], storage, cache
     return PixelStore(cache, ids, content_hashes, reader, Path(cache_dir))
 
 
-def cached_pixels(reader, ids: list[str], content_hashes: list[str], geometry, cache_dir: str | Path,
-                  workers: int | None = None, source: PixelCache | None = None) -> PixelCache:
+def cached_pixels(
+    reader,
+    ids: list[str],
+    content_hashes: list[str],
+    geometry,
+    cache_dir: str | Path,
+    workers: int | None = None,
+    source: PixelCache | None = None,
+) -> PixelCache:
     """Open the cache of `ids` stored with `geometry` (uint8 CHW -> uint8 CHW, with a `key`), building it first
     if needed: from `source` (their pixels in the store) where the store kept them untouched, else decoding."""
     if len(content_hashes) != len(ids):
@@ -234,6 +251,5 @@ def _write_all(writer: _Writer, reader, ids: list[str], geometry, workers: int |
 
     workers = workers or max(1, min(len(os.sched_getaffinity(0)), 16))
     with ThreadPoolExecutor(workers) as pool:  # Pillow and torch release the GIL
-        jobs = tqdm(pool.map(load, range(len(ids))), total=len(ids), desc=f"caching {len(ids)} images",
-                    mininterval=2)
+        jobs = tqdm(pool.map(load, range(len(ids))), total=len(ids), desc=f"caching {len(ids)} images", mininterval=2)
         return [writer.append(pixels, size) for pixels, size in jobs]

@@ -35,8 +35,16 @@ class ImageClassificationDataset(torch.utils.data.Dataset):
     With `emit_seeds`, items carry the seed of the policy that `DeviceTransform` applies on the device.
     """
 
-    def __init__(self, reader, ids: list[str], label_ids: list[int], transform, seed: int = 0, pixels=None,
-                 emit_seeds: bool = False):
+    def __init__(
+        self,
+        reader,
+        ids: list[str],
+        label_ids: list[int],
+        transform,
+        seed: int = 0,
+        pixels=None,
+        emit_seeds: bool = False,
+    ):
         self.reader, self.ids, self.label_ids, self.transform, self.seed = reader, ids, label_ids, transform, seed
         self.pixels, self.emit_seeds = pixels, emit_seeds
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
@@ -68,8 +76,9 @@ class ImageClassificationDataset(torch.utils.data.Dataset):
         return item
 
 
-def scan_recorder(cache_dir: str | Path | None, processor: BaseImageProcessor, cache_resolution: int | None,
-                  name: str, ids: list[str]) -> ScanRecorder | None:
+def scan_recorder(
+    cache_dir: str | Path | None, processor: BaseImageProcessor, cache_resolution: int | None, name: str, ids: list[str]
+) -> ScanRecorder | None:
     """A hook for `scan_images` that fills the pixel store; None when the cache is off (`cache_dir` None), the
     processor has no fixed size (SigLIP 2), or the store last made for these images exists (the scan confirms it)."""
     if cache_dir is None or not has_fixed_size(processor):
@@ -78,29 +87,55 @@ def scan_recorder(cache_dir: str | Path | None, processor: BaseImageProcessor, c
     return ScanRecorder(cache_dir, storage) if should_record(cache_dir, storage, name, ids) else None
 
 
-def pixel_store(source, scans: list, processor: BaseImageProcessor, cache_dir: str | Path | None,
-                cache_resolution: int | None, recorder: ScanRecorder | None = None,
-                needed: bool = True) -> PixelStore | None:
+def pixel_store(
+    source,
+    scans: list,
+    processor: BaseImageProcessor,
+    cache_dir: str | Path | None,
+    cache_resolution: int | None,
+    recorder: ScanRecorder | None = None,
+    needed: bool = True,
+) -> PixelStore | None:
     """The pixel store of `source`'s readable images (None when the cache is off or the model does not use it;
     what a recorder holds is kept for later runs all the same)."""
     if cache_dir is None or not (needed or recorder):
         return None
     readable = [(image_id, scan.content_hash) for image_id, scan in zip(source.ids, scans) if scan.ok]
-    store = open_store(source.reader, [i for i, _ in readable], [h for _, h in readable],
-                       train_storage(processor, cache_resolution), cache_dir, source.root, recorder)
+    store = open_store(
+        source.reader,
+        [i for i, _ in readable],
+        [h for _, h in readable],
+        train_storage(processor, cache_resolution),
+        cache_dir,
+        source.root,
+        recorder,
+    )
     return store if needed else None
 
 
-def build_dataset(reader, ids: list[str], label_ids: list[int], processor: BaseImageProcessor, *, train: bool,
-                  augmentation: str, seed: int, processor_builds_batches: bool = False,
-                  store: PixelStore | None = None, policy_on_device: bool = False) -> ImageClassificationDataset:
+def build_dataset(
+    reader,
+    ids: list[str],
+    label_ids: list[int],
+    processor: BaseImageProcessor,
+    *,
+    train: bool,
+    augmentation: str,
+    seed: int,
+    processor_builds_batches: bool = False,
+    store: PixelStore | None = None,
+    policy_on_device: bool = False,
+) -> ImageClassificationDataset:
     """One split's dataset. With a pixel `store` (cache.open_store) the fast uint8 path, whose batches must then
     go through `DeviceTransform`; `policy_on_device`: leave the augmentation policy to `DeviceTransform` (on a
     GPU) instead of the loader workers."""
     labels = (reader, ids, label_ids)
     if processor_builds_batches or store is None:
-        transform = (train_transform(processor, augmentation, processor_builds_batches) if train
-                     else eval_transform(processor, processor_builds_batches))
+        transform = (
+            train_transform(processor, augmentation, processor_builds_batches)
+            if train
+            else eval_transform(processor, processor_builds_batches)
+        )
         return ImageClassificationDataset(*labels, transform, seed)
     if train and augmentation != "none":
         transform = train_geometry(processor, augmentation, with_policy=not policy_on_device)

@@ -43,8 +43,10 @@ def load_hub_id(name: str, image_column: str | None, label_column: str | None) -
         splits = datasets.load_dataset(name)
     except Exception as error:  # the Hub client raises many types (offline, not found, gated)
         where = "not in the local cache (HF_HUB_OFFLINE is set)" if is_offline() else "not on the Hub (or gated)"
-        raise UserError(f"--dataset {name}: no such local folder, and {where} ({type(error).__name__}); "
-                        + prefetch_hint("dataset", name)) from None
+        raise UserError(
+            f"--dataset {name}: no such local folder, and {where} ({type(error).__name__}); "
+            + prefetch_hint("dataset", name)
+        ) from None
     return _from_splits(splits, name, image_column, label_column)
 
 
@@ -74,8 +76,9 @@ def _pick_column(columns: list[str], chosen: str | None, guesses: tuple[str, ...
     for guess in guesses:
         if guess in columns:
             return guess
-    raise UserError(f"{where}: cannot tell which column holds the {flag[2:].split('_')[0]}s (columns: {columns}); "
-                    f"pass {flag}")
+    raise UserError(
+        f"{where}: cannot tell which column holds the {flag[2:].split('_')[0]}s (columns: {columns}); pass {flag}"
+    )
 
 
 def _from_splits(splits: DatasetDict, where: str, image_column: str | None, label_column: str | None):
@@ -100,8 +103,17 @@ def _from_splits(splits: DatasetDict, where: str, image_column: str | None, labe
         source_splits += [split] * len(raw)
     class_names = names or sorted({label for label, split in zip(labels, source_splits) if split == "train"})
     logger.info("Hub-format dataset %s: %s rows", where, {s: len(t) for s, t in kept.items()})
-    return LabelledImages("hub", where, ids, labels, source_splits, HubReader(DatasetDict(kept), image_column),
-                          class_names, image_column, label_column)
+    return LabelledImages(
+        "hub",
+        where,
+        ids,
+        labels,
+        source_splits,
+        HubReader(DatasetDict(kept), image_column),
+        class_names,
+        image_column,
+        label_column,
+    )
 
 
 def _labels_ok(raw: list, names: list[str] | None, split: str, where: str, column: str) -> bool:
@@ -110,9 +122,15 @@ def _labels_ok(raw: list, names: list[str] | None, split: str, where: str, colum
     if not bad:
         return True
     if split == "test" and len(bad) == len(raw):
-        logger.warning("%s: the test split has no labels (%s = %s); a labelled test split is carved from train",
-                       where, column, raw[0])
+        logger.warning(
+            "%s: the test split has no labels (%s = %s); a labelled test split is carved from train",
+            where,
+            column,
+            raw[0],
+        )
         return False
     allowed = f"0..{len(names) - 1} ({len(names)} classes)" if names else "a class name"
-    raise UserError(f"{where}: {split} row {bad[0]} has {column} = {raw[bad[0]]}, not {allowed}; {len(bad)} rows "
-                    "like it; fix or drop them")
+    raise UserError(
+        f"{where}: {split} row {bad[0]} has {column} = {raw[bad[0]]}, not {allowed}; {len(bad)} rows "
+        "like it; fix or drop them"
+    )

@@ -78,8 +78,9 @@ def scan_one(args: tuple, on_image=None) -> ScanResult:
 def _bomb_reason(error: Exception) -> str:
     pixels = re.findall(r"\d+", str(error))  # Pillow: "Image size (N pixels) exceeds limit of M pixels, ..."
     if len(pixels) >= 2:
-        return (f"image of {int(pixels[0]):,} pixels is over Pillow's decompression-bomb limit "
-                f"({int(pixels[1]):,} pixels)")
+        return (
+            f"image of {int(pixels[0]):,} pixels is over Pillow's decompression-bomb limit ({int(pixels[1]):,} pixels)"
+        )
     return f"over Pillow's decompression-bomb limit: {error}"
 
 

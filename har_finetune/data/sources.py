@@ -85,8 +85,10 @@ def load_source(dataset: str, image_column: str | None = None, label_column: str
         from .hub import load_hub_id
 
         return load_hub_id(dataset, image_column, label_column)
-    raise UserError(f"--dataset {dataset}: no such folder ({path.resolve()}); pass the dataset folder or a Hub "
-                    "dataset id like Bingsu/Human_Action_Recognition")
+    raise UserError(
+        f"--dataset {dataset}: no such folder ({path.resolve()}); pass the dataset folder or a Hub "
+        "dataset id like Bingsu/Human_Action_Recognition"
+    )
 
 
 def _looks_like_hub_id(name: str) -> bool:
@@ -96,8 +98,7 @@ def _looks_like_hub_id(name: str) -> bool:
 
 def _is_hub_copy(path: Path) -> bool:
     markers = ("dataset_dict.json", "dataset_info.json", "state.json")
-    return any((path / m).is_file() for m in markers) or any(path.glob("*.parquet")) or any(
-        path.glob("data/*.parquet"))
+    return any((path / m).is_file() for m in markers) or any(path.glob("*.parquet")) or any(path.glob("data/*.parquet"))
 
 
 def _list_class_folder(folder: Path) -> dict[str, list[Path]]:
@@ -119,8 +120,12 @@ def _list_class_folder(folder: Path) -> dict[str, list[Path]]:
             raise UserError(f"class folder {class_dir} holds no images; add images or remove the folder")
         classes[class_dir.name] = images
     if ignored:
-        logger.info("ignored %d entries of %s that are not images or are hidden (e.g. %s)", len(ignored), folder,
-                    ", ".join(sorted(set(ignored))[:5]))
+        logger.info(
+            "ignored %d entries of %s that are not images or are hidden (e.g. %s)",
+            len(ignored),
+            folder,
+            ", ".join(sorted(set(ignored))[:5]),
+        )
     return classes
 
 
@@ -132,8 +137,9 @@ def load_class_folders(root: Path) -> LabelledImages:
     test = _list_class_folder(root / "test") if (root / "test").is_dir() else {}
     unknown = sorted(set(test) - set(train))
     if unknown:
-        raise UserError(f"{root / 'test'}: classes {unknown} are absent from {root / 'train'}; "
-                        "rename or remove those folders")
+        raise UserError(
+            f"{root / 'test'}: classes {unknown} are absent from {root / 'train'}; rename or remove those folders"
+        )
     if (root / "test").is_dir() and not test:
         logger.info("%s has no class folders (unlabelled); a test split is carved from train", root / "test")
     ids, labels, splits = [], [], []
@@ -152,8 +158,10 @@ def load_kaggle(root: Path) -> LabelledImages:
     try:  # only empty cells are missing values: a label or file named "NA" stays a string
         table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, na_values=[""])
     except (ValueError, UnicodeDecodeError) as error:  # pandas' EmptyDataError and ParserError are ValueErrors
-        raise UserError(f"{csv_path} is not a readable CSV ({type(error).__name__}: {error}); expected a "
-                        "filename,label header and one row per image") from None
+        raise UserError(
+            f"{csv_path} is not a readable CSV ({type(error).__name__}: {error}); expected a "
+            "filename,label header and one row per image"
+        ) from None
     if not {"filename", "label"} <= set(table.columns):
         raise UserError(f"{csv_path} must have columns filename,label (found {list(table.columns)})")
     if table.empty:
@@ -166,10 +174,14 @@ def load_kaggle(root: Path) -> LabelledImages:
         labels.append(label.strip())
     _check_csv_rows(csv_path, root, ids, labels)
     _check_label_names(csv_path, labels)
-    logger.info("Kaggle layout: %d labelled images from %s (test/ has no labels: not used for accuracy)",
-                len(ids), csv_path.name)
-    return LabelledImages("kaggle", str(root), ids, labels, ["train"] * len(ids), FileReader(str(root)),
-                          sorted(set(labels)))
+    logger.info(
+        "Kaggle layout: %d labelled images from %s (test/ has no labels: not used for accuracy)",
+        len(ids),
+        csv_path.name,
+    )
+    return LabelledImages(
+        "kaggle", str(root), ids, labels, ["train"] * len(ids), FileReader(str(root)), sorted(set(labels))
+    )
 
 
 def _check_csv_rows(csv_path: Path, root: Path, ids: list[str], labels: list[str]) -> None:
@@ -177,15 +189,19 @@ def _check_csv_rows(csv_path: Path, root: Path, ids: list[str], labels: list[str
     missing = []
     for row_number, (image_id, label) in enumerate(zip(ids, labels), start=2):
         if image_id in seen and seen[image_id] != label:
-            raise UserError(f"{csv_path} line {row_number}: {image_id} is listed twice with labels "
-                            f"'{seen[image_id]}' and '{label}'; keep one row")
+            raise UserError(
+                f"{csv_path} line {row_number}: {image_id} is listed twice with labels "
+                f"'{seen[image_id]}' and '{label}'; keep one row"
+            )
         seen[image_id] = label
         if not (root / image_id).is_file():
             missing.append(row_number)
     if missing:
         first = ids[missing[0] - 2]
-        raise UserError(f"{csv_path} line {missing[0]}: {root / first} does not exist ({len(missing)} of "
-                        f"{len(ids)} rows name missing files); fix the filenames or delete those rows")
+        raise UserError(
+            f"{csv_path} line {missing[0]}: {root / first} does not exist ({len(missing)} of "
+            f"{len(ids)} rows name missing files); fix the filenames or delete those rows"
+        )
 
 
 def _normalised(label: str) -> str:
@@ -199,13 +215,16 @@ def _check_label_names(csv_path: Path, labels: list[str]) -> None:
     for label, count in counts.sort_values().items():
         if har_like and label in HAR_CLASSES:
             continue
-        rivals = [c for c, n in counts.items() if c != label and (n >= 10 * count or
-                                                                  _normalised(c) == _normalised(label))]
+        rivals = [
+            c for c, n in counts.items() if c != label and (n >= 10 * count or _normalised(c) == _normalised(label))
+        ]
         if har_like:
             rivals += [c for c in HAR_CLASSES if c not in counts or _normalised(c) == _normalised(label)]
         by_form = {_normalised(c): c for c in rivals}
         match = difflib.get_close_matches(_normalised(label), list(by_form), n=1, cutoff=0.85)
         if match:
             line = labels.index(label) + 2
-            raise UserError(f"{csv_path} line {line}: label '{label}' ({count} rows) looks like a misspelling of "
-                            f"'{by_form[match[0]]}'; fix the label (classes must be spelled one way)")
+            raise UserError(
+                f"{csv_path} line {line}: label '{label}' ({count} rows) looks like a misspelling of "
+                f"'{by_form[match[0]]}'; fix the label (classes must be spelled one way)"
+            )

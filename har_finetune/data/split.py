@@ -41,13 +41,21 @@ def make_split(
     max_unreadable_fraction: float = 0.05,
     strict: bool = False,
 ) -> Split:
-    table = pd.DataFrame({"id": source.ids, "label": source.labels, "source": source.source_splits,
-                          "hash": [s.content_hash for s in scans]})
+    table = pd.DataFrame(
+        {
+            "id": source.ids,
+            "label": source.labels,
+            "source": source.source_splits,
+            "hash": [s.content_hash for s in scans],
+        }
+    )
     unknown = table[~table["label"].isin(source.class_names)]
     if not unknown.empty:
-        raise UserError(f"{source.root}: {unknown['id'].iloc[0]} has label '{unknown['label'].iloc[0]}', which is not "
-                        f"a training class ({len(unknown)} images like it; classes: {source.class_names}); fix or "
-                        "remove those labels")
+        raise UserError(
+            f"{source.root}: {unknown['id'].iloc[0]} has label '{unknown['label'].iloc[0]}', which is not "
+            f"a training class ({len(unknown)} images like it; classes: {source.class_names}); fix or "
+            "remove those labels"
+        )
     readable = pd.Series([s.ok for s in scans], index=table.index)
     skipped = pd.DataFrame({"id": table.loc[~readable, "id"], "reason": [s.error for s in scans if not s.ok]})
     _check_skips(skipped, len(table), source.root, max_unreadable_fraction, strict)
@@ -55,8 +63,10 @@ def make_split(
     table = table[readable]
     empty = sorted(had_images - set(table.loc[table["source"] == "train", "label"]))
     if empty:
-        raise UserError(f"{source.root}: no readable training image left for classes {empty} (see the skipped "
-                        "images); replace the broken files")
+        raise UserError(
+            f"{source.root}: no readable training image left for classes {empty} (see the skipped "
+            "images); replace the broken files"
+        )
     test_source = "supplied" if _supplied_test_is_usable(table, source) else "carved"
     if test_source == "carved":
         table = table[table["source"] == "train"]  # placeholder labels must not reach training either
@@ -66,8 +76,7 @@ def make_split(
     if test_source == "carved":
         rest, test = _stratified(rest, test_fraction, seed, "test")
     train, validation = _stratified(rest, validation_fraction, seed, "validation")
-    table = pd.concat([train.assign(split="train"), validation.assign(split="validation"),
-                       test.assign(split="test")])
+    table = pd.concat([train.assign(split="train"), validation.assign(split="validation"), test.assign(split="test")])
     return Split(table[["id", "label", "split"]].reset_index(drop=True), skipped, num_duplicates, test_source)
 
 
@@ -76,13 +85,21 @@ def _check_skips(skipped: pd.DataFrame, total: int, root: str, max_fraction: flo
         return
     first = f"{skipped['id'].iloc[0]} ({skipped['reason'].iloc[0]})"
     if strict:
-        raise UserError(f"{len(skipped)} unreadable images in {root} (e.g. {first}); remove or replace them, "
-                        "or drop --strict to skip them")
+        raise UserError(
+            f"{len(skipped)} unreadable images in {root} (e.g. {first}); remove or replace them, "
+            "or drop --strict to skip them"
+        )
     if len(skipped) > max_fraction * total:
-        raise UserError(f"{len(skipped)} of {total} images in {root} are unreadable (more than "
-                        f"{max_fraction:.0%}; e.g. {first}); fix the dataset or raise --max_unreadable_fraction")
-    logger.warning("skipped %d unreadable images of %d (listed in skipped_images.csv in the run folder), e.g. %s",
-                   len(skipped), total, first)
+        raise UserError(
+            f"{len(skipped)} of {total} images in {root} are unreadable (more than "
+            f"{max_fraction:.0%}; e.g. {first}); fix the dataset or raise --max_unreadable_fraction"
+        )
+    logger.warning(
+        "skipped %d unreadable images of %d (listed in skipped_images.csv in the run folder), e.g. %s",
+        len(skipped),
+        total,
+        first,
+    )
 
 
 def _drop_duplicates(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -90,8 +107,7 @@ def _drop_duplicates(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     table = table.assign(_order=(table["source"] != "test").astype(int)).sort_values(["_order", "id"])
     conflicting = table.groupby("hash")["label"].transform("nunique") > 1
     if conflicting.any():
-        logger.warning("dropped %d images whose identical content carries different labels",
-                       int(conflicting.sum()))
+        logger.warning("dropped %d images whose identical content carries different labels", int(conflicting.sum()))
     kept = table[~conflicting].drop_duplicates("hash", keep="first")
     removed = len(table) - len(kept)
     logger.info("removed %d exact duplicate images before splitting (%d kept)", removed, len(kept))
@@ -103,9 +119,13 @@ def _supplied_test_is_usable(table: pd.DataFrame, source: LabelledImages) -> boo
     if test_labels.empty:
         return False
     if test_labels.nunique() == 1 and len(source.class_names) > 1:
-        logger.warning("the supplied test split of %s has the same label ('%s') for all %d images: placeholder "
-                       "labels, not used for accuracy; carving a labelled test split instead",
-                       source.root, test_labels.iloc[0], len(test_labels))
+        logger.warning(
+            "the supplied test split of %s has the same label ('%s') for all %d images: placeholder "
+            "labels, not used for accuracy; carving a labelled test split instead",
+            source.root,
+            test_labels.iloc[0],
+            len(test_labels),
+        )
         return False
     return True
 
@@ -113,8 +133,10 @@ def _supplied_test_is_usable(table: pd.DataFrame, source: LabelledImages) -> boo
 def _stratified(table: pd.DataFrame, fraction: float, seed: int, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     counts = table["label"].value_counts()
     if (counts < 2).any():
-        raise UserError(f"classes {sorted(counts[counts < 2].index)} have fewer than 2 images; cannot carve a "
-                        f"stratified {name} split; add images")
+        raise UserError(
+            f"classes {sorted(counts[counts < 2].index)} have fewer than 2 images; cannot carve a "
+            f"stratified {name} split; add images"
+        )
     size = max(int(round(fraction * len(table))), len(counts))
     try:
         return train_test_split(table, test_size=size, random_state=seed, stratify=table["label"])

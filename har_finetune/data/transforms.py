@@ -24,8 +24,12 @@ AUGMENTATIONS = ("none", "crop_flip", "randaugment", "trivialaugment")
 POLICIES = {"randaugment": v2.RandAugment, "trivialaugment": v2.TrivialAugmentWide}
 CROP_SCALE = (0.25, 1.0)  # milder than torchvision's (0.08, 1): 6 epochs of fine-tuning, not training from scratch
 
-_INTERPOLATION = {0: InterpolationMode.NEAREST, 1: InterpolationMode.LANCZOS, 2: InterpolationMode.BILINEAR,
-                  3: InterpolationMode.BICUBIC}
+_INTERPOLATION = {
+    0: InterpolationMode.NEAREST,
+    1: InterpolationMode.LANCZOS,
+    2: InterpolationMode.BILINEAR,
+    3: InterpolationMode.BICUBIC,
+}
 
 
 def _interpolation(processor: BaseImageProcessor) -> InterpolationMode:
@@ -89,8 +93,11 @@ class ProcessorGeometry:
     @property
     def key(self) -> str:
         """Everything that changes the stored pixels (part of the pixel cache key)."""
-        resize = "none" if not self.do_resize else (
-            f"{self.resize[0]}x{self.resize[1]}" if isinstance(self.resize, tuple) else f"short{self.resize}")
+        resize = (
+            "none"
+            if not self.do_resize
+            else (f"{self.resize[0]}x{self.resize[1]}" if isinstance(self.resize, tuple) else f"short{self.resize}")
+        )
         crop = f"-crop{self.crop[0]}x{self.crop[1]}" if self.crop else ""
         return f"eval-{resize}{crop}-{self.interpolation.value}"
 
@@ -117,7 +124,7 @@ class ShortEdgeCap:
 
     @property
     def key(self) -> str:
-        return f"train-short{self.max_short_edge}-{self.interpolation.value}"
+        return f"store-short{self.max_short_edge}-{self.interpolation.value}"
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         height, width = image.shape[-2:]
@@ -156,8 +163,10 @@ class Normalize:
 
     def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
         if pixels.device not in self._on:
-            self._on[pixels.device] = (self.mean.to(pixels.device).view(-1, 1, 1),
-                                       self.std.to(pixels.device).view(-1, 1, 1))
+            self._on[pixels.device] = (
+                self.mean.to(pixels.device).view(-1, 1, 1),
+                self.std.to(pixels.device).view(-1, 1, 1),
+            )
         mean, std = self._on[pixels.device]
         return pixels.to(torch.float32).sub_(mean).div_(std)  # in place: one float buffer, not three
 
@@ -222,8 +231,12 @@ def train_transform(processor: BaseImageProcessor, augmentation: str, processor_
         return eval_transform(processor, processor_builds_batches)
     if processor_builds_batches:
         side = processor.patch_size * int(processor.max_num_patches**0.5)
-        steps = [v2.RandomResizedCrop((side, side), scale=CROP_SCALE, interpolation=_interpolation(processor),
-                                      antialias=True), v2.RandomHorizontalFlip()]
+        steps = [
+            v2.RandomResizedCrop(
+                (side, side), scale=CROP_SCALE, interpolation=_interpolation(processor), antialias=True
+            ),
+            v2.RandomHorizontalFlip(),
+        ]
         chosen = policy(augmentation)
         return v2.Compose(steps + ([chosen] if chosen else []))  # PIL in, PIL out
     return v2.Compose([v2.PILToTensor(), train_geometry(processor, augmentation), Normalize(processor)])

@@ -1,0 +1,211 @@
+"""The real sbatch scripts on a real single-node Slurm cluster that the tests start (root; Debian/Ubuntu).
+
+    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -m slurm -v      # ~3 min; installs slurm + munge with apt if needed
+
+Each job trains a tiny random checkpoint on generated images on the CPU (`sbatch --gres=none` overrides the
+script's GPU request; the node has none). Preemption is played the way the cluster does it: the time-limit warning
+is `scancel --signal=USR1 --batch` (exactly what `#SBATCH --signal=B:USR1@300` sends) and preemption is
+`scontrol requeue` (SIGTERM to every process, then a requeue by Slurm). A requeued job waits ~2 min
+(`BeginTime`) before Slurm restarts it; the tests lift that wait with `scontrol update StartTime=now`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+from slurm_cluster import FINAL_STATES, SlurmCluster
+
+from har_finetune.synthetic import make_synthetic_har
+
+pytestmark = pytest.mark.slurm
+
+REPO = Path(__file__).resolve().parents[1]
+# the node has no GPU and 2 CPUs; everything else comes from the scripts' headers
+SBATCH_TEST_RESOURCES = ["--gres=none", "--cpus-per-task=1", "--mem=3G", "--time=15"]
+# 12 images x 15 classes, ~140 of them for training: ~70 steps per epoch at batch size 2 (~1-2 s on one core)
+TRAINING_FLAGS = [
+    "--num_train_epochs", "3", "--per_device_train_batch_size", "2", "--learning_rate", "1e-3",
+    "--logging_steps", "50", "--dataloader_num_workers", "0", "--disable_tqdm", "True",
+]  # fmt: skip
+EPOCHS = 3
+SAME_METRICS = [
+    "epochs",
+    "best_validation_accuracy",
+    "eval_accuracy",
+    "eval_loss",
+    "eval_macro_f1",
+    "test_accuracy",
+    "test_loss",
+    "test_macro_f1",
+    "num_train_samples",
+    "num_test_samples",
+]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.skip("starting munged/slurmctld/slurmd needs root")
+    if not shutil.which("sbatch") and not shutil.which("apt-get"):
+        pytest.skip("Slurm is not installed and there is no apt-get to install it")
+    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))  # pytest keeps the daemons' logs of the last runs
+    # what the jobs inherit (sbatch --export=ALL): one thread each, a private Hugging Face cache
+    cluster.env.update(OMP_NUM_THREADS="1", HF_HOME=str(tmp_path_factory.mktemp("hf_home")))
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def har(tmp_path_factory) -> str:
+    return str(make_synthetic_har(tmp_path_factory.mktemp("slurm-har") / "har", images_per_class=12))
+
+
+class Job:
+    """One submission of fine_tune_har_<family>.slurm from the repository root, with its log at the default place."""
+
+    def __init__(self, cluster: SlurmCluster, family: str, args: list[str]):
+        (REPO / "logs").mkdir(exist_ok=True)  # Slurm does not create the folder of --output
+        self.cluster, self.family = cluster, family
+        self.id = cluster.sbatch(*SBATCH_TEST_RESOURCES, f"fine_tune_har_{family}.slurm", *args, cwd=REPO)
+        self.log_path = REPO / "logs" / f"har-{family}-{self.id}.out"
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def wait_for_log(self, pattern: str, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while not re.search(pattern, self.log):
+            assert time.monotonic() < deadline, f"no {pattern!r} in the log of job {self.id}:\n{self.log}"
+            assert self.cluster.job(self.id).get("JobState") not in FINAL_STATES, self.log
+            time.sleep(0.1)
+
+    def release_requeued(self, timeout: float = 120) -> None:
+        """After a requeue Slurm holds the job ~2 min (Reason=BeginTime): start it after a few seconds instead."""
+        self.cluster.wait_state(self.id, {"PENDING"}, timeout)
+        # restarting within the second the old instance was killed fails ("Job credential revoked")
+        time.sleep(3)
+        self.cluster.run("scontrol", "update", f"JobId={self.id}", "StartTime=now")
+
+    def finish(self, timeout: float = 300) -> dict[str, str]:
+        info = self.cluster.wait(self.id, timeout)
+        assert info["JobState"] == "COMPLETED" and info["ExitCode"] == "0:0", f"{info}\n{self.log}"
+        return info
+
+    def remove_log(self) -> None:
+        self.log_path.unlink(missing_ok=True)
+
+
+def run_args(har: str, checkpoint: str, output_dir: Path) -> list[str]:
+    return ["--dataset", har, "--model_name_or_path", checkpoint, "--output_dir", str(output_dir), *TRAINING_FLAGS]
+
+
+def assert_same_run(run: Path, reference: Path) -> None:
+    """Same final step, evaluation history, metrics, predictions and weights (timings and train_loss differ)."""
+    results, expected = (json.loads((d / "all_results.json").read_text()) for d in (run, reference))
+    assert {k: results[k] for k in SAME_METRICS} == {k: expected[k] for k in SAME_METRICS}
+    states = [json.loads((d / "trainer_state.json").read_text()) for d in (run, reference)]
+    assert states[0]["global_step"] == states[1]["global_step"] == states[1]["max_steps"]
+    evals = [
+        [(e["step"], e["eval_loss"], e["eval_accuracy"]) for e in s["log_history"] if "eval_loss" in e] for s in states
+    ]
+    assert evals[0] == evals[1]
+    pd.testing.assert_frame_equal(*(pd.read_csv(d / "test_predictions.csv") for d in (run, reference)))
+    weights, expected_weights = (load_file(d / "model.safetensors") for d in (run, reference))
+    assert weights.keys() == expected_weights.keys()
+    assert all(torch.equal(weights[k], expected_weights[k]) for k in weights)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(cluster, har, tiny_checkpoints, tmp_path_factory) -> tuple[Path, Job]:
+    """A CLIP run submitted and finished without interruption (the reference for the resume tests)."""
+    output_dir = tmp_path_factory.mktemp("slurm-runs") / "clip-uninterrupted"
+    job = Job(cluster, "clip", run_args(har, tiny_checkpoints["clip"], output_dir))
+    yield output_dir, job
+    job.remove_log()
+
+
+def test_clip_and_siglip_jobs_train_and_write_the_run_folder(cluster, har, tiny_checkpoints, uninterrupted, tmp_path):
+    siglip_dir = tmp_path / "siglip"
+    siglip = Job(cluster, "siglip", run_args(har, tiny_checkpoints["siglip"], siglip_dir))  # runs beside the CLIP job
+    clip_dir, clip = uninterrupted
+    for job, run_dir, model_type in ((clip, clip_dir, "clip"), (siglip, siglip_dir, "siglip")):
+        job.finish()
+        results = json.loads((run_dir / "all_results.json").read_text())
+        assert results["model_type"] == model_type and results["device"] == "cpu"
+        assert results["test_accuracy"] > 0.3  # chance is 1/15
+        for name in ("config.json", "model.safetensors", "trainer_state.json", "test_predictions.csv", "split.csv"):
+            assert (run_dir / name).is_file(), name
+        state = json.loads((run_dir / "trainer_state.json").read_text())
+        assert state["global_step"] == state["max_steps"] > 0 and state["epoch"] == EPOCHS
+        log = job.log
+        assert f"job {job.id} (restart 0): 1 node(s) x 1 process(es), no GPU: CPU run" in log
+        assert "test accuracy" in log and "training exited with 0" in log
+    siglip.remove_log()
+
+
+PREEMPTIONS = {  # how a cluster stops a running job
+    "time-limit": ["scancel", "--signal=USR1", "--batch"],  # what `#SBATCH --signal=B:USR1@300` sends
+    "preemption": ["scontrol", "requeue"],  # SIGTERM to every process of the job, then Slurm requeues it
+}
+
+
+def test_preempted_jobs_requeue_resume_and_match_the_uninterrupted_run(
+    cluster, har, tiny_checkpoints, uninterrupted, tmp_path
+):
+    reference, reference_job = uninterrupted
+    reference_job.finish()
+    total_steps = json.loads((reference / "trainer_state.json").read_text())["max_steps"]
+    # both kinds side by side, one CPU each
+    jobs = {
+        kind: Job(cluster, "clip", run_args(har, tiny_checkpoints["clip"], tmp_path / kind)) for kind in PREEMPTIONS
+    }
+    for kind, job in jobs.items():
+        job.wait_for_log(r"'eval_loss'")  # the first epoch is done, two are left
+        cluster.run(*PREEMPTIONS[kind], job.id)
+    for job in jobs.values():
+        job.release_requeued()
+    for kind, job in jobs.items():
+        info = job.finish()
+        log = job.log
+        assert info["Restarts"] == "1", f"{kind}: {log}"
+        stop_step = int(re.search(r"saving checkpoint-(\d+) and stopping", log).group(1))
+        assert total_steps // EPOCHS <= stop_step < total_steps, f"{kind}: {log}"
+        assert "(restart 1)" in log and f"resuming from {tmp_path / kind / f'checkpoint-{stop_step}'}" in log, log
+        if kind == "time-limit":
+            assert "requeueing job" in log, log  # the batch script requeued itself
+        assert_same_run(tmp_path / kind, reference)
+        job.remove_log()
+
+
+def test_finished_run_is_not_retrained(cluster, har, tiny_checkpoints, uninterrupted):
+    run_dir, first = uninterrupted
+    first.finish()
+    before = {p.name: p.stat().st_mtime_ns for p in run_dir.rglob("*")}
+    job = Job(cluster, "clip", run_args(har, tiny_checkpoints["clip"], run_dir))
+    job.finish()
+    assert "holds a finished run (all_results.json); not training again" in job.log
+    assert {p.name: p.stat().st_mtime_ns for p in run_dir.rglob("*")} == before
+    job.remove_log()
+
+
+def test_cancelled_job_is_not_requeued(cluster, har, tiny_checkpoints, tmp_path):
+    job = Job(cluster, "clip", run_args(har, tiny_checkpoints["clip"], tmp_path / "run"))
+    job.wait_for_log(r"'loss'")
+    cluster.run("scancel", job.id)
+    cluster.wait(job.id, timeout=120)
+    time.sleep(3)  # a requeue by the batch script would show by now
+    info = cluster.job(job.id)
+    assert info["JobState"] == "CANCELLED" and info["Restarts"] == "0", job.log
+    job.remove_log()
