@@ -67,20 +67,7 @@ def main(argv: list[str], family: str) -> int:
     if training_args.should_save:
         write_run_metadata(output_dir, split, source, model_args, data_args, training_args, family)
     guard = NonFiniteGuard()
-    trainer = FineTuningTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=datasets["train"],
-        eval_dataset=datasets["validation"],
-        device_transform=DeviceTransform(processor, data_args.augmentation),
-        data_collator=Collator(processor if model_family.processor_builds_batches else None),
-        processing_class=processor,
-        compute_metrics=compute_metrics,
-        callbacks=[preemption, EpochSetter(datasets["train"]), guard],  # guard last: it cancels saves
-        layer_decay=training_args.layer_decay,
-        linear_probe_epochs=training_args.linear_probe_epochs,
-        linear_probe_learning_rate=training_args.linear_probe_learning_rate,
-    )
+    trainer = build_trainer(model, processor, model_family, datasets, data_args, training_args, [preemption, guard])
     if training_args.zero_shot:  # the baseline row of the report, before any training
         zero_shot.write_baseline(
             trainer,
@@ -111,6 +98,32 @@ def main(argv: list[str], family: str) -> int:
         )
         finish_run(trainer, train_result.metrics, datasets, split, source, model_args, model_family, wise)
     return 0
+
+
+def build_trainer(
+    model,
+    processor,
+    model_family: ModelFamily,
+    datasets: dict,
+    data_args: DataArguments,
+    training_args: HarTrainingArguments,
+    callbacks: list,
+) -> FineTuningTrainer:
+    """Trainer with our batch finishing on the device, LP-FT / layer decay, and the callbacks (guard last)."""
+    return FineTuningTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=datasets["train"],
+        eval_dataset=datasets["validation"],
+        device_transform=DeviceTransform(processor, data_args.augmentation),
+        data_collator=Collator(processor if model_family.processor_builds_batches else None),
+        processing_class=processor,
+        compute_metrics=compute_metrics,
+        callbacks=[EpochSetter(datasets["train"]), *callbacks],  # the NaN guard last: it cancels saves
+        layer_decay=training_args.layer_decay,
+        linear_probe_epochs=training_args.linear_probe_epochs,
+        linear_probe_learning_rate=training_args.linear_probe_learning_rate,
+    )
 
 
 def setup_logging(training_args: HarTrainingArguments) -> None:
