@@ -21,12 +21,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 from accelerate.utils.memory import should_reduce_batch_size
 from transformers import Trainer, TrainerCallback
 
 from .checkpoints import CHECKPOINT_DIR, checkpoint_problem, latest_complete_checkpoint
 from .errors import RunFailed
+from .preemption import any_rank
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class NonFiniteGuard(TrainerCallback):
     def on_step_end(self, args, state, control, model=None, **kwargs):
         losses, self._losses = self._losses, []
         values = torch.cat(losses) if losses else torch.zeros(1)
-        if _any_rank(not bool(torch.isfinite(values).all()), args.device):
+        if any_rank(not bool(torch.isfinite(values).all()), args.device):
             bad = values[~torch.isfinite(values)]
             value = bad[0].item() if len(bad) else math.nan  # nan on this rank, or on another one
             self._fail(args, state, control, f"the training loss became {value} at step {state.global_step}")
@@ -94,7 +94,7 @@ class NonFiniteGuard(TrainerCallback):
         return control
 
     def _check_weights(self, args, state, control, model, when: str) -> None:
-        if model is not None and _any_rank(
+        if model is not None and any_rank(
             not all(bool(torch.isfinite(p).all()) for p in model.parameters()), args.device
         ):
             self._fail(args, state, control, f"the model weights became NaN or infinite {when}")
@@ -125,15 +125,6 @@ def _loss_or_logits(outputs) -> torch.Tensor | None:
     if isinstance(outputs, (tuple, list)) and outputs and torch.is_tensor(outputs[0]):
         return outputs[0].detach().float().abs().amax()
     return None
-
-
-def _any_rank(flag: bool, device: torch.device) -> bool:
-    """True if `flag` is set on any rank (a collective: every rank calls it at the same point)."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return flag
-    tensor = torch.tensor([int(flag)], device=device)
-    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-    return bool(tensor.item())
 
 
 @contextmanager

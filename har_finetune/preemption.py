@@ -58,7 +58,7 @@ class PreemptionCallback(TrainerCallback):
         self.received = signal.Signals(signum)
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
-        if self.preempted or not _any_rank(self.received is not None, args.device):
+        if self.preempted or not any_rank(self.received is not None, args.device):
             return control
         if state.global_step >= state.max_steps:
             return control  # that was the last step anyway: let the run finish normally
@@ -85,7 +85,7 @@ class PreemptionCallback(TrainerCallback):
         return control
 
 
-def _any_rank(flag: bool, device: torch.device) -> bool:
+def any_rank(flag: bool, device: torch.device) -> bool:
     """True if `flag` is set on any rank (a collective: every rank must call it at the same point)."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return flag
