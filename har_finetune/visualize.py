@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFont
 
 from har_finetune import run_reader as rr
+from har_finetune.data.images import decode_rgb
 from har_finetune.io import write_bytes, write_text
 
 CORRECT, WRONG = (22, 130, 50), (200, 30, 30)  # caption band colours
@@ -37,22 +38,13 @@ def font(size: int) -> ImageFont.FreeTypeFont:
         return ImageFont.load_default(size)
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Upright 8-bit RGB: applies EXIF orientation; rescales 16/32-bit images, which `convert` would saturate."""
-    image = ImageOps.exif_transpose(image)
-    if image.mode.startswith("I") or image.mode == "F":
-        array = np.asarray(image, dtype=np.float64)
-        image = Image.fromarray((255 * array / max(array.max(), 1)).astype(np.uint8), "L")
-    return image.convert("RGB")
-
-
 def annotate(image: Image.Image, label: str, prediction: str, confidence: float | None, size: int = 512) -> Image.Image:
     """The image scaled (aspect kept) so its longer side is `size`, above a caption band coloured by correctness.
 
     The font scales with `size`, not with the image, so captions read the same for tiny and huge photos; the canvas
     widens (image centred) when a caption is wider than a tall, narrow image.
     """
-    image = to_rgb(image)
+    image = image.convert("RGB")
     scale = size / max(image.size)
     image = image.resize(
         (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.LANCZOS
@@ -91,58 +83,34 @@ def grid(tiles: list[Image.Image], title: str, columns: int | None = None) -> Im
 
 
 class ImageSource:
-    """Opens test images by their run-folder `id`: a path under the dataset root, or `<split>/<row>` of a Hub set.
-
-    For Hub data (`kind` "hub") the split naming follows har_finetune/data/hub.py: a saved DatasetDict, parquet
-    files (names starting with "test" form the test split, the rest train) or a Hub id in the local cache.
-    """
+    """Opens test images by their run-folder `id` (a path under the dataset root, or `<split>/<row>` of Hub data)
+    through the data layer's readers and decoder, so a sample looks exactly like what the model saw (EXIF
+    orientation, 16-bit scaling, alpha on white)."""
 
     def __init__(self, dataset: dict, root: Path | None = None):
         self.root = str(root or dataset.get("root") or ".")
         self.kind = dataset.get("kind") or "folder"
-        self.image_column = dataset.get("image_column") or "image"
-        self._splits = None
+        self.image_column = dataset.get("image_column")
+        self.label_column = dataset.get("label_column")
+        self._reader = None
 
     def open(self, image_id: str) -> Image.Image:
-        if self.kind == "hub":
-            return self._hub_image(image_id)
-        path = Path(self.root) / image_id
-        if not path.is_file():
+        try:
+            return decode_rgb(self._read(image_id))
+        except FileNotFoundError:
             raise rr.RunFolderError(
-                f"image {image_id!r} not found under {self.root} (dataset.root in "
-                "run_config.json); pass --data_root if the dataset moved"
-            )
-        with Image.open(path) as image:
-            image.load()
-            return image
+                f"image {image_id!r} not found under {self.root} (dataset.root in run_config.json); "
+                "pass --data_root if the dataset moved"
+            ) from None
 
-    def _hub_image(self, image_id: str) -> Image.Image:
-        split, _, row = image_id.rpartition("/")
-        cell = self._hub_splits()[split][int(row)][self.image_column]
-        if isinstance(cell, Image.Image):
-            return cell
-        return Image.open(io.BytesIO(cell["bytes"]) if cell.get("bytes") else cell["path"])
+    def _read(self, image_id: str) -> bytes:
+        if self.kind != "hub":
+            return (Path(self.root) / image_id).read_bytes()
+        if self._reader is None:
+            from har_finetune.data.sources import load_source  # only Hub data needs `datasets`
 
-    def _hub_splits(self):
-        if self._splits is None:
-            import datasets  # only Hub data needs it
-
-            root = Path(self.root)
-            parquet = sorted(root.glob("*.parquet")) or sorted(root.glob("data/*.parquet"))
-            try:
-                if parquet:
-                    files = {}
-                    for f in parquet:
-                        files.setdefault("test" if f.name.startswith("test") else "train", []).append(str(f))
-                    self._splits = datasets.load_dataset("parquet", data_files=files)
-                elif root.is_dir():
-                    loaded = datasets.load_from_disk(str(root))
-                    self._splits = {"train": loaded} if isinstance(loaded, datasets.Dataset) else loaded
-                else:
-                    self._splits = datasets.load_dataset(self.root)
-            except Exception as error:  # datasets raises many types (offline, not found, bad files)
-                raise rr.RunFolderError(f"cannot load the dataset {self.root} ({error}); pass --data_root") from None
-        return self._splits
+            self._reader = load_source(self.root, self.image_column, self.label_column).reader
+        return self._reader(image_id)
 
 
 def candidate_pool(run_dir: Path, predictions: pd.DataFrame | None) -> pd.DataFrame:
@@ -194,7 +162,7 @@ def model_predictor(run_dir: Path) -> Predictor:
     classify = pipeline("image-classification", model=str(run_dir), device="cpu")
 
     def predict(images: list[Image.Image]) -> list[tuple[str, float]]:
-        outputs = classify([to_rgb(image) for image in images], top_k=1)
+        outputs = classify(images, top_k=1)
         return [(out[0]["label"], float(out[0]["score"])) for out in outputs]
 
     return predict
