@@ -25,6 +25,7 @@ from transformers import (
     SiglipConfig,
     SiglipImageProcessor,
     SiglipModel,
+    set_seed,
 )
 
 from . import HAR_CLASSES
@@ -106,8 +107,8 @@ def make_tiny_tokenizer(model_type: str, out_dir: Path) -> PreTrainedTokenizerBa
     return SiglipTokenizer(str(out_dir / "spiece.model"))
 
 
-def make_tiny_checkpoint(model_type: str, out_dir: str | Path) -> Path:
-    """Save a tiny random CLIP / SigLIP / SigLIP 2 checkpoint (both towers) with its image processor and tokenizer.
+def make_tiny_checkpoint(model_type: str, out_dir: str | Path, seed: int = 0) -> Path:
+    """Save a tiny random (seeded) CLIP / SigLIP / SigLIP 2 checkpoint (both towers), image processor, tokenizer.
 
     The text tower's vocabulary and special-token ids match the tokenizer; prompts are padded up to 64 tokens for
     SigLIP (models.FAMILIES), hence 64 positions.
@@ -127,6 +128,7 @@ def make_tiny_checkpoint(model_type: str, out_dir: str | Path) -> Path:
     )
     vision = dict(_TINY_TOWER, image_size=TINY_IMAGE_SIZE, patch_size=8)
     size = TINY_IMAGE_SIZE
+    set_seed(seed)  # the same random weights every time: demo and test results repeat
     if model_type == "clip":
         model = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=32))
         processor = CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
