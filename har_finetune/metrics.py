@@ -7,8 +7,13 @@ from sklearn.metrics import accuracy_score, classification_report, f1_score
 from transformers import EvalPrediction
 
 
+def logits_of(predictions) -> np.ndarray:
+    """Trainer's `predictions`: the logits array, or a tuple whose first element it is."""
+    return predictions[0] if isinstance(predictions, tuple) else predictions
+
+
 def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
-    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    logits = logits_of(prediction.predictions)
     predicted = np.argmax(logits, axis=-1)
     return {
         "accuracy": float(accuracy_score(prediction.label_ids, predicted)),

@@ -30,7 +30,7 @@ from .data.transforms import DeviceTransform
 from .errors import RunFailed, UserError
 from .guards import NonFiniteGuard, explain_faults, save_final_model
 from .hub_access import check_model
-from .metrics import compute_metrics, per_class_report, predictions_table
+from .metrics import compute_metrics, logits_of, per_class_report, predictions_table
 from .models import ModelFamily, count_parameters, load_classifier, load_image_processor
 from .optimization import FineTuningTrainer
 from .preemption import PREEMPTED_EXIT_CODE, PreemptionCallback, wait_for_all_ranks
@@ -268,7 +268,7 @@ def finish_run(
         return
     output_dir = Path(trainer.args.output_dir)
     save_final_model(trainer, output_dir)  # the previous model files stay until all new ones are written
-    table = predictions_table(datasets["test"].ids, test.label_ids, _logits(test.predictions), source.class_names)
+    table = predictions_table(datasets["test"].ids, test.label_ids, logits_of(test.predictions), source.class_names)
     io.write_csv(output_dir / "test_predictions.csv", table)
     io.write_csv(output_dir / "classification_report.csv", per_class_report(table, source.class_names))
     epochs = train_metrics.get("epoch") or trainer.state.epoch
@@ -300,10 +300,6 @@ def finish_run(
         len(datasets["test"]),
         output_dir,
     )
-
-
-def _logits(predictions) -> np.ndarray:
-    return predictions[0] if isinstance(predictions, tuple) else predictions
 
 
 def _device_name() -> str:

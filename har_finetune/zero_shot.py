@@ -17,7 +17,7 @@ from torch.nn import functional as F
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
 
 from . import io
-from .metrics import predictions_table
+from .metrics import logits_of, predictions_table
 from .trainer import HarTrainer
 from .zero_shot_head import ZeroShotHeadConfig, ZeroShotHeadForImageClassification
 
@@ -127,7 +127,7 @@ def write_baseline(
     output = evaluator.predict(test_dataset, metric_key_prefix="test")
     if not trainer.args.should_save:
         return
-    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    logits = logits_of(output.predictions)
     io.write_csv(
         output_dir / PREDICTIONS_FILE,
         predictions_table(test_dataset.ids, output.label_ids, np.asarray(logits), class_names),
