@@ -58,6 +58,20 @@ def test_cache_holds_the_decoded_pixels_and_is_reused(jpegs, tmp_path, monkeypat
     assert [p.name for p in (tmp_path / "cache" / "pixels").iterdir()] == [pixels.folder.name]  # no leftovers
 
 
+def test_cache_images_are_channels_last_views_that_never_write_back(jpegs, tmp_path, monkeypatch):
+    """HWC on disk (what torch's fast uint8 resize reads), CHW to the caller; the format is part of the key."""
+    reader, ids = jpegs
+    storage, hashes = train_storage(CLIPImageProcessor()), _hashes(reader, ids)
+    pixels = cached_pixels(reader, ids, hashes, storage, tmp_path, workers=2)
+    image = pixels[1]
+    assert image.shape[0] == 3 and image.stride(0) == 1 and image.permute(1, 2, 0).is_contiguous()
+    expected = _decoded(reader, ids[1])
+    image.zero_()  # copy-on-write mapping: the file keeps its pixels
+    assert torch.equal(cached_pixels(reader, ids, hashes, storage, tmp_path)[1], expected)
+    monkeypatch.setattr(cache_module, "FORMAT_VERSION", cache_module.FORMAT_VERSION - 1)
+    assert cached_pixels(reader, ids, hashes, storage, tmp_path, workers=2).folder != pixels.folder
+
+
 def test_changed_content_or_geometry_never_reuses_a_cache(jpegs, tmp_path):
     reader, ids = jpegs
     hashes = _hashes(reader, ids)

@@ -167,3 +167,35 @@ def test_random_crop_parameters_follow_torchvision_and_stay_inside():
         flips += flip
     assert 0.24 < min(areas) and max(areas) <= 1 and 0.48 < np.mean(areas) < 0.54 and 900 < flips < 1100  # tv: 0.51
     assert crop.params(10, 1000)[2:4] == (10, 13)  # no valid try: a centre crop at the extreme ratio
+
+
+def test_channels_last_pixels_normalise_to_the_same_values_and_keep_their_layout():
+    """The cache's HWC layout reaches Normalize as channels-last: same floats as contiguous pixels, bit for bit,
+    through more than one CPU block, and no transpose (models take channels-last input)."""
+    processor = CLIPImageProcessor()
+    contiguous = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (6, 3, 224, 224), dtype=np.uint8))
+    channels_last = contiguous.contiguous(memory_format=torch.channels_last)
+    expected = DeviceTransform(processor)(contiguous)
+    floats = DeviceTransform(processor)(channels_last)
+    assert floats.dtype == torch.float32 and floats.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(floats, expected)
+    one_image = DeviceTransform(processor)(channels_last[2])  # the per-image path normalises CHW images
+    assert torch.equal(one_image, expected[2])
+
+
+def test_collated_crops_stay_channels_last_and_mirroring_before_resizing_is_exact():
+    processor = CLIPImageProcessor()
+    crop_flip = train_geometry(processor, "crop_flip")
+    image = _uint8(_noise(251, 183, 5))  # channels-last, like the cache's images
+    crops = [crop_flip(image, generator=torch.Generator().manual_seed(seed)) for seed in range(8)]
+    batch = Collator()([{"pixel_values": crop, "labels": 0} for crop in crops])["pixel_values"]
+    assert batch.is_contiguous(memory_format=torch.channels_last) and torch.equal(batch, torch.stack(crops))
+    for seed, crop in enumerate(crops):  # the same crop resized without mirroring, then mirrored
+        top, left, height, width, flip = crop_flip.params(183, 251, torch.Generator().manual_seed(seed))
+        plain = torch.nn.functional.interpolate(
+            image[None, :, top : top + height, left : left + width].float(), size=[224, 224], mode="bilinear"
+        )
+        assert (crop.float() - (plain.flip(-1) if flip else plain)[0]).abs().mean() < 2  # the right crop
+        unflipped = image[None, :, top : top + height, left : left + width]
+        resized = torch.nn.functional.interpolate(unflipped, size=[224, 224], mode="bilinear", antialias=True)[0]
+        assert torch.equal(crop, resized.flip(-1) if flip else resized)

@@ -2,7 +2,7 @@
 memory-mapped uint8 file that every epoch and every later run on the same images reuses.
 
     <cache dir>/pixels/<geometry>-<key>/
-        pixels.u8   images back to back, uint8 CHW
+        pixels.u8   images back to back, uint8 HWC (the layout PIL decodes to and torch's fast uint8 resize reads)
         index.npy   one row per image: byte offset, stored height and width, decoded height and width
         meta.json   written last (its presence means the folder is complete): count, bytes, geometry, key
 
@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 from .images import decode_rgb
 
 logger = logging.getLogger(__name__)
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: HWC images (2 was CHW)
 CACHE_ENV = "HAR_FINETUNE_CACHE"
 
 
@@ -65,7 +65,8 @@ def _folder(cache_dir: str | Path, geometry_key: str, content_hashes: list[str])
 
 
 class PixelCache:
-    """Read side: `cache[i]` is image i as a uint8 CHW tensor. Picklable: each loader worker maps the file itself."""
+    """Read side: `cache[i]` is image i as a uint8 CHW tensor: a channels-last view of the mapped file, no copy.
+    Picklable: each loader worker maps the file itself."""
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
@@ -77,9 +78,11 @@ class PixelCache:
 
     def __getitem__(self, i: int) -> torch.Tensor:
         if self._pixels is None:
-            self._pixels = np.memmap(self.folder / "pixels.u8", dtype=np.uint8, mode="r")
+            # copy-on-write: a writable mapping (torch refuses read-only arrays) whose writes never reach the file
+            self._pixels = np.memmap(self.folder / "pixels.u8", dtype=np.uint8, mode="c")
         offset, height, width = (int(v) for v in self.index[i, :3])
-        return torch.from_numpy(np.array(self._pixels[offset : offset + 3 * height * width])).view(3, height, width)
+        hwc = torch.from_numpy(self._pixels[offset : offset + 3 * height * width]).view(height, width, 3)
+        return hwc.permute(2, 0, 1)
 
     def untouched(self, i: int) -> bool:
         """Stored as decoded (not shrunk to the working resolution)?"""
@@ -104,7 +107,7 @@ class PixelCache:
 
 
 class _Writer:
-    """Appends uint8 CHW images to a folder under construction (thread-safe); `finish` writes index and meta."""
+    """Appends uint8 HWC images to a folder under construction (thread-safe); `finish` writes index and meta."""
 
     def __init__(self, parent: Path, name: str):
         self.folder = parent / f"{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -115,7 +118,7 @@ class _Writer:
     def append(self, pixels: np.ndarray, decoded_size: tuple[int, int]) -> tuple[int, ...]:
         with self._lock:
             self._out.write(pixels.data)
-            row = (self._offset, pixels.shape[1], pixels.shape[2], *decoded_size)
+            row = (self._offset, pixels.shape[0], pixels.shape[1], *decoded_size)
             self._offset += pixels.nbytes
         return row
 
@@ -141,7 +144,13 @@ class _Writer:
 
 
 def _uint8(image: Image.Image) -> torch.Tensor:
+    """PIL RGB -> uint8 CHW, a channels-last view of Pillow's HWC pixels."""
     return torch.from_numpy(np.array(image)).permute(2, 0, 1)
+
+
+def _hwc(image: torch.Tensor) -> np.ndarray:
+    """uint8 CHW -> the HWC bytes the cache stores (no copy for channels-last views such as `_uint8`'s)."""
+    return np.ascontiguousarray(image.permute(1, 2, 0).numpy())
 
 
 class ScanRecorder:
@@ -153,7 +162,7 @@ class ScanRecorder:
         self.writer = _Writer(Path(cache_dir) / "pixels", storage.key)
 
     def __call__(self, image_id: str, image: Image.Image) -> None:
-        stored = np.ascontiguousarray(self.storage(_uint8(image)).numpy())
+        stored = _hwc(self.storage(_uint8(image)))
         self.rows[image_id] = self.writer.append(stored, (image.height, image.width))
 
 
@@ -247,7 +256,7 @@ def _write_all(writer: _Writer, reader, ids: list[str], geometry, workers: int |
             image = source[i]
         else:
             image = _uint8(decode_rgb(reader(ids[i])))
-        return np.ascontiguousarray(geometry(image).numpy()), tuple(image.shape[1:])
+        return _hwc(geometry(image)), tuple(image.shape[1:])
 
     workers = workers or max(1, min(len(os.sched_getaffinity(0)), 16))
     with ThreadPoolExecutor(workers) as pool:  # Pillow and torch release the GIL

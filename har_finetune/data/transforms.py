@@ -22,6 +22,7 @@ from transformers import BaseImageProcessor
 
 AUGMENTATIONS = ("none", "crop_flip", "randaugment", "trivialaugment")
 POLICIES = {"randaugment": v2.RandAugment, "trivialaugment": v2.TrivialAugmentWide}
+CPU_BLOCK_BYTES = 512 * 1024  # Normalize's working set per block on a CPU (L2 caches are 0.5-2 MiB per core)
 CROP_SCALE = (0.25, 1.0)  # milder than torchvision's (0.08, 1): 6 epochs of fine-tuning, not training from scratch
 
 _INTERPOLATION = {
@@ -150,7 +151,11 @@ def _per_channel(value) -> list[float]:
 
 class Normalize:
     """uint8 (CHW or NCHW) -> float32, with the processor's fused arithmetic: (x - mean/r) / (std/r), r the
-    rescale factor, so the result is bit-for-bit what the processor computes from the same uint8 pixels."""
+    rescale factor, so the result is bit-for-bit what the processor computes from the same uint8 pixels.
+
+    The layout is kept: channels-last pixels (the cache's) give channels-last floats, which models take as they
+    are (a ViT's patch embedding is a convolution). Transposing them here would double the cost on a CPU.
+    """
 
     def __init__(self, processor: BaseImageProcessor):
         do_rescale, do_normalize = getattr(processor, "do_rescale", True), getattr(processor, "do_normalize", True)
@@ -159,16 +164,40 @@ class Normalize:
         std = _per_channel(processor.image_std) if do_normalize else [1.0] * 3
         self.mean = torch.tensor(mean, dtype=torch.float32) * (1.0 / rescale)
         self.std = torch.tensor(std, dtype=torch.float32) * (1.0 / rescale)
-        self._on = {}  # device -> (mean, std) views, so the GPU copy is made once
+        self._on = {}  # (device, row width or None) -> (mean, std) shaped for it, so a GPU copy is made once
 
     def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
-        if pixels.device not in self._on:
-            self._on[pixels.device] = (
-                self.mean.to(pixels.device).view(-1, 1, 1),
-                self.std.to(pixels.device).view(-1, 1, 1),
-            )
-        mean, std = self._on[pixels.device]
-        return pixels.to(torch.float32).sub_(mean).div_(std)  # in place: one float buffer, not three
+        # cast, then subtract and divide in place (a uint8 - float32 subtraction casts on the fly: ~5x slower)
+        source_rows = _channels_last_rows(pixels)
+        if source_rows is None:
+            mean, std = self._constants(pixels.device, None)
+            return pixels.to(torch.float32).sub_(mean).div_(std)
+        # per-channel constants repeated along rows of interleaved RGB (vectorises); on a CPU in blocks that stay
+        # in L2 cache across the three passes (~25% faster than whole batches)
+        interleaved = torch.empty(pixels.movedim(-3, -1).shape, dtype=torch.float32, device=pixels.device)
+        rows = interleaved.view(source_rows.shape)
+        mean, std = self._constants(pixels.device, rows.shape[-1])
+        block = max(1, CPU_BLOCK_BYTES // (rows.shape[-1] * 4)) if pixels.device.type == "cpu" else len(rows)
+        for source, target in zip(source_rows.split(block), rows.split(block)):
+            target.copy_(source).sub_(mean).div_(std)
+        return interleaved.movedim(-1, -3)  # channels-last, like the input
+
+    def _constants(self, device: torch.device, row_width: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        if (device, row_width) not in self._on:
+            if row_width is None:
+                shaped = self.mean.view(-1, 1, 1), self.std.view(-1, 1, 1)
+            else:
+                shaped = self.mean.repeat(row_width // 3), self.std.repeat(row_width // 3)
+            self._on[device, row_width] = tuple(t.to(device) for t in shaped)
+        return self._on[device, row_width]
+
+
+def _channels_last_rows(pixels: torch.Tensor) -> torch.Tensor | None:
+    """A (rows, width * 3) view of channels-last (N)CHW pixels (RGB interleaved along each row), else None."""
+    interleaved = pixels.movedim(-3, -1)
+    if pixels.dim() < 3 or pixels.stride(-3) != 1 or not interleaved.is_contiguous():
+        return None
+    return interleaved.view(-1, interleaved.shape[-2] * interleaved.shape[-1])
 
 
 def policy(augmentation: str) -> v2.Transform | None:
@@ -190,8 +219,10 @@ class RandomResizedCropFlip:
     def __init__(self, size: tuple[int, int], scale: tuple[float, float] = CROP_SCALE):
         self.size, self.scale, self.log_ratio = list(size), scale, (math.log(3 / 4), math.log(4 / 3))
 
-    def params(self, height: int, width: int) -> tuple[int, int, int, int, bool]:
-        draws = torch.rand(11, 4).tolist()
+    takes_generator = True  # the dataset seeds a generator per image; no need to fork the global one
+
+    def params(self, height: int, width: int, generator: torch.Generator | None = None) -> tuple[int, ...]:
+        draws = torch.rand(11, 4, generator=generator).tolist()
         flip = draws[10][0] < 0.5
         for area_draw, ratio_draw, top_draw, left_draw in draws[:10]:
             area = height * width * (self.scale[0] + area_draw * (self.scale[1] - self.scale[0]))
@@ -204,11 +235,14 @@ class RandomResizedCropFlip:
         crop_h, crop_w = (height, round(height * ratio)) if width / height > ratio else (round(width / ratio), width)
         return (height - crop_h) // 2, (width - crop_w) // 2, crop_h, crop_w, flip
 
-    def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        top, left, height, width, flip = self.params(*image.shape[-2:])
-        crop = image[None, :, top : top + height, left : left + width]
-        resized = torch.nn.functional.interpolate(crop, size=self.size, mode="bilinear", antialias=True)[0]
-        return resized.flip(-1) if flip else resized
+    def __call__(self, image: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        top, left, height, width, flip = self.params(*image.shape[-2:], generator)
+        crop = image.permute(1, 2, 0)[top : top + height, left : left + width]  # HWC
+        crop = crop.flip(1) if flip else crop.contiguous()  # one copy either way; mirroring first is exact
+        # channels-last in, channels-last out: torch's AVX uint8 resize reads and writes packed pixels, so CHW
+        # input would cost two transposes (~4x slower); Collator and Normalize keep the layout until the float cast
+        batch_of_one = crop[None].permute(0, 3, 1, 2)  # (not crop.permute(2, 0, 1)[None]: torch reads that as CHW)
+        return torch.nn.functional.interpolate(batch_of_one, size=self.size, mode="bilinear", antialias=True)[0]
 
 
 def train_geometry(processor: BaseImageProcessor, augmentation: str, with_policy: bool = True):
