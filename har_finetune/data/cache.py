@@ -161,9 +161,9 @@ class ScanRecorder:
         self.storage, self.rows = storage, {}
         self.writer = _Writer(Path(cache_dir) / "pixels", storage.key)
 
-    def __call__(self, image_id: str, image: Image.Image) -> None:
-        stored = _hwc(self.storage(_uint8(image)))
-        self.rows[image_id] = self.writer.append(stored, (image.height, image.width))
+    def __call__(self, image_id: str, pixels: np.ndarray) -> None:
+        stored = _hwc(self.storage(torch.from_numpy(pixels).permute(2, 0, 1)))
+        self.rows[image_id] = self.writer.append(stored, pixels.shape[:2])
 
 
 def should_record(cache_dir: str | Path, storage, name: str, ids: list[str]) -> bool:

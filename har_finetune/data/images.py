@@ -26,13 +26,14 @@ from tqdm.auto import tqdm
 logger = logging.getLogger(__name__)
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file must fail, not decode as grey
 ALPHA_BACKGROUND = (255, 255, 255)
+SCAN_CHUNK = 16  # images per thread-pool task: a future per image costs ~0.1 ms of thread hand-offs
 
 
 def decode_rgb(data: bytes) -> Image.Image:
     """Raw bytes -> upright 8-bit RGB image; raises on anything that is not a complete image."""
     with Image.open(io.BytesIO(data)) as image:
         image.load()
-        image = ImageOps.exif_transpose(image)
+        ImageOps.exif_transpose(image, in_place=True)  # in place: no copy of an image that is already upright
     if image.mode.startswith("I;16") or image.mode in ("I", "F"):
         array = np.asarray(image, dtype=np.float64)
         peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
@@ -43,7 +44,7 @@ def decode_rgb(data: bytes) -> Image.Image:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, ALPHA_BACKGROUND + (255,))
         image = Image.alpha_composite(background, rgba)
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")  # convert() would copy an RGB image
 
 
 @dataclass(frozen=True)
@@ -68,11 +69,12 @@ def scan_one(args: tuple, on_image=None) -> ScanResult:
         return ScanResult(False, error="not an image (Pillow cannot identify the format)")
     except Exception as error:  # decoders raise OSError, SyntaxError, struct.error...: all mean "cannot use it"
         return ScanResult(False, error=f"unreadable image ({type(error).__name__}: {error})")
-    digest = hashlib.blake2b(image.tobytes(), digest_size=16)
+    pixels = np.array(image)  # HWC uint8: the one copy out of Pillow, for the hash and the pixel cache alike
+    digest = hashlib.sha256(pixels)  # SHA extensions on current CPUs: ~2.5x blake2b
     digest.update(f"{image.size}".encode())
     if on_image is not None:
-        on_image(image_id, image)
-    return ScanResult(True, digest.hexdigest(), image.width, image.height)
+        on_image(image_id, pixels)
+    return ScanResult(True, digest.hexdigest()[:32], image.width, image.height)
 
 
 def _bomb_reason(error: Exception) -> str:
@@ -87,14 +89,24 @@ def _bomb_reason(error: Exception) -> str:
 def scan_images(reader, ids: list[str], workers: int | None = None, on_image=None) -> list[ScanResult]:
     """Decode every image once (all cores, with a progress bar); returns one result per id, in order.
 
-    `on_image(image_id, image)`, if given, sees each decoded image (in a worker thread): the pixel cache
-    (cache.ScanRecorder) keeps them, so that no image is decoded twice.
+    `on_image(image_id, pixels)`, if given, sees each decoded image as HWC uint8 (in a worker thread): the pixel
+    cache (cache.ScanRecorder) keeps them, so that no image is decoded twice.
 
     Threads, not processes: Pillow and hashlib release the GIL while decoding and hashing, and forking a
     process that already runs torch threads can deadlock.
     """
     workers = workers or max(1, min(len(os.sched_getaffinity(0)), 16))
-    jobs = [(reader, image_id) for image_id in ids]
-    with ThreadPoolExecutor(workers) as pool:
-        results = pool.map(partial(scan_one, on_image=on_image), jobs)
-        return list(tqdm(results, total=len(jobs), desc=f"checking {len(ids)} images", mininterval=2))
+    chunks = [ids[start : start + SCAN_CHUNK] for start in range(0, len(ids), SCAN_CHUNK)]
+    results = []
+    with (
+        ThreadPoolExecutor(workers) as pool,
+        tqdm(total=len(ids), desc=f"checking {len(ids)} images", mininterval=2) as progress,
+    ):
+        for chunk_results in pool.map(partial(_scan_chunk, reader, on_image=on_image), chunks):
+            results.extend(chunk_results)
+            progress.update(len(chunk_results))
+    return results
+
+
+def _scan_chunk(reader, image_ids: list[str], on_image=None) -> list[ScanResult]:
+    return [scan_one((reader, image_id), on_image) for image_id in image_ids]
