@@ -30,6 +30,12 @@ def run_is_finished(output_dir: str | Path) -> bool:
     return _read_json(Path(output_dir) / FINISHED_MARKER) is not None
 
 
+def checkpoint_epoch(checkpoint: str | Path | None) -> float:
+    """Epochs already trained when `checkpoint` was saved (0 for no checkpoint: a fresh start)."""
+    state = _read_json(Path(checkpoint) / "trainer_state.json") if checkpoint else None
+    return float(state.get("epoch") or 0.0) if isinstance(state, dict) else 0.0
+
+
 def latest_complete_checkpoint(output_dir: str | Path) -> str | None:
     """The newest `checkpoint-N` folder of `output_dir` that is safe to resume from, or None.
 

@@ -128,6 +128,21 @@ def _loss_or_logits(outputs) -> torch.Tensor | None:
 
 
 @contextmanager
+def disk_full_is_one_line(writing: str, fix: str) -> Iterator[None]:
+    """Before Trainer exists (pixel cache, run metadata): a full disk is one `RunFailed` line naming what was
+    being written and the fix."""
+    try:
+        yield
+    except Exception as error:
+        if not _is_disk_full(error):
+            raise
+        logger.debug("disk full", exc_info=True)
+        raise RunFailed(
+            f"disk full (or over quota) while writing {writing} ({type(error).__name__}: {error}); {fix}"
+        ) from None
+
+
+@contextmanager
 def explain_faults(trainer: Trainer) -> Iterator[None]:
     """Turn out-of-memory and disk-full errors raised inside into one-line `RunFailed` errors."""
     try:

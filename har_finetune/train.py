@@ -19,7 +19,7 @@ from transformers import Trainer, set_seed
 from transformers.utils import logging as hf_logging
 
 from . import io, wise_ft, zero_shot
-from .checkpoints import latest_complete_checkpoint, run_is_finished
+from .checkpoints import checkpoint_epoch, latest_complete_checkpoint, run_is_finished
 from .config import DataArguments, HarTrainingArguments, ModelArguments, parse_args
 from .data.cache import default_cache_dir
 from .data.datasets import Collator, EpochSetter, build_dataset, pixel_store, scan_recorder
@@ -28,7 +28,7 @@ from .data.sources import LabelledImages, load_source
 from .data.split import Split, make_split
 from .data.transforms import DeviceTransform
 from .errors import RunFailed, UserError
-from .guards import NonFiniteGuard, explain_faults, save_final_model
+from .guards import NonFiniteGuard, disk_full_is_one_line, explain_faults, save_final_model
 from .hub_access import check_model
 from .metrics import compute_metrics, logits_of, per_class_report, predictions_table
 from .models import ModelFamily, count_parameters, load_classifier, load_image_processor
@@ -52,7 +52,8 @@ def main(argv: list[str], family: str) -> int:
     set_seed(training_args.seed)
     processor = load_image_processor(model_args.model_name_or_path)  # before the scan, which fills the pixel cache
     record = training_args.local_process_index == 0  # DDP: one rank per node records, the others wait for it
-    source, split, scans, recorder = prepare_split(data_args, training_args.seed, processor, record)
+    with _pixel_cache_space(data_args):
+        source, split, scans, recorder = prepare_split(data_args, training_args.seed, processor, record)
     model, model_family = load_classifier(
         model_args.model_name_or_path,
         source.class_names,
@@ -60,12 +61,13 @@ def main(argv: list[str], family: str) -> int:
         model_args.head,
         model_args.prompt_templates,
     )
-    with training_args.main_process_first(desc="pixel cache"):
+    with training_args.main_process_first(desc="pixel cache"), _pixel_cache_space(data_args):
         datasets = build_datasets(
             source, split, scans, recorder, processor, model_family, data_args, training_args.seed
         )
     if training_args.should_save:
-        write_run_metadata(output_dir, split, source, model_args, data_args, training_args, family)
+        with disk_full_is_one_line(f"the run folder {output_dir}", "free some space and rerun the same command"):
+            write_run_metadata(output_dir, split, source, model_args, data_args, training_args, family)
     guard = NonFiniteGuard()
     trainer = build_trainer(model, processor, model_family, datasets, data_args, training_args, [preemption, guard])
     if training_args.zero_shot:  # the baseline row of the report, before any training
@@ -96,7 +98,17 @@ def main(argv: list[str], family: str) -> int:
             if zero_shot_weights
             else {}
         )
-        finish_run(trainer, train_result.metrics, datasets, split, source, model_args, model_family, wise)
+        finish_run(
+            trainer,
+            train_result.metrics,
+            datasets,
+            split,
+            source,
+            model_args,
+            model_family,
+            wise,
+            resumed_from_epoch=checkpoint_epoch(resume_from),
+        )
     return 0
 
 
@@ -157,7 +169,12 @@ def prepare_split(data_args: DataArguments, seed: int, processor, record: bool):
         if record
         else None
     )
-    scans = scan_images(source.reader, source.ids, on_image=recorder)
+    try:
+        scans = scan_images(source.reader, source.ids, on_image=recorder)
+    except BaseException:
+        if recorder is not None:  # give the space back now: the disk may be what filled up
+            recorder.writer.discard()
+        raise
     split = make_split(
         source,
         scans,
@@ -181,6 +198,12 @@ def prepare_split(data_args: DataArguments, seed: int, processor, record: bool):
 
 def _cache_dir(data_args: DataArguments) -> Path | None:
     return Path(data_args.pixel_cache_dir or default_cache_dir()) if data_args.pixel_cache else None
+
+
+def _pixel_cache_space(data_args: DataArguments):
+    """A full disk while the pixel cache is written: one line with the ways out."""
+    fix = "free some space there, point --pixel_cache_dir at a larger disk, or run with --no_pixel_cache"
+    return disk_full_is_one_line(f"the pixel cache in {_cache_dir(data_args)}", fix)
 
 
 def _subset(ids: list[str], labels: list[str], limit: int | None, seed: int) -> tuple[list[str], list[str]]:
@@ -258,10 +281,12 @@ def finish_run(
     model_args: ModelArguments,
     model_family: ModelFamily,
     extra_results: dict | None = None,
+    resumed_from_epoch: float = 0.0,
 ) -> None:
     """Validation and test metrics of the kept model, predictions, per-class report; all_results.json last.
 
-    `extra_results` (e.g. the WiSE-FT choice) are added to all_results.json."""
+    `extra_results` (e.g. the WiSE-FT choice) are added to all_results.json. After a resume from a checkpoint
+    taken at `resumed_from_epoch`, Trainer's train_* figures cover only this process's part of the training."""
     eval_metrics = trainer.evaluate(datasets["validation"])
     test = trainer.predict(datasets["test"], metric_key_prefix="test")
     if not trainer.args.should_save:
@@ -272,6 +297,7 @@ def finish_run(
     io.write_csv(output_dir / "test_predictions.csv", table)
     io.write_csv(output_dir / "classification_report.csv", per_class_report(table, source.class_names))
     epochs = train_metrics.get("epoch") or trainer.state.epoch
+    epochs_timed = epochs - resumed_from_epoch  # what train_runtime measured
     history = [e["eval_accuracy"] for e in trainer.state.log_history if "eval_accuracy" in e]
     results = {
         "model_type": model_family.model_type,
@@ -283,7 +309,8 @@ def finish_run(
         "test_split": split.test_source,
         "epochs": epochs,
         **train_metrics,
-        "seconds_per_epoch": train_metrics["train_runtime"] / epochs if epochs else math.nan,
+        "seconds_per_epoch": train_metrics["train_runtime"] / epochs_timed if epochs_timed > 0 else math.nan,
+        "resumed_from_epoch": resumed_from_epoch,
         "best_validation_accuracy": max(history) if history else eval_metrics["eval_accuracy"],
         **eval_metrics,
         **test.metrics,

@@ -22,6 +22,7 @@ from transformers import AutoModelForImageClassification, Trainer, TrainerCallba
 
 from har_finetune import io, train
 from har_finetune.checkpoints import checkpoint_problem
+from har_finetune.data import cache as cache_module
 from har_finetune.errors import RunFailed, UserError, run_cli
 from har_finetune.guards import FINAL_STAGING, NonFiniteGuard
 
@@ -219,6 +220,41 @@ def test_disk_full_during_a_checkpoint_keeps_the_previous_one_and_the_rerun_resu
     state = json.loads((out / "trainer_state.json").read_text())
     assert (out / "all_results.json").is_file()
     assert [e["step"] for e in state["log_history"] if "loss" in e] == [1, 2, 3, 4, 5, 6]  # resumed at 2, once each
+    results = json.loads((out / "all_results.json").read_text())
+    assert results["resumed_from_epoch"] == pytest.approx(2 / 5)  # 5 steps per epoch
+    # train_runtime timed the steps after the resume only: seconds per epoch of those, not of the whole run
+    epochs_timed = results["epoch"] - 2 / 5
+    assert results["seconds_per_epoch"] == pytest.approx(results["train_runtime"] / epochs_timed)
+
+
+def _full_disk(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_disk_full_while_writing_the_run_metadata_is_one_line(run, monkeypatch, tmp_path):
+    real_write_json = io.write_json
+    monkeypatch.setattr(
+        io, "write_json", lambda path, *a: _full_disk() if path.name == "run_config.json" else real_write_json(path, *a)
+    )
+    with pytest.raises(RunFailed, match=r"disk full .* writing the run folder .*run .*free some space and rerun"):
+        run()
+    assert not (tmp_path / "run" / "run_config.json").exists()
+
+
+def test_disk_full_in_the_pixel_cache_is_one_line_and_gives_the_space_back(run, monkeypatch, tmp_path):
+    cache = tmp_path / "cache"
+    real_append = cache_module._Writer.append
+    appended = []
+
+    def append(self, pixels, size):  # a few images fit, then the disk is full
+        appended.append(size)
+        return _full_disk() if len(appended) > 5 else real_append(self, pixels, size)
+
+    monkeypatch.setattr(cache_module._Writer, "append", append)
+    with pytest.raises(RunFailed, match=r"disk full .* pixel cache in .*cache.*--pixel_cache_dir.*--no_pixel_cache"):
+        run("--pixel_cache_dir", str(cache))
+    assert len(appended) > 5 and not [p for p in (cache / "pixels").iterdir() if p.is_dir()]  # no partial store
+    assert run("--pixel_cache_dir", str(cache), "--no_pixel_cache") == 0  # the way out the message names
 
 
 def test_disk_full_while_writing_the_final_model_leaves_nothing_half_written(run, monkeypatch, tmp_path):
