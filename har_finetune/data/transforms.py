@@ -25,6 +25,9 @@ POLICIES = {"randaugment": v2.RandAugment, "trivialaugment": v2.TrivialAugmentWi
 CPU_BLOCK_BYTES = 512 * 1024  # Normalize's working set per block on a CPU (L2 caches are 0.5-2 MiB per core)
 CROP_SCALE = (0.25, 1.0)  # milder than torchvision's (0.08, 1): 6 epochs of fine-tuning, not training from scratch
 
+# the op F.interpolate(mode="bilinear", antialias=True) ends in (see _bilinear_antialiased)
+_UPSAMPLE_BILINEAR_AA = getattr(torch._C._nn, "_upsample_bilinear2d_aa", None)
+
 _INTERPOLATION = {
     0: InterpolationMode.NEAREST,
     1: InterpolationMode.LANCZOS,
@@ -242,7 +245,15 @@ class RandomResizedCropFlip:
         # channels-last in, channels-last out: torch's AVX uint8 resize reads and writes packed pixels, so CHW
         # input would cost two transposes (~4x slower); Collator and Normalize keep the layout until the float cast
         batch_of_one = crop[None].permute(0, 3, 1, 2)  # (not crop.permute(2, 0, 1)[None]: torch reads that as CHW)
-        return torch.nn.functional.interpolate(batch_of_one, size=self.size, mode="bilinear", antialias=True)[0]
+        return _bilinear_antialiased(batch_of_one, self.size)[0]
+
+
+def _bilinear_antialiased(images: torch.Tensor, size: list[int]) -> torch.Tensor:
+    """`F.interpolate(images, size, mode="bilinear", antialias=True)`, minus its argument checks: the op it ends in,
+    called directly, saves ~40 us of Python per 224x224 image (a quarter of the resize). Same pixels (a test)."""
+    if _UPSAMPLE_BILINEAR_AA is None:  # a torch without the private op: the public route
+        return torch.nn.functional.interpolate(images, size=size, mode="bilinear", antialias=True)
+    return _UPSAMPLE_BILINEAR_AA(images, size, False, None)
 
 
 def train_geometry(processor: BaseImageProcessor, augmentation: str, with_policy: bool = True):
