@@ -11,11 +11,13 @@ above chance (1/15 = 6.7%); the numbers say the pipeline works, nothing about HA
 import argparse
 import json
 import logging
+import shutil
 from pathlib import Path
 
 from .errors import run_cli
 from .report import plot_and_report
 from .synthetic import make_synthetic_har, make_tiny_checkpoint
+from .train import OUR_RUN_MARKER
 from .train import main as train_main
 from .visualize import visualize_run
 
@@ -28,16 +30,23 @@ DEMO_TRAINING_FLAGS = [
 
 
 def run_demo(out: Path, images_per_class: int = 40) -> dict[str, dict]:
-    """Build the demo material under `out` (reused if present) and fine-tune both families."""
+    """Build the demo material under `out` and fine-tune both families, every time.
+
+    The generated images are reused if present (seeded, so the same); the tiny checkpoints are remade (seeded and
+    cheap: always this version's); earlier demo runs are replaced, since a finished run folder would otherwise be
+    kept and not retrained (docs/run_folder.md) and the demo would only print the old figures.
+    """
     data = out / "data" / "synthetic_har"
     if not (data / "train").is_dir():
         make_synthetic_har(data, images_per_class=images_per_class)
     results = {}
     for family in ("clip", "siglip"):
         checkpoint = out / "checkpoints" / f"tiny-{family}"
-        if not (checkpoint / "config.json").is_file():
-            make_tiny_checkpoint(family, checkpoint)
+        shutil.rmtree(checkpoint, ignore_errors=True)
+        make_tiny_checkpoint(family, checkpoint)
         run_dir = out / family
+        if (run_dir / OUR_RUN_MARKER).is_file():  # only our own run folders; train refuses anything else
+            shutil.rmtree(run_dir)
         code = train_main(
             [
                 "--dataset",
