@@ -168,15 +168,7 @@ class SlurmCluster:
 
     def wait(self, job_id: str, timeout: float = 300) -> dict[str, str]:
         """Wait until the job reaches a final state (not requeued); returns `job()`."""
-        info: dict[str, str] = {}
-
-        def done() -> bool:
-            nonlocal info
-            info = self.job(job_id)
-            return info.get("JobState") in FINAL_STATES
-
-        self._wait_for(done, timeout, f"job {job_id} to finish (last seen {info.get('JobState')})")
-        return info
+        return self.wait_state(job_id, FINAL_STATES, timeout)
 
     def wait_state(self, job_id: str, states: set[str], timeout: float = 120) -> dict[str, str]:
         info: dict[str, str] = {}
@@ -186,7 +178,7 @@ class SlurmCluster:
             info = self.job(job_id)
             return info.get("JobState") in states
 
-        self._wait_for(reached, timeout, f"job {job_id} to reach {states}")
+        self._wait_for(reached, timeout, lambda: f"job {job_id} to reach {states} (last seen {info.get('JobState')})")
         return info
 
     def logs(self) -> str:
@@ -235,11 +227,12 @@ class SlurmCluster:
         out = self.run("sinfo", "--noheader", "--format=%t", check=False).stdout.split()
         return bool(out) and all(state in ("idle", "mix", "alloc") for state in out)
 
-    def _wait_for(self, predicate, timeout: float, what: str) -> None:
+    def _wait_for(self, predicate, timeout: float, what) -> None:
+        """`what`: a description, or a callable giving one when the wait times out (so it can say what it saw)."""
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out waiting for {what}\n{self.logs()}")
+                raise TimeoutError(f"timed out waiting for {what() if callable(what) else what}\n{self.logs()}")
             time.sleep(0.5)
 
 
