@@ -24,6 +24,7 @@ from .config import DataArguments, HarTrainingArguments, ModelArguments, parse_a
 from .data.cache import default_cache_dir
 from .data.datasets import Collator, EpochSetter, build_dataset, pixel_store, scan_recorder
 from .data.images import scan_images
+from .data.preprocessing import Preprocessing
 from .data.sources import LabelledImages, load_source
 from .data.split import Split, make_split
 from .data.transforms import DeviceTransform
@@ -51,9 +52,10 @@ def main(argv: list[str], family: str) -> int:
     preemption = PreemptionCallback()  # early, so a signal during loading still stops cleanly
     set_seed(training_args.seed)
     processor = load_image_processor(model_args.model_name_or_path)  # before the scan, which fills the pixel cache
+    preprocessing = Preprocessing.from_processor(processor)  # what the data layer takes
     record = training_args.local_process_index == 0  # DDP: one rank per node records, the others wait for it
     with _pixel_cache_space(data_args):
-        source, split, scans, recorder = prepare_split(data_args, training_args.seed, processor, record)
+        source, split, scans, recorder = prepare_split(data_args, training_args.seed, preprocessing, record)
     model, model_family = load_classifier(
         model_args.model_name_or_path,
         source.class_names,
@@ -63,7 +65,7 @@ def main(argv: list[str], family: str) -> int:
     )
     with training_args.main_process_first(desc="pixel cache"), _pixel_cache_space(data_args):
         datasets = build_datasets(
-            source, split, scans, recorder, processor, model_family, data_args, training_args.seed
+            source, split, scans, recorder, preprocessing, model_family, data_args, training_args.seed
         )
     if training_args.should_save:
         with disk_full_is_one_line(f"the run folder {output_dir}", "free some space and rerun the same command"):
@@ -127,7 +129,7 @@ def build_trainer(
         args=training_args,
         train_dataset=datasets["train"],
         eval_dataset=datasets["validation"],
-        device_transform=DeviceTransform(processor, data_args.augmentation),
+        device_transform=DeviceTransform(Preprocessing.from_processor(processor), data_args.augmentation),
         data_collator=Collator(processor if model_family.processor_builds_batches else None),
         processing_class=processor,
         compute_metrics=compute_metrics,
@@ -161,11 +163,11 @@ def check_output_dir(output_dir: Path) -> None:
             )
 
 
-def prepare_split(data_args: DataArguments, seed: int, processor, record: bool):
+def prepare_split(data_args: DataArguments, seed: int, preprocessing: Preprocessing, record: bool):
     """Find the dataset, decode-check every image (the pixel cache keeps them), de-duplicate, split."""
     source = load_source(data_args.dataset, data_args.image_column, data_args.label_column)
     recorder = (
-        scan_recorder(_cache_dir(data_args), processor, data_args.pixel_cache_resolution, source.root, source.ids)
+        scan_recorder(_cache_dir(data_args), preprocessing, data_args.pixel_cache_resolution, source.root, source.ids)
         if record
         else None
     )
@@ -214,7 +216,7 @@ def _subset(ids: list[str], labels: list[str], limit: int | None, seed: int) -> 
 
 
 def build_datasets(
-    source, split, scans, recorder, processor, model_family: ModelFamily, data_args: DataArguments, seed: int
+    source, split, scans, recorder, preprocessing, model_family: ModelFamily, data_args: DataArguments, seed: int
 ):
     label_index = {name: i for i, name in enumerate(source.class_names)}
     limits = {
@@ -223,9 +225,8 @@ def build_datasets(
         "test": data_args.max_eval_samples,
     }
     builds = model_family.processor_builds_batches
-    store = pixel_store(
-        source, scans, processor, _cache_dir(data_args), data_args.pixel_cache_resolution, recorder, needed=not builds
-    )
+    cache_dir, resolution = _cache_dir(data_args), data_args.pixel_cache_resolution
+    store = pixel_store(source, scans, preprocessing, cache_dir, resolution, recorder, needed=not builds)
     datasets = {}
     for name, limit in limits.items():
         ids, labels = _subset(split.ids(name), split.labels(name), limit, seed)
@@ -233,11 +234,10 @@ def build_datasets(
             source.reader,
             ids,
             [label_index[x] for x in labels],
-            processor,
+            preprocessing,
             train=name == "train",
             augmentation=data_args.augmentation,
             seed=seed,
-            processor_builds_batches=builds,
             store=store,
             policy_on_device=torch.cuda.is_available(),
         )

@@ -19,6 +19,7 @@ from har_finetune.data import cache as cache_module
 from har_finetune.data.cache import ScanRecorder, cached_pixels, default_cache_dir, open_store, should_record
 from har_finetune.data.datasets import Collator, build_dataset
 from har_finetune.data.images import decode_rgb, scan_images
+from har_finetune.data.preprocessing import Preprocessing
 from har_finetune.data.sources import FileReader
 from har_finetune.data.transforms import DeviceTransform, ProcessorGeometry, train_storage
 from har_finetune.synthetic import synthetic_image
@@ -182,7 +183,14 @@ def test_cached_evaluation_batches_equal_the_processor(jpegs, tmp_path, processo
     reader, ids = jpegs
     store, _ = _recorded_store(reader, ids, tmp_path, processor)
     dataset = build_dataset(
-        reader, ids, list(range(len(ids))), processor, train=False, augmentation="crop_flip", seed=0, store=store
+        reader,
+        ids,
+        list(range(len(ids))),
+        Preprocessing.from_processor(processor),
+        train=False,
+        augmentation="crop_flip",
+        seed=0,
+        store=store,
     )
     batch = Collator()([dataset[i] for i in range(len(ids))])
     assert batch["pixel_values"].dtype == torch.uint8  # a quarter of float32's bytes to copy
@@ -197,7 +205,7 @@ def test_training_dataset_uses_the_store_and_static_shapes(jpegs, tmp_path):
         reader,
         ids[1:],
         [0] * 7,
-        CLIPImageProcessor(),
+        Preprocessing.from_processor(CLIPImageProcessor()),
         train=True,
         augmentation="randaugment",
         seed=0,
@@ -209,7 +217,13 @@ def test_training_dataset_uses_the_store_and_static_shapes(jpegs, tmp_path):
     assert {tuple(item["pixel_values"].shape) for item in items} == {(3, 224, 224)}
     assert all(isinstance(item["aug_seeds"], int) for item in items)
     per_image = build_dataset(
-        reader, ids, [0] * len(ids), CLIPImageProcessor(), train=True, augmentation="crop_flip", seed=0
+        reader,
+        ids,
+        [0] * len(ids),
+        Preprocessing.from_processor(CLIPImageProcessor()),
+        train=True,
+        augmentation="crop_flip",
+        seed=0,
     )
     assert per_image.pixels is None and per_image[0]["pixel_values"].dtype == torch.float32
 
@@ -219,9 +233,15 @@ def test_no_recording_without_a_cache_or_a_fixed_size(tmp_path):
 
     from har_finetune.data.datasets import scan_recorder
 
-    assert scan_recorder(None, CLIPImageProcessor(), None, "x", ["a.jpg"]) is None  # --no_pixel_cache
-    assert scan_recorder(tmp_path, Siglip2ImageProcessor(), None, "x", ["a.jpg"]) is None  # NaFlex: no fixed size
-    assert isinstance(scan_recorder(tmp_path, CLIPImageProcessor(), None, "x", ["a.jpg"]), ScanRecorder)
+    assert (
+        scan_recorder(None, Preprocessing.from_processor(CLIPImageProcessor()), None, "x", ["a.jpg"]) is None
+    )  # --no_pixel_cache
+    assert (
+        scan_recorder(tmp_path, Preprocessing.from_processor(Siglip2ImageProcessor()), None, "x", ["a.jpg"]) is None
+    )  # NaFlex: no fixed size
+    assert isinstance(
+        scan_recorder(tmp_path, Preprocessing.from_processor(CLIPImageProcessor()), None, "x", ["a.jpg"]), ScanRecorder
+    )
 
 
 def test_fast_path_defaults(tmp_path):
