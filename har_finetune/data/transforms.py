@@ -23,7 +23,7 @@ from .preprocessing import Preprocessing, preprocessing_of
 
 AUGMENTATIONS = ("none", "crop_flip", "randaugment", "trivialaugment")
 POLICIES = {"randaugment": v2.RandAugment, "trivialaugment": v2.TrivialAugmentWide}
-CPU_BLOCK_BYTES = 512 * 1024  # Normalize's working set per block on a CPU (L2 caches are 0.5-2 MiB per core)
+CPU_BLOCK_BYTES = 512 * 1024  # Normalize's working set per block on one CPU thread (L2: 0.5-2 MiB per core)
 CROP_SCALE = (0.25, 1.0)  # milder than torchvision's (0.08, 1): 6 epochs of fine-tuning, not training from scratch
 
 # the op F.interpolate(mode="bilinear", antialias=True) ends in (see _bilinear_antialiased)
@@ -132,12 +132,11 @@ class Normalize:
         if source_rows is None:
             mean, std = self._constants(pixels.device, None)
             return pixels.to(torch.float32).sub_(mean).div_(std)
-        # per-channel constants repeated along rows of interleaved RGB (vectorises); on a CPU in blocks that stay
-        # in L2 cache across the three passes (~25% faster than whole batches)
+        # per-channel constants repeated along rows of interleaved RGB (vectorises)
         interleaved = torch.empty(pixels.movedim(-3, -1).shape, dtype=torch.float32, device=pixels.device)
         rows = interleaved.view(source_rows.shape)
         mean, std = self._constants(pixels.device, rows.shape[-1])
-        block = max(1, CPU_BLOCK_BYTES // (rows.shape[-1] * 4)) if pixels.device.type == "cpu" else len(rows)
+        block = _block_rows(rows)
         for source, target in zip(source_rows.split(block), rows.split(block)):
             target.copy_(source).sub_(mean).div_(std)
         return interleaved.movedim(-1, -3)  # channels-last, like the input
@@ -150,6 +149,17 @@ class Normalize:
                 shaped = self.mean.repeat(row_width // 3), self.std.repeat(row_width // 3)
             self._on[device, row_width] = tuple(t.to(device) for t in shaped)
         return self._on[device, row_width]
+
+
+def _block_rows(rows: torch.Tensor) -> int:
+    """Rows per pass. One torch thread on a CPU: blocks that stay in L2 cache across the three passes (~10% faster
+    than whole batches). Several threads: the whole batch, three OpenMP regions in all. Each region ends in a
+    barrier that waits for every thread, and when another process holds a core one thread is descheduled for a
+    scheduler slice (ms): 300 blocks x 3 regions per batch of 256 made evaluation 25-100x slower on a busy
+    machine (docs/performance.md, scripts/bench_normalize.py)."""
+    if rows.device.type != "cpu" or torch.get_num_threads() > 1:
+        return len(rows)
+    return max(1, CPU_BLOCK_BYTES // (rows.shape[-1] * rows.element_size()))
 
 
 def _channels_last_rows(pixels: torch.Tensor) -> torch.Tensor | None:
