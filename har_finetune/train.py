@@ -22,8 +22,7 @@ from . import io, wise_ft, zero_shot
 from .checkpoints import checkpoint_epoch, latest_complete_checkpoint, run_is_finished
 from .config import DataArguments, HarTrainingArguments, ModelArguments, parse_args
 from .data.cache import default_cache_dir
-from .data.datasets import Collator, EpochSetter, build_dataset, pixel_store, scan_recorder
-from .data.images import scan_images
+from .data.datasets import Collator, EpochSetter, build_dataset, pixel_store, scan_recorder, scan_source
 from .data.preprocessing import Preprocessing
 from .data.sources import LabelledImages, load_source
 from .data.split import Split, make_split
@@ -53,9 +52,8 @@ def main(argv: list[str], family: str) -> int:
     set_seed(training_args.seed)
     processor = load_image_processor(model_args.model_name_or_path)  # before the scan, which fills the pixel cache
     preprocessing = Preprocessing.from_processor(processor)  # what the data layer takes
-    record = training_args.local_process_index == 0  # DDP: one rank per node records, the others wait for it
-    with _pixel_cache_space(data_args):
-        source, split, scans, recorder = prepare_split(data_args, training_args.seed, preprocessing, record)
+    with _pixel_cache_space(data_args):  # DDP: every rank scans and records its share of the images
+        source, split, scans, recorder = prepare_split(data_args, training_args.seed, preprocessing)
     model, model_family = load_classifier(
         model_args.model_name_or_path,
         source.class_names,
@@ -163,19 +161,15 @@ def check_output_dir(output_dir: Path) -> None:
             )
 
 
-def prepare_split(data_args: DataArguments, seed: int, preprocessing: Preprocessing, record: bool):
-    """Find the dataset, decode-check every image (the pixel cache keeps them), de-duplicate, split."""
+def prepare_split(data_args: DataArguments, seed: int, preprocessing: Preprocessing):
+    """Find the dataset, decode-check every changed image (the pixel cache keeps them), de-duplicate, split."""
     source = load_source(data_args.dataset, data_args.image_column, data_args.label_column)
-    recorder = (
-        scan_recorder(_cache_dir(data_args), preprocessing, data_args.pixel_cache_resolution, source.root, source.ids)
-        if record
-        else None
-    )
+    recorder = scan_recorder(_cache_dir(data_args), preprocessing, data_args.pixel_cache_resolution)
     try:
-        scans = scan_images(source.reader, source.ids, on_image=recorder)
+        scans = scan_source(source, _cache_dir(data_args), recorder)
     except BaseException:
         if recorder is not None:  # give the space back now: the disk may be what filled up
-            recorder.writer.discard()
+            recorder.discard()
         raise
     split = make_split(
         source,

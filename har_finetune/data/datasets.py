@@ -11,9 +11,10 @@ from pathlib import Path
 import torch
 from transformers import BaseImageProcessor, TrainerCallback
 
-from .cache import PixelStore, ScanRecorder, open_store, should_record
+from .cache import PixelStore, ScanRecorder, open_store, scan_record_file
 from .images import decode_rgb
 from .preprocessing import Preprocessing, preprocessing_of
+from .scan import scan_dataset
 from .transforms import POLICIES, ProcessorGeometry, eval_transform, train_geometry, train_storage, train_transform
 
 POLICY_SEED_OFFSET = 1  # the device policy draws from its own stream, not the crop's
@@ -77,14 +78,24 @@ class ImageClassificationDataset(torch.utils.data.Dataset):
 
 
 def scan_recorder(
-    cache_dir: str | Path | None, preprocessing: Preprocessing, cache_resolution: int | None, name: str, ids: list[str]
+    cache_dir: str | Path | None, preprocessing: Preprocessing, cache_resolution: int | None
 ) -> ScanRecorder | None:
-    """A hook for `scan_images` that fills the pixel store; None when the cache is off (`cache_dir` None), the
-    processor has no fixed size (SigLIP 2), or the store last made for these images exists (the scan confirms it)."""
+    """A hook for the scan that fills the pixel store with what it decodes; None when the cache is off (`cache_dir`
+    None) or the processor has no fixed size (SigLIP 2 NaFlex)."""
     if cache_dir is None or not preprocessing.has_fixed_size:
         return None
-    storage = train_storage(preprocessing, cache_resolution)
-    return ScanRecorder(cache_dir, storage) if should_record(cache_dir, storage, name, ids) else None
+    return ScanRecorder(cache_dir, train_storage(preprocessing, cache_resolution))
+
+
+def scan_source(source, cache_dir: str | Path | None, recorder: ScanRecorder | None) -> list:
+    """The input scan of `source` (data/scan.py), reusing the recorded scan kept in `cache_dir` (None: decode all)."""
+    record_file = scan_record_file(cache_dir, source_name(source)) if cache_dir is not None else None
+    return scan_dataset(source.reader, source.ids, record_file, recorder)
+
+
+def source_name(source) -> str:
+    """A dataset's name in the cache: its resolved folder, or its Hub id."""
+    return str(Path(source.root).resolve()) if Path(source.root).exists() else source.root
 
 
 def pixel_store(
@@ -107,7 +118,7 @@ def pixel_store(
         [h for _, h in readable],
         train_storage(preprocessing, cache_resolution),
         cache_dir,
-        source.root,
+        source_name(source),
         recorder,
     )
     return store if needed else None

@@ -60,8 +60,16 @@ def scan_one(args: tuple, on_image=None) -> ScanResult:
     reader, image_id = args
     try:
         data = reader(image_id)
-        if not data:
-            return ScanResult(False, error="empty file (0 bytes)")
+    except Exception as error:  # a file that vanished or cannot be read
+        return ScanResult(False, error=f"unreadable image ({type(error).__name__}: {error})")
+    return scan_bytes(image_id, data, on_image)
+
+
+def scan_bytes(image_id: str, data: bytes, on_image=None) -> ScanResult:
+    """Decode `data` (image `image_id`'s file bytes): validity, content hash and size; `on_image` sees the pixels."""
+    if not data:
+        return ScanResult(False, error="empty file (0 bytes)")
+    try:
         image = decode_rgb(data)
     except Image.DecompressionBombError as error:
         return ScanResult(False, error=_bomb_reason(error))

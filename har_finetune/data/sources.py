@@ -21,6 +21,7 @@ import pandas as pd
 
 from .. import HAR_CLASSES
 from ..errors import UserError
+from .scan_record import file_stamp
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,10 @@ class FileReader:
 
     def __call__(self, image_id: str) -> bytes:
         return (self.root / image_id).read_bytes()
+
+    def stamp(self, image_id: str) -> tuple[int, int, int, int]:
+        """What the recorded scan compares to know the file unchanged without reading it (data/scan_record.py)."""
+        return file_stamp(self.root / image_id)
 
 
 def is_image_file(path: Path) -> bool:
