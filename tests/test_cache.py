@@ -282,3 +282,19 @@ def test_trainer_normalises_uint8_batches_and_keeps_eval_loaders_apart(tmp_path,
     inputs = trainer._prepare_inputs(batch)
     assert set(inputs) == {"pixel_values", "labels"} and inputs["pixel_values"].dtype == torch.float32
     assert torch.allclose(inputs["pixel_values"][:, 0], torch.tensor((1 - 0.48145466) / 0.26862954))
+
+
+def test_pages_dropped_behind_readers_and_builders_leave_the_pixels_intact(jpegs, tmp_path, monkeypatch):
+    """Memory that scales: readers drop their mapped pages every RESIDENT_BYTES and builders after every CHUNK
+    images; what comes back is the file's pixels (docs/performance.md, "Memory")."""
+    reader, ids = jpegs
+    hashes, clip = _hashes(reader, ids), ProcessorGeometry(CLIPImageProcessor())
+    whole = cached_pixels(reader, ids, hashes, clip, tmp_path / "whole", workers=2)
+    monkeypatch.setattr(pixel_files, "RESIDENT_BYTES", 1)  # drop before every image
+    monkeypatch.setattr(pixel_files, "CHUNK", 3)
+    chunked = cached_pixels(reader, ids, hashes, clip, tmp_path / "chunked", workers=2)
+    assert all(torch.equal(chunked[i], whole[i]) for i in range(len(ids)))
+    image = chunked[2]
+    image.zero_()  # a private page, then dropped: the file's pixels come back
+    chunked.drop_pages()
+    assert torch.equal(chunked[2], whole[2])
