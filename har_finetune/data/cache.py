@@ -169,7 +169,10 @@ def open_store(
 
 
 def _assemble(reader, ids, content_hashes, storage, cache_dir, name, recorder, folder: Path) -> None:
-    recorded = recorder.rows if recorder is not None else {}
+    recorded = {}
+    if recorder is not None:
+        recorder.writer.close()  # every byte on disk before its shard is linked and its size recorded
+        recorded = recorder.rows
     previous = _previous_store(cache_dir, storage, name)
     earlier = {h: i for i, h in enumerate(previous.content_hashes())} if previous else {}
     entries = {}
