@@ -4,7 +4,8 @@
 `convert("RGB")` saturates them to white), alpha composited on white, CMYK/palette/grayscale to RGB.
 A full decode is the only reliable check: `Image.verify()` passes truncated JPEGs.
 
-`scan_images` decodes every image once before training. A file that fails (truncated or corrupt, zero bytes,
+`scan_images` decodes every image (data/scan.py's `scan_dataset`, what a run calls, decodes only those that
+changed since the recorded scan, and shares the work among ranks). A file that fails (truncated or corrupt, zero bytes,
 not an image at all, over Pillow's decompression-bomb limit) gets a `ScanResult` with the reason, and
 data/split.py skips it, counts it and lists it in `skipped_images.csv` (or stops: `--strict`,
 `--max_unreadable_fraction`), instead of failing mid-epoch.

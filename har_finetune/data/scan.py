@@ -42,8 +42,7 @@ def scan_dataset(
             if recorder is not None and other != rank:
                 recorder.add(recorded)
     decoded = sum(check.decoded for check in checks)
-    logger.info("input scan: %d images, %d decoded, %d unchanged since the last scan", len(ids), decoded,
-                len(ids) - decoded)  # fmt: skip
+    logger.info("input scan: %d images, %d decoded, %d known from the last scan", len(ids), decoded, len(ids) - decoded)
     if record_file and int(os.environ.get("LOCAL_RANK", "0")) == 0:
         ScanRecord.save(record_file, ids, checks)
     return [check.result for check in checks]
