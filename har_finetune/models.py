@@ -27,6 +27,7 @@ from transformers import (
 )
 
 from .errors import UserError
+from .run_folder.identity import model_revision
 from .zero_shot import DEFAULT_TEMPLATES, zero_shot_classifier
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,6 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ModelFamily:
     model_type: str
-    display_name: str
     model_class: type[PreTrainedModel]
     # SigLIP 2 (NaFlex) feeds variable-size patch sequences: its image processor must build every batch.
     processor_builds_batches: bool = False
@@ -51,10 +51,9 @@ class ModelFamily:
 FAMILIES = {
     family.model_type: family
     for family in (
-        ModelFamily("clip", "CLIP", CLIPForImageClassification, dual_model_class=CLIPModel),
+        ModelFamily("clip", CLIPForImageClassification, dual_model_class=CLIPModel),
         ModelFamily(
             "siglip",
-            "SigLIP",
             SiglipForImageClassification,
             drop_pooling_head=True,
             dual_model_class=SiglipModel,
@@ -62,7 +61,6 @@ FAMILIES = {
         ),
         ModelFamily(
             "siglip2",
-            "SigLIP 2",
             Siglip2ForImageClassification,
             True,
             drop_pooling_head=True,
@@ -102,6 +100,15 @@ def family_of(config: PretrainedConfig, name_or_path: str) -> ModelFamily:
             f"{', '.join(FAMILIES)} (CLIP, SigLIP, SigLIP 2 checkpoints)"
         )
     return family
+
+
+def describe_model(name_or_path: str) -> dict[str, str]:
+    """The model's part of a run's identity: its type and revision (the Hub commit of the cached snapshot, or for
+    a local folder a fingerprint of its files)."""
+    config = load_config(name_or_path)
+    local = os.path.isdir(name_or_path)
+    revision = model_revision(name_or_path) if local else getattr(config, "_commit_hash", None) or "unknown"
+    return {"model_type": config.model_type, "model_revision": revision}
 
 
 def load_image_processor(name_or_path: str) -> BaseImageProcessor:

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from har_finetune import run_reader as rr
-from har_finetune.io import write_bytes
+from har_finetune.run_folder import reader as rr
+from har_finetune.run_folder.files import write_bytes
 
 DPI = 120
 EVAL_LABELS = {"eval_loss": "loss", "eval_accuracy": "accuracy", "eval_macro_f1": "macro-F1"}

@@ -22,10 +22,11 @@ from PIL import Image
 from tqdm.auto import tqdm
 from transformers import AutoImageProcessor, AutoModelForImageClassification, BaseImageProcessor, PreTrainedModel
 
-from . import io, zero_shot_head  # noqa: F401  zero_shot_head registers --head zero_shot runs with Auto classes
+from . import zero_shot_head  # noqa: F401  registers --head zero_shot runs with the Auto classes
 from .data.images import decode_rgb
 from .data.sources import is_image_file
 from .errors import UserError, run_cli
+from .run_folder.files import write_csv
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[PreTrainedModel, BaseImageProcessor]:
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped {path}: unreadable image ({reason})", file=sys.stderr)
     if not rows:
         raise UserError(f"none of the {len(files)} files could be read as an image")
-    io.write_csv(args.output, results_table(rows))
+    write_csv(args.output, results_table(rows))
     print(f"{len(rows)} images classified, {len(skipped)} skipped; wrote {args.output}")
     return 0
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from har_finetune import plots
-from har_finetune import run_reader as rr
 from har_finetune.errors import USAGE_ERROR_EXIT_CODE
-from har_finetune.io import write_text
+from har_finetune.run_folder import reader as rr
+from har_finetune.run_folder.files import write_text
 
 MISSING = "—"
 TABLE_COLUMNS = [

@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from run_folders import CLASSES, default_predictions, log_history, make_run, train_tiny_run
+from run_folders import CLASSES, default_predictions, log_history, make_run, train_tiny_run, write_checkpoint
 
 import plot_metrics
 from har_finetune import plots
-from har_finetune import run_reader as rr
+from har_finetune.run_folder import reader as rr
 
 FIGURES = ["train_metrics.png", "eval_metrics.png", "confusion_matrix.png", "per_class_f1.png"]
 TAB_BLUE = (31, 119, 180)
@@ -134,6 +134,16 @@ def test_newest_complete_checkpoint_is_read_while_training(tmp_path):
         if not complete:
             (run / f"checkpoint-{step}" / "checkpoint-is-incomplete.txt").touch()
     assert rr.trainer_state_path(run) == run / "checkpoint-30" / "trainer_state.json"
+
+
+def test_a_half_written_trainer_state_in_the_newest_checkpoint_falls_back_to_the_previous(tmp_path):
+    run = make_run(tmp_path / "clip", finished=False)  # checkpoint-30, complete
+    newest = write_checkpoint(run, 40)  # every file complete but the state Trainer is writing in place
+    state = (run / "checkpoint-30" / "trainer_state.json").read_text()
+    (newest / "trainer_state.json").write_text(state[: len(state) // 2])
+    assert rr.trainer_state_path(run) == run / "checkpoint-30" / "trainer_state.json"
+    assert plot_metrics.main([str(run)]) == 0
+    assert (run / "plots" / "train_metrics.png").is_file()
 
 
 def test_not_a_run_folder(tmp_path, capsys):
