@@ -160,7 +160,6 @@ def write_checkpoint(output_dir: Path, step: int) -> Path:
     return path
 
 
-
 def write_classification_report(path: Path, predictions: pd.DataFrame) -> None:
     """scikit-learn's per-class report in the run folder's CSV layout (class,precision,recall,f1,support)."""
     report = classification_report(

@@ -236,6 +236,7 @@ def _full_disk(*args, **kwargs):
 
 def test_disk_full_while_writing_the_run_metadata_is_one_line(run, monkeypatch, tmp_path):
     real_write_json = io.write_json
+
     def write_json(path, *args):
         return _full_disk() if path.name == "run_config.json" else real_write_json(path, *args)
 

@@ -132,21 +132,19 @@ def recorded_identity(run_config: dict) -> dict:
 
 def differences(recorded: dict, current: dict) -> list[str]:
     """One phrase per defining setting that differs, over the keys both identities have."""
-    return [
-        _describe(key, recorded[key], current[key])
-        for key in current
-        if key in recorded and recorded[key] != current[key]
-    ]
+    changed = [key for key in current if key in recorded and recorded[key] != current[key]]
+    return [_describe(key, recorded[key], current[key]) for key in changed]
 
 
 def _describe(key: str, was: object, now: object) -> str:
-    if key in DERIVED:
-        if key in ("dataset_listing", "dataset_fingerprint", "model_revision"):
-            return f"{DERIVED[key]} changed"
-        return f"{DERIVED[key]} {_short(was)} (now {_short(now)})"
-    return f"--{key} {_short(was)} (now {_short(now)})"
+    if key in ("dataset_listing", "dataset_fingerprint", "model_revision"):
+        return f"{DERIVED[key]} changed"
+    return f"{DERIVED.get(key, '--' + key)} {_short(was)} -> {_short(now)}"
 
 
 def _short(value: object) -> str:
-    text = " ".join(map(str, value)) if isinstance(value, list) else str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    """Paths and numbers whole; long lists (prompt templates, class lists) cut to a readable length."""
+    if not isinstance(value, list):
+        return str(value)
+    text = " | ".join(map(str, value))
+    return text if len(text) <= 80 else text[:77] + "..."
