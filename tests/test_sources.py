@@ -57,15 +57,17 @@ def make_kaggle(root: Path, per_class: int = 8) -> Path:
     return root
 
 
-def make_hub_copy(root: Path, per_class: int = 8) -> Path:
-    """Like Bingsu/Human_Action_Recognition: image + labels, and a test split whose labels are all class 0."""
+def make_hub_copy(root: Path, per_class: int = 8, test_images: list | None = None) -> Path:
+    """Like Bingsu/Human_Action_Recognition: image + labels, and a test split whose labels are all class 0
+    (`test_images`, default one new image per class)."""
     features = Features({"image": Image(), "labels": ClassLabel(names=list(CLASSES))})
     train = {"image": [], "labels": []}
     for c in range(len(CLASSES)):
         for i in range(per_class):
             train["image"].append(_image(c, c * 100 + i))
             train["labels"].append(c)
-    test = {"image": [_image(c, 5000 + c) for c in range(len(CLASSES))], "labels": [0] * len(CLASSES)}
+    test_images = test_images or [_image(c, 5000 + c) for c in range(len(CLASSES))]
+    test = {"image": test_images, "labels": [0] * len(test_images)}
     splits = datasets.DatasetDict(
         train=datasets.Dataset.from_dict(train, features=features),
         test=datasets.Dataset.from_dict(test, features=features),
@@ -101,6 +103,15 @@ def test_hub_copy_with_placeholder_test_labels_carves_a_test_split(tmp_path, cap
     assert "placeholder" in caplog.text
     assert all(i.startswith("train/") for i in split.table["id"])  # placeholder-labelled rows never used
     assert source.reader("train/0")[:4] == b"\x89PNG"
+
+
+def test_placeholder_test_rows_that_copy_training_images_cost_no_training_image(tmp_path):
+    # The mirror's test split may hold copies of training photos, all labelled class 0: kept until de-duplication,
+    # they would make those training images "conflicting" (same pixels, two labels) and drop them.
+    copies = [_image(c, c * 100 + 1) for c in range(1, len(CLASSES))]  # one training image of every other class
+    split = _split(load_source(str(make_hub_copy(tmp_path / "hub", test_images=copies))))
+    assert split.test_source == "carved" and split.num_duplicates == 0
+    assert len(split.table) == 8 * len(CLASSES) and all(i.startswith("train/") for i in split.table["id"])
 
 
 def test_parquet_copy_is_read_like_the_hub(tmp_path):
