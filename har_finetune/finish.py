@@ -12,7 +12,7 @@ import torch
 from transformers import Trainer
 
 from .config import DataArguments, HarTrainingArguments, ModelArguments
-from .data.sources import LabelledImages
+from .data.labelled import LabelledImages
 from .data.split import Split
 from .metrics import logits_of, per_class_report, predictions_table
 from .models import ModelFamily, count_parameters

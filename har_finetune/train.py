@@ -21,7 +21,8 @@ from .config import DataArguments, HarTrainingArguments, parse_args
 from .data.cache import default_cache_dir
 from .data.datasets import Collator, EpochSetter, build_dataset, pixel_store, scan_recorder
 from .data.images import scan_images
-from .data.sources import LabelledImages, load_source
+from .data.labelled import LabelledImages
+from .data.sources import load_source
 from .data.split import make_split
 from .data.transforms import DeviceTransform
 from .errors import RunFailed, UserError

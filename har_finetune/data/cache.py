@@ -6,7 +6,7 @@ memory-mapped uint8 file that every epoch and every later run on the same images
         index.npy   one row per image: byte offset, stored height and width, decoded height and width
         meta.json   written last (its presence means the folder is complete): count, bytes, geometry, key
 
-The cache dir is --cache_dir, else $HAR_FINETUNE_CACHE, else $HF_HOME/har_finetune, else ~/.cache/har_finetune.
+The cache dir is --pixel_cache_dir, else $HAR_FINETUNE_CACHE, else $HF_HOME/har_finetune, else ~/.cache/har_finetune.
 The key hashes the images' content hashes from the scan (a changed, added or removed image gives a new key),
 their order and the stored geometry, so a stale cache is never read. Two kinds of folder:
 - the store: every readable image of the dataset at the working resolution (shortest edge at most 256 for a

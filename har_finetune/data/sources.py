@@ -14,40 +14,19 @@ its line; other new labels are classes of their own (a dataset may extend HAR).
 import difflib
 import logging
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from .. import HAR_CLASSES
 from ..errors import UserError
+from .labelled import FileReader, LabelledImages
 
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 KAGGLE_CSV = "Training_set.csv"
 NOT_CLASS_FOLDERS = {"__MACOSX"}  # resource forks left by unzipping on macOS
-
-
-@dataclass
-class LabelledImages:
-    kind: str  # "folder", "kaggle" or "hub"
-    root: str  # dataset folder, or the Hub id
-    ids: list[str]
-    labels: list[str]
-    source_splits: list[str]  # "train" or "test" as supplied by the source
-    reader: object  # callable id -> bytes, picklable for worker processes
-    class_names: list[str] = field(default_factory=list)
-    image_column: str | None = None
-    label_column: str | None = None
-
-
-class FileReader:
-    def __init__(self, root: str):
-        self.root = Path(root)
-
-    def __call__(self, image_id: str) -> bytes:
-        return (self.root / image_id).read_bytes()
 
 
 def is_image_file(path: Path) -> bool:

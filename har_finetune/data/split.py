@@ -13,7 +13,7 @@ from sklearn.model_selection import train_test_split
 
 from ..errors import UserError
 from .images import ScanResult
-from .sources import LabelledImages
+from .labelled import LabelledImages
 
 logger = logging.getLogger(__name__)
 
