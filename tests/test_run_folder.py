@@ -227,10 +227,12 @@ def test_a_second_process_on_the_same_folder_stops_at_once_naming_the_holder(dat
 @pytest.mark.slow
 def test_a_lock_left_by_a_killed_run_does_not_block_and_the_resume_reports_its_epoch(data, checkpoint, tmp_path):
     out = tmp_path / "run"
-    argv = flags(data, checkpoint, out, "--max_steps", "40", "--save_total_limit", "1")
+    argv = flags(data, checkpoint, out, "--max_steps", "60", "--save_total_limit", "1")
     first = _start(argv, tmp_path / "first.log")
-    _wait_for(out / "checkpoint-4" / "trainer_state.json", first)
-    time.sleep(0.5)
+    deadline = time.time() + 300
+    while not list(out.glob("checkpoint-*/trainer_state.json")):  # the first checkpoint: kill it right there
+        assert first.poll() is None and time.time() < deadline, "no checkpoint before the first run ended"
+        time.sleep(0.02)
     first.send_signal(signal.SIGKILL)
     first.wait()
     assert (out / ".run.lock.holder").is_file()  # left behind by the killed process: stale, must not block
