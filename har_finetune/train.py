@@ -53,7 +53,7 @@ def main(argv: list[str], family: str) -> int:
     processor = load_image_processor(model_args.model_name_or_path)  # before the scan, which fills the pixel cache
     record = training_args.local_process_index == 0  # DDP: one rank per node records, the others wait for it
     with _pixel_cache_space(data_args):
-        source, split, scans, recorder = prepare_split(data_args, training_args.seed, processor, record)
+        source, split, scans, recorder = prepare_split(data_args, data_args.split_seed, processor, record)
     model, model_family = load_classifier(
         model_args.model_name_or_path,
         source.class_names,
@@ -228,7 +228,8 @@ def build_datasets(
     )
     datasets = {}
     for name, limit in limits.items():
-        ids, labels = _subset(split.ids(name), split.labels(name), limit, seed)
+        subset_seed = seed if name == "train" else data_args.split_seed  # every --seed is scored on the same images
+        ids, labels = _subset(split.ids(name), split.labels(name), limit, subset_seed)
         datasets[name] = build_dataset(
             source.reader,
             ids,
