@@ -12,7 +12,7 @@ import pytest
 from run_folders import CLASSES, default_predictions, make_run, train_tiny_run
 
 import plot_metrics
-from har_finetune import plots, report
+from har_finetune import compare_plots, plots, report
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_overlay_figures_name_each_run(compared):
         "CLIP": pd.DataFrame({"epoch": [1, 2], "eval_accuracy": [0.7, 0.8], "eval_loss": [1.0, 0.9]}),
         "SigLIP": pd.DataFrame({"epoch": [1, 2], "eval_accuracy": [0.8, 0.9], "eval_loss": [0.8, 0.6]}),
     }
-    fig = plots.compare_eval_figure(evals)
+    fig = compare_plots.compare_eval_figure(evals)
     for ax in fig.axes:
         assert [t.get_text() for t in ax.get_legend().get_texts()] == ["CLIP", "SigLIP"]
 
