@@ -1,9 +1,9 @@
 """Campaigns: several seeds, or a grid of settings, as one Slurm job array (or a loop of plain commands).
 
-    sbatch --array=1-3 fine_tune_har_siglip.slurm                     # seeds 1, 2, 3 -> outputs/siglip/seed-<N>
-    python -m har_finetune.campaign --sweep recipes/sweep_lr_decay.yaml   # how many tasks, what each one runs
-    sbatch --array=0-3 fine_tune_har_clip.slurm --sweep recipes/sweep_lr_decay.yaml   # task i: combination i
-    python fine_tune_har_clip.py --sweep recipes/sweep_lr_decay.yaml --task_index 2  # the same task, without Slurm
+    sbatch --array=1-3 -o 'logs/%x-%A_%a.out' fine_tune_har_siglip.slurm   # seeds 1-3 -> outputs/siglip/seed-<N>
+    python -m har_finetune.campaign --sweep recipes/sweep_lr_decay.yaml    # how many tasks, what each one runs
+    sbatch --array=0-3 -o 'logs/%x-%A_%a.out' fine_tune_har_clip.slurm --sweep recipes/sweep_lr_decay.yaml
+    python fine_tune_har_clip.py --sweep recipes/sweep_lr_decay.yaml --task_index 2   # task 2, without Slurm
 
 `task_argv` rewrites a task's command line before it is parsed (config.parse_args calls it), so a campaign task is
 an ordinary run: its own run folder, exact resume, a finished task is not trained again.
@@ -13,7 +13,10 @@ an ordinary run: its own run folder, exact resume, a finished task is not traine
   on the same test images and the report can pair them with other runs.
 - Grids: a sweep file is a YAML mapping of flag names to lists of values. The combinations are taken in a fixed
   order, the file's keys in order with the last key varying fastest (like nested loops); task i runs combination i
-  into `<output_dir>/<key>-<value>_<key>-<value>...` (the overrides, in the file's order).
+  into `<output_dir>/<key>-<value>_<key>-<value>...` (the overrides, in the file's order). A multi-value flag takes a
+  list per value (`wise_ft_alpha: [[0.5, 1.0], [1.0]]`).
+- Variants: a sweep file that is a list of mappings runs one task per mapping, in order (ablations changing one
+  thing at a time); an empty mapping `{}` is the unchanged base command, in `<output_dir>/base`.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ class Task:
     """One task of a campaign: its flags (appended to the user's) and its run folder."""
 
     index: int
-    overrides: tuple[tuple[str, object], ...]
+    overrides: tuple[tuple[str, object], ...]  # (flag name, value); a list value is a multi-value flag
     output_dir: str
 
     def flags(self) -> list[str]:
@@ -49,24 +52,40 @@ class Task:
         return argv + ["--output_dir", self.output_dir]
 
 
-def read_sweep(path: str | Path) -> dict[str, list]:
-    """The sweep file as {flag name: values}; refuses anything that is not a mapping of non-empty lists."""
+Overrides = tuple[tuple[str, object], ...]
+NOT_SWEPT = ("output_dir", "sweep", "task_index")  # a task's run folder is named after its values
+
+
+def read_sweep(path: str | Path) -> list[Overrides]:
+    """The settings of each task of a sweep file, in task order.
+
+    Two forms: a mapping of flag names to lists of values (a grid: every combination, the last key fastest), or a
+    list of mappings (variants: one task each, e.g. ablations that change one thing at a time)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"--sweep {path}: no such file; a sweep file is a YAML mapping of flag names to value lists")
     try:
-        grid = yaml.safe_load(path.read_text())
+        content = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise UserError(f"--sweep {path} is not valid YAML ({' '.join(str(e).split())})") from None
-    if not isinstance(grid, dict) or not grid:
-        raise UserError(f"--sweep {path}: a mapping of flag names to lists was expected, like 'seed: [1, 2]'")
-    grid = {str(key).lstrip("-"): values for key, values in grid.items()}
-    for key, values in grid.items():
+    if isinstance(content, list) and content and all(isinstance(item, dict) for item in content):
+        return [_checked(path, {key: [value] for key, value in item.items()})[0] for item in content]
+    if not isinstance(content, dict) or not content:
+        raise UserError(
+            f"--sweep {path}: expected a mapping of flag names to lists ('seed: [1, 2]') or a list of mappings"
+        )
+    for key, values in content.items():
         if not isinstance(values, list) or not values:
             raise UserError(f"--sweep {path}: '{key}' must map to a non-empty list of values (got {values!r})")
-        if key in ("output_dir", "sweep", "task_index"):
+    return _checked(path, content)
+
+
+def _checked(path: Path, grid: dict) -> list[Overrides]:
+    grid = {str(key).lstrip("-"): values for key, values in grid.items()}
+    for key in grid:
+        if key in NOT_SWEPT:
             raise UserError(f"--sweep {path}: '{key}' cannot be swept (a task's run folder is named after its values)")
-    return grid
+    return [tuple(zip(grid, values)) for values in itertools.product(*grid.values())]
 
 
 def _name_part(value: object) -> str:
@@ -74,12 +93,11 @@ def _name_part(value: object) -> str:
     return re.sub(r"[^A-Za-z0-9.,+=-]", "_", text)  # safe in a path on every filesystem
 
 
-def sweep_tasks(grid: dict[str, list], output_dir: str) -> list[Task]:
-    """Every combination of the grid, in order (last key fastest), each with its run folder under `output_dir`."""
+def sweep_tasks(combinations: list[Overrides], output_dir: str) -> list[Task]:
+    """One task per combination, with its run folder under `output_dir` named after its overrides."""
     tasks = []
-    for index, values in enumerate(itertools.product(*grid.values())):
-        overrides = tuple(zip(grid, values))
-        name = "_".join(f"{key}-{_name_part(value)}" for key, value in overrides)
+    for index, overrides in enumerate(combinations):
+        name = "_".join(f"{key}-{_name_part(value)}" for key, value in overrides) or "base"
         tasks.append(Task(index, overrides, str(Path(output_dir) / name)))
     return tasks
 
@@ -152,7 +170,7 @@ def task_argv(argv: list[str], default_output_dir: str, env: dict[str, str] | No
     tasks = sweep_tasks(read_sweep(sweep), output_dir)
     if not 0 <= index < len(tasks):
         raise UserError(
-            f"task {index} is beyond the {len(tasks)} combinations of {sweep}: submit with --array=0-{len(tasks) - 1}"
+            f"task {index} is beyond the {len(tasks)} tasks of {sweep}: submit with --array=0-{len(tasks) - 1}"
         )
     clashes = [key for key, _ in tasks[index].overrides if _given(argv, key)]
     if clashes:
@@ -160,18 +178,20 @@ def task_argv(argv: list[str], default_output_dir: str, env: dict[str, str] | No
     return argv + tasks[index].flags()
 
 
-def describe(sweep: str, output_dir: str, script: str) -> str:
+def describe(sweep: str, output_dir: str, script: str, output_given: bool = False) -> str:
     """What `python -m har_finetune.campaign` prints: the task count, the commands, each task's overrides."""
     tasks = sweep_tasks(read_sweep(sweep), output_dir)
     last = len(tasks) - 1
+    slurm_script = Path(script).with_suffix(".slurm")
+    flags = f"--sweep {sweep}" + (f" --output_dir {output_dir}" if output_given else "")
     lines = [
-        f"{sweep}: {len(tasks)} combinations (tasks 0-{last})",
-        f"  Slurm:   sbatch --array=0-{last} {Path(script).with_suffix('.slurm')} --sweep {sweep} [flags]",
-        f"  locally: for i in $(seq 0 {last}); do python {script} --sweep {sweep} --task_index $i [flags]; done",
+        f"{sweep}: {len(tasks)} tasks (0-{last})",
+        f"  Slurm:   sbatch --array=0-{last} -o 'logs/%x-%A_%a.out' {slurm_script} {flags} [flags]",
+        f"  locally: for i in $(seq 0 {last}); do python {script} {flags} --task_index $i [flags]; done",
         "",
     ]
     for task in tasks:
-        overrides = " ".join(task.flags()[:-2])
+        overrides = " ".join(task.flags()[:-2]) or "(the command as given)"
         lines.append(f"task {task.index}: {overrides} -> {task.output_dir}")
     return "\n".join(lines)
 
@@ -186,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output_dir", help="the campaign folder (default outputs/<family>, as the script's)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     output_dir = args.output_dir or f"outputs/{args.family}"
-    print(describe(args.sweep, output_dir, f"fine_tune_har_{args.family}.py"))
+    print(describe(args.sweep, output_dir, f"fine_tune_har_{args.family}.py", args.output_dir is not None))
     return 0
 
 

@@ -81,14 +81,37 @@ def test_recipe_output_dir_is_the_campaign_folder(tmp_path, sweep):
     assert (args.output_dir, args.learning_rate, args.seed) == ("outputs/recipe/learning_rate-0.001_seed-2", 1e-3, 2)
 
 
+def test_variants_file_runs_one_task_per_entry(tmp_path):
+    """A list of mappings: ablations that change one thing each; {} is the base command."""
+    path = tmp_path / "ablation.yaml"
+    path.write_text("- {}\n- {wise_ft_alpha: [1.0]}\n- {head: default, layer_decay: 1.0}\n")
+    tasks = campaign.sweep_tasks(campaign.read_sweep(path), "outputs/ablation")
+    assert [Path(t.output_dir).name for t in tasks] == ["base", "wise_ft_alpha-1.0", "head-default_layer_decay-1.0"]
+    assert [t.flags()[:-2] for t in tasks] == [
+        [],
+        ["--wise_ft_alpha", "1.0"],
+        ["--head", "default", "--layer_decay", "1.0"],
+    ]
+    recipe = REPO / "recipes" / "siglip.yaml"
+    argv = campaign.task_argv([str(recipe), "--sweep", str(path), "--task_index", "1"][1:], "outputs/siglip", {})
+    _, _, args = parse_args([str(recipe), *argv], "siglip")
+    assert args.wise_ft_alpha is None and args.output_dir == "outputs/siglip/wise_ft_alpha-1.0"  # alpha 1 alone: off
+    assert args.layer_decay == 0.75  # everything else from the recipe
+
+
+def test_shipped_sweep_files_are_valid():
+    assert len(campaign.read_sweep(REPO / "recipes" / "sweep_lr_decay.yaml")) == 4
+    assert len(campaign.read_sweep(REPO / "recipes" / "ablation_siglip.yaml")) == 6
+
+
 @pytest.mark.parametrize(
     ("content", "argv", "message"),
     [
-        (SWEEP, ["--task_index", "4"], "task 4 is beyond the 4 combinations of {sweep}: submit with --array=0-3"),
+        (SWEEP, ["--task_index", "4"], "task 4 is beyond the 4 tasks of {sweep}: submit with --array=0-3"),
         (SWEEP, [], "runs one combination per task"),
         (SWEEP, ["--task_index", "0", "--seed", "3"], "--seed is both on the command line and in the sweep file"),
         ("learning_rate: 1e-3\n", ["--task_index", "0"], "'learning_rate' must map to a non-empty list"),
-        ("[1, 2]\n", ["--task_index", "0"], "a mapping of flag names to lists was expected"),
+        ("[1, 2]\n", ["--task_index", "0"], "expected a mapping of flag names to lists"),
         ("a: [1\n", ["--task_index", "0"], "is not valid YAML"),
         ("output_dir: [a, b]\n", ["--task_index", "0"], "'output_dir' cannot be swept"),
         (SWEEP, ["--task_index", "x"], "--task_index must be a whole number"),
@@ -110,9 +133,7 @@ def test_index_beyond_the_grid_is_one_line_exit_2(sweep, tmp_path):
         text=True,
     )
     assert result.returncode == 2, result.stderr
-    assert result.stderr.splitlines() == [
-        f"error: task 7 is beyond the 4 combinations of {sweep}: submit with --array=0-3"
-    ]
+    assert result.stderr.splitlines() == [f"error: task 7 is beyond the 4 tasks of {sweep}: submit with --array=0-3"]
     assert not (tmp_path / "grid").exists()
 
 
@@ -125,8 +146,8 @@ def test_listing_command_prints_the_array_range_and_each_task(sweep):
         check=True,
     )
     lines = result.stdout.splitlines()
-    assert lines[0] == f"{sweep}: 4 combinations (tasks 0-3)"
-    assert f"sbatch --array=0-3 fine_tune_har_clip.slurm --sweep {sweep}" in lines[1]
+    assert lines[0] == f"{sweep}: 4 tasks (0-3)"
+    assert f"sbatch --array=0-3 -o 'logs/%x-%A_%a.out' fine_tune_har_clip.slurm --sweep {sweep}" in lines[1]
     assert "--task_index $i" in lines[2]
     assert lines[-1] == "task 3: --learning_rate 0.0005 --seed 2 -> outputs/grid/learning_rate-0.0005_seed-2"
 
