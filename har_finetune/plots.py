@@ -56,7 +56,7 @@ def steps_per_epoch(*logs: pd.DataFrame) -> float | None:
     frames = [log[["step", "epoch"]] for log in logs if log is not None and {"step", "epoch"} <= set(log.columns)]
     if not frames:
         return None
-    rows = pd.concat(frames).dropna()
+    rows = pd.concat(frames, ignore_index=True).dropna()
     rows = rows[(rows["epoch"] > 0) & (rows["step"] > 0)]
     if rows.empty:
         return None

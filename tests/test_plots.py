@@ -96,6 +96,9 @@ def test_epoch_marks_with_max_steps_come_from_the_logged_epochs():
     fig, _ = plots.train_figure(train, plots.steps_per_epoch(train, evals), "CLIP")
     epoch_lines = sorted({line.get_xdata()[0] for line in fig.axes[0].lines if len(set(line.get_xdata())) == 1})
     assert epoch_lines == [8, 16]
+    # the last step logged in both frames under the same row label (a real run's last logging step is an eval step)
+    last = pd.DataFrame({"step": [8, 16], "epoch": [1.0, 2.0], "loss": [1.0, 0.5]})
+    assert plots.steps_per_epoch(last, pd.DataFrame({"step": [8, 16], "epoch": [1.0, 2.0]})) == 8
 
 
 def test_confusion_matrix_names_and_row_normalisation():
