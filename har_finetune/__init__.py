@@ -11,6 +11,9 @@ passes between training, plotting and visualising):
 - data/          dataset sources, image decoding, de-duplication + split, transforms, torch datasets
 - metrics.py     scikit-learn metrics, prediction and per-class report files
 - train.py       `main(argv, family)`: the training job, reading like a table of contents
+- campaign.py    seed and sweep campaigns (Slurm job arrays, --task_index): a task's command line
+- plots.py, compare_plots.py, report.py  figures and REPORT.md from run folders; comparison.py, report_stats.py,
+  stats.py       seed groups, paired comparisons and their statistics (scipy)
 - demo.py        offline smoke demo: synthetic HAR-named images and tiny checkpoints
 """
 
