@@ -31,8 +31,8 @@ from har_finetune import stats
 ALPHA = 0.05
 # Settings that do not change a run's result: left out when run_config.json has no "identity" (older run folders).
 NOT_IDENTITY = {"seed", "output_dir", "logging_dir", "run_name", "overwrite_output_dir", "report_to", "disable_tqdm",
-                "resume_from_checkpoint", "save_total_limit", "per_device_eval_batch_size", "local_rank", "use_cpu",
-                "max_eval_samples"}  # fmt: skip
+                "resume_from_checkpoint", "save_total_limit", "per_device_eval_batch_size", "local_rank",
+                "use_cpu"}  # fmt: skip
 NOT_IDENTITY_PREFIXES = ("_", "logging_", "hub_", "push_to_hub", "save_", "dataloader_", "pixel_cache", "ddp_")
 
 

@@ -156,7 +156,7 @@ def dataset_names(run_dirs: list[Path]) -> list[str]:
 
 def title(names: list[str], datasets: list[str]) -> str:
     """`# CLIP vs SigLIP on <dataset>`; many runs are counted rather than listed."""
-    what = " vs ".join(names) if len(names) <= 4 else f"{len(names)} runs"
+    what = " vs ".join(names) if len(names) <= 4 else f"{len(names)} configurations"
     return f"# {what}" + (f" on {' and '.join(datasets)}" if datasets else "")
 
 
