@@ -90,9 +90,7 @@ def test_epoch_marks_with_max_steps_come_from_the_logged_epochs():
     history = [row for row in history if row["step"] <= 20 and "train_runtime" not in row]
     train = pd.DataFrame([r for r in history if "loss" in r])
     evals = pd.DataFrame([r for r in history if "eval_loss" in r])
-    state = {"max_steps": 20, "num_train_epochs": 3}
-    assert rr.steps_per_epoch(train, state) == pytest.approx(20 / 3)  # the old way: marks at 6.7 and 13.3
-    assert plots.steps_per_epoch(train, evals) == 8
+    assert plots.steps_per_epoch(train, evals) == 8  # not max_steps / num_train_epochs = 20 / 3 (6.7 and 13.3)
     fig, _ = plots.train_figure(train, plots.steps_per_epoch(train, evals), "CLIP")
     epoch_lines = sorted({line.get_xdata()[0] for line in fig.axes[0].lines if len(set(line.get_xdata())) == 1})
     assert epoch_lines == [8, 16]
