@@ -15,6 +15,9 @@ passes between training, plotting and visualising):
 - train.py       `main(argv, family)`: the training job, reading like a table of contents; finish.py its records
 - guards.py, preemption.py  faults (NaN, out of memory, disk full) and Slurm signals
 - report.py, plots.py, visualize.py  read run folders only: REPORT.md, figures, annotated samples
+- campaign.py    seed and sweep campaigns (Slurm job arrays, --task_index): a task's command line
+- compare_plots.py, comparison.py, report_stats.py, stats.py  overlays, seed groups, paired comparisons and
+                 their statistics (scipy)
 - predict.py     `python -m har_finetune.predict RUN_DIR PATH...`: top-k labels for any images
 - demo.py        offline smoke demo: synthetic HAR-named images and tiny checkpoints
 """

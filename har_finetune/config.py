@@ -17,6 +17,7 @@ import torch
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
+from .campaign import task_argv
 from .data.transforms import AUGMENTATIONS
 from .errors import UserError
 from .models import DEFAULT_CHECKPOINTS, HEADS
@@ -72,6 +73,13 @@ class DataArguments:
     )
     validation_fraction: float = field(
         default=0.1, metadata={"help": "Validation split carved from what is left after the test split."}
+    )
+    split_seed: int = field(
+        default=42,
+        metadata={
+            "help": "Seed of the carved test/validation split, independent of --seed: runs over the same data "
+            "share one split.csv, so the report can pair their test predictions."
+        },
     )
     augmentation: str = field(
         default="crop_flip", metadata={"help": f"Training augmentation: {', '.join(AUGMENTATIONS)}."}
@@ -206,6 +214,7 @@ def parse_args(argv: list[str], family: str) -> tuple[ModelArguments, DataArgume
             raise UserError(f"config file {argv[0]} does not exist")
         defaults.update(_read_config_file(argv[0]))
         argv = argv[1:]
+    argv = task_argv(argv, defaults["output_dir"])  # a campaign task (--sweep, Slurm array): its seed or settings
     explicit = set(defaults) | {arg[2:].split("=")[0] for arg in argv if arg.startswith("--")}
     defaults.update(_auto_precision(explicit))
     parser = HfArgumentParser((ModelArguments, DataArguments, HarTrainingArguments))

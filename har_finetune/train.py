@@ -82,7 +82,7 @@ def train(model_args, data_args, training_args, family: str, identity: dict) -> 
     resume_from = checkpoint_to_resume(run_dir, training_args.resume_from_checkpoint, source.class_names)
     record = training_args.local_process_index == 0  # DDP: one rank per node records, the others wait for it
     with _pixel_cache_space(data_args):
-        split, scans, recorder = prepare_split(source, data_args, training_args.seed, processor, record)
+        split, scans, recorder = prepare_split(source, data_args, data_args.split_seed, processor, record)
     identity["dataset_fingerprint"] = content_fingerprint(scan.content_hash for scan in scans)
     check_rerun(run_dir, identity)
     if training_args.should_save:  # the data is accepted: the folder records what this run is
@@ -281,7 +281,8 @@ def build_datasets(
     )
     datasets = {}
     for name, limit in limits.items():
-        ids, labels = _subset(split.ids(name), split.labels(name), limit, seed)
+        subset_seed = seed if name == "train" else data_args.split_seed  # every --seed is scored on the same images
+        ids, labels = _subset(split.ids(name), split.labels(name), limit, subset_seed)
         datasets[name] = build_dataset(
             source.reader,
             ids,

@@ -93,18 +93,6 @@ def load_log_history(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     return train, evals, state
 
 
-def steps_per_epoch(train: pd.DataFrame, state: dict) -> float | None:
-    """Optimizer steps per epoch, from the state's max_steps/num_train_epochs or else from the logged rows."""
-    max_steps, epochs = state.get("max_steps"), state.get("num_train_epochs")
-    if max_steps and epochs:
-        return max_steps / epochs
-    if len(train) and {"step", "epoch"} <= set(train.columns):
-        last = train.dropna(subset=["step", "epoch"]).iloc[-1]
-        if last["epoch"] > 0:
-            return float(last["step"] / last["epoch"])
-    return None
-
-
 def model_name(run_dir: Path) -> str:
     """Display name of the run's model (`CLIP`, `SigLIP`, ...) from its files; the folder name as a last resort.
 
