@@ -26,6 +26,7 @@ from transformers import (
     SiglipModel,
 )
 
+from .choices import DEFAULT_CHECKPOINTS, HEADS  # noqa: F401  (re-exported)
 from .errors import UserError
 from .zero_shot import DEFAULT_TEMPLATES, zero_shot_classifier
 
@@ -71,9 +72,6 @@ FAMILIES = {
         ),
     )
 }
-HEADS = ("default", "zero_shot")
-
-DEFAULT_CHECKPOINTS = {"clip": "openai/clip-vit-base-patch16", "siglip": "google/siglip-base-patch16-224"}
 
 OFFLINE_HINT = (
     "fetch it on a login node with internet (`python -m har_finetune.prefetch --model NAME`) "

@@ -17,20 +17,13 @@ from torch.nn import functional as F
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
 
 from . import io
+from .choices import DEFAULT_TEMPLATES  # noqa: F401  (re-exported)
 from .metrics import logits_of, predictions_table
 from .trainer import HarTrainer
 from .zero_shot_head import ZeroShotHeadConfig, ZeroShotHeadForImageClassification
 
 logger = logging.getLogger(__name__)
 
-# HAR photos are small (often ~250x180) and show one person doing one thing; several phrasings average out wording.
-DEFAULT_TEMPLATES = (
-    "a photo of a person {}.",
-    "a photo of a person who is {}.",
-    "a photo of someone {}.",
-    "a low resolution photo of a person {}.",
-    "a cropped photo of a person {}.",
-)
 RESULTS_FILE = "zero_shot_results.json"
 PREDICTIONS_FILE = "zero_shot_predictions.csv"
 

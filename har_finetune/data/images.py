@@ -13,7 +13,6 @@ data/split.py skips it, counts it and lists it in `skipped_images.csv` (or stops
 import hashlib
 import io
 import logging
-import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +21,8 @@ from functools import partial
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 from tqdm.auto import tqdm
+
+from ..choices import available_cpus
 
 logger = logging.getLogger(__name__)
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file must fail, not decode as grey
@@ -95,7 +96,7 @@ def scan_images(reader, ids: list[str], workers: int | None = None, on_image=Non
     Threads, not processes: Pillow and hashlib release the GIL while decoding and hashing, and forking a
     process that already runs torch threads can deadlock.
     """
-    workers = workers or max(1, min(len(os.sched_getaffinity(0)), 16))
+    workers = workers or max(1, min(available_cpus(), 16))
     chunks = [ids[start : start + SCAN_CHUNK] for start in range(0, len(ids), SCAN_CHUNK)]
     results = []
     with (
