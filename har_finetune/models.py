@@ -28,6 +28,7 @@ from transformers import (
 
 from .choices import DEFAULT_CHECKPOINTS, HEADS  # noqa: F401  (re-exported)
 from .errors import UserError
+from .hub_access import prefetch_hint
 from .zero_shot import DEFAULT_TEMPLATES, zero_shot_classifier
 
 logger = logging.getLogger(__name__)
@@ -73,11 +74,6 @@ FAMILIES = {
     )
 }
 
-OFFLINE_HINT = (
-    "fetch it on a login node with internet (`python -m har_finetune.prefetch --model NAME`) "
-    "or pass a local folder; on compute nodes set HF_HUB_OFFLINE=1"
-)
-
 
 def load_config(name_or_path: str) -> PretrainedConfig:
     """Load a checkpoint's config with a one-line error when it cannot be found or fetched."""
@@ -87,7 +83,8 @@ def load_config(name_or_path: str) -> PretrainedConfig:
         if os.path.isdir(name_or_path):
             raise UserError(f"{name_or_path} is not a model folder (no readable config.json): {error}") from None
         raise UserError(
-            f"cannot load model '{name_or_path}' (not a local folder, not reachable on the Hub): {OFFLINE_HINT}"
+            f"cannot load model '{name_or_path}' (not a local folder, not in the cache or on the Hub): "
+            + prefetch_hint("model", name_or_path)
         ) from None
 
 
@@ -106,7 +103,9 @@ def load_image_processor(name_or_path: str) -> BaseImageProcessor:
     try:
         return AutoImageProcessor.from_pretrained(name_or_path)
     except (OSError, ValueError):
-        raise UserError(f"cannot load the image processor of '{name_or_path}': {OFFLINE_HINT}") from None
+        raise UserError(
+            f"cannot load the image processor of '{name_or_path}': {prefetch_hint('model', name_or_path)}"
+        ) from None
 
 
 def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
@@ -115,7 +114,7 @@ def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
     except (OSError, ValueError, ImportError) as error:
         raise UserError(
             f"cannot load the tokenizer of '{name_or_path}' (needed for class-name prompts): {error}; "
-            f"SigLIP's needs `pip install sentencepiece protobuf`; {OFFLINE_HINT}"
+            f"SigLIP's needs `pip install sentencepiece protobuf`; {prefetch_hint('model', name_or_path)}"
         ) from None
 
 
