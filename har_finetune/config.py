@@ -10,12 +10,12 @@ keep the best model by validation accuracy, seed 42.
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from transformers import HfArgumentParser, TrainingArguments
 
 from . import flags
+from .checkpoints import run_is_finished
 from .choices import (
     AUGMENTATIONS,
     DEFAULT_CHECKPOINTS,
@@ -215,7 +215,7 @@ def parse_args(argv: list[str], family: str) -> tuple[ModelArguments, DataArgume
     """Parse and check flags (optionally after one JSON/YAML recipe) for the `family` script ("clip" or "siglip"),
     then the environment the run needs (pixel cache folder, --report_to, --push_to_hub); touches no data."""
     model_args, data_args, training_args = parse_flags(argv, family)
-    if not (Path(training_args.output_dir) / "all_results.json").is_file():  # a finished run needs nothing more
+    if not run_is_finished(training_args.output_dir):  # a finished run needs nothing more
         check_environment(data_args.pixel_cache, data_args.pixel_cache_dir, training_args)
     return model_args, data_args, training_args
 
