@@ -29,6 +29,7 @@ from transformers import (
 from .choices import DEFAULT_CHECKPOINTS, HEADS  # noqa: F401  (re-exported)
 from .errors import UserError
 from .hub_access import prefetch_hint
+from .load_messages import log_load_info, quiet_loading
 from .zero_shot import DEFAULT_TEMPLATES, zero_shot_classifier
 
 logger = logging.getLogger(__name__)
@@ -141,7 +142,11 @@ def load_classifier(
     if family.drop_pooling_head:
         config.vision_config.vision_use_head = False
     torch.manual_seed(seed)  # the head is created inside from_pretrained
-    model = family.model_class.from_pretrained(name_or_path, config=config, dtype=torch.float32)
+    with quiet_loading():  # one line instead of transformers' ~30-line load report (load_messages.py)
+        model, info = family.model_class.from_pretrained(
+            name_or_path, config=config, dtype=torch.float32, output_loading_info=True
+        )
+    log_load_info(info, name_or_path, family.display_name)
     # Its forward takes **kwargs, so Trainer assumes the loss is normalised by `num_items_in_batch` and stops scaling
     # it, but the loss is a per-batch mean: without this, gradient accumulation and DDP multiply the loss (and, before
     # clipping, the gradients) by the accumulation steps and the number of processes (transformers 5.24).

@@ -64,18 +64,23 @@ def scan_one(args: tuple, on_image=None) -> ScanResult:
         if not data:
             return ScanResult(False, error="empty file (0 bytes)")
         image = decode_rgb(data)
-    except Image.DecompressionBombError as error:
-        return ScanResult(False, error=_bomb_reason(error))
-    except Image.UnidentifiedImageError:
-        return ScanResult(False, error="not an image (Pillow cannot identify the format)")
     except Exception as error:  # decoders raise OSError, SyntaxError, struct.error...: all mean "cannot use it"
-        return ScanResult(False, error=f"unreadable image ({type(error).__name__}: {error})")
+        return ScanResult(False, error=unreadable_reason(error))
     pixels = np.array(image)  # HWC uint8: the one copy out of Pillow, for the hash and the pixel cache alike
     digest = hashlib.sha256(pixels)  # SHA extensions on current CPUs: ~2.5x blake2b
     digest.update(f"{image.size}".encode())
     if on_image is not None:
         on_image(image_id, pixels)
     return ScanResult(True, digest.hexdigest()[:32], image.width, image.height)
+
+
+def unreadable_reason(error: Exception) -> str:
+    """Why a file does not decode, in plain words (Pillow's own message names a BytesIO object, not the file)."""
+    if isinstance(error, Image.DecompressionBombError):
+        return _bomb_reason(error)
+    if isinstance(error, Image.UnidentifiedImageError):
+        return "not an image (Pillow cannot identify the format)"
+    return f"unreadable image ({type(error).__name__}: {error})"
 
 
 def _bomb_reason(error: Exception) -> str:
