@@ -31,12 +31,21 @@ def check_cache_writable(cache_dir: Path | None) -> None:
     existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("/"))
     read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY) if existing.is_dir() else True
     if read_only or not os.access(existing, os.W_OK | os.X_OK):
-        source = "--pixel_cache_dir" if cache_dir else "the default pixel cache (under $HAR_FINETUNE_CACHE or $HF_HOME)"
         raise UserError(
-            f"the pixel cache folder {folder} cannot be written ({existing} is "
-            f"{'read-only' if read_only else 'not writable'}; {source}); pass --pixel_cache_dir on a writable disk "
-            "(e.g. local scratch) or --no_pixel_cache"
+            f"the pixel cache folder {folder} ({_cache_origin(cache_dir)}) cannot be written: {existing} is "
+            f"{'read-only' if read_only else 'not writable'}; pass --pixel_cache_dir on a writable disk (e.g. local "
+            "scratch) or --no_pixel_cache"
         )
+
+
+def _cache_origin(cache_dir: Path | None) -> str:
+    if cache_dir:
+        return "--pixel_cache_dir"
+    from .data.cache import CACHE_ENV
+
+    return (
+        f"${CACHE_ENV}" if os.environ.get(CACHE_ENV) else "under $HF_HOME" if os.environ.get("HF_HOME") else "default"
+    )
 
 
 def check_report_to(report_to: list[str] | str | None) -> None:
