@@ -88,7 +88,7 @@ def _warn_missing_classes(class_names: list[str], table: pd.DataFrame, part: pd.
     if missing:
         counts = table["label"].value_counts()
         logger.warning(
-            "no %s image for class%s %s (too few images to spare one); its %s figures are missing: add images",
+            "no %s image for class%s %s: too few images to spare one; its %s figures are missing; add images",
             name,
             "es" if len(missing) > 1 else "",
             ", ".join(f"'{c}' ({counts.get(c, 0)} images)" for c in missing),
