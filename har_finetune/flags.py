@@ -226,19 +226,24 @@ def align_strategies(values: dict, explicit: set[str]) -> None:
             return
     elif save != "steps":
         return
-    _align_steps(values, explicit, leader)
+    if not _align_steps(values, explicit, leader) and leader:
+        note(f"--{follower}_strategy steps too, following --{leader}_strategy (to keep the best model)")
 
 
-def _align_steps(values: dict, explicit: set[str], leader: str | None) -> None:
-    """Both strategies are "steps": evaluate whenever a checkpoint is saved (TrainingArguments checks the rest)."""
+def _align_steps(values: dict, explicit: set[str], leader: str | None) -> bool:
+    """Both strategies are "steps": evaluate whenever a checkpoint is saved (TrainingArguments checks the rest).
+    True when it changed a step count (and said so)."""
     if {"save_steps", "eval_steps"} <= explicit:
-        return
+        return False
     if "save_steps" in explicit or leader == "save":
         values["eval_steps"] = values["save_steps"]
         note(f"evaluating at every checkpoint (--eval_strategy steps --eval_steps {values['save_steps']:g}) to keep "
              "the best model")  # fmt: skip
-    elif "eval_steps" in explicit or leader == "eval":
+        return True
+    if "eval_steps" in explicit or leader == "eval":
         steps = values["eval_steps"] if values["eval_steps"] is not None else values["logging_steps"]
         values["save_steps"] = steps
         note(f"saving a checkpoint at every evaluation (--save_strategy steps --save_steps {steps:g}) to keep the "
              "best model")  # fmt: skip
+        return True
+    return False
