@@ -75,11 +75,8 @@ def read_recipe(path: str) -> dict:
     try:
         data = yaml.safe_load(text) if path.endswith((".yaml", ".yml")) else json.loads(text)
     except yaml.YAMLError as error:
-        lines = sorted(
-            {m.line + 1 for m in (error.context_mark, error.problem_mark) if m}
-            if hasattr(error, "problem_mark")
-            else set()
-        )
+        marks = (getattr(error, "context_mark", None), getattr(error, "problem_mark", None))
+        lines = sorted({mark.line + 1 for mark in marks if mark})
         where = f" line{'s' if len(lines) > 1 else ''} {'-'.join(map(str, lines))}" if lines else ""
         problem = getattr(error, "problem", None) or error
         raise UserError(f"{path}{where}: YAML syntax error ({problem}); fix the file") from None
@@ -108,7 +105,7 @@ def renamed_flag_message(name: str, value: str = "VALUE") -> str | None:
 
 
 def renamed_flags_in(argv: list[str]) -> None:
-    """Refuse transformers 4 flags before argparse sees them (it would take some as abbreviations of others)."""
+    """Refuse transformers 4 flags first, naming the value given in the replacement."""
     for index, arg in enumerate(argv):
         if not arg.startswith("--"):
             continue
