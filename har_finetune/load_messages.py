@@ -15,23 +15,36 @@ from contextlib import contextmanager
 from transformers.utils import logging as hf_logging
 
 logger = logging.getLogger(__name__)
-NOISY_LOGGERS = ("transformers.modeling_utils", "transformers.configuration_utils")
+# logger -> a fragment of the messages dropped from it (filters, not levels: transformers runs extra checks, with
+# warnings of their own, when its loading logger is set to WARNING or above)
+NOISE = {
+    "transformers.modeling_utils": "LOAD REPORT",
+    "transformers.configuration_utils": "must be `None` or an integer within the vocabulary",
+}
 EXPECTED_LEFT_OUT = ("text_model.", "text_projection", "logit_scale", "logit_bias", "visual_projection", ".head.")
 NEW_HEAD = ("classifier.",)
 
 
+class _DropMessages(logging.Filter):
+    def __init__(self, fragment: str):
+        super().__init__()
+        self.fragment = fragment
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.fragment not in record.getMessage()
+
+
 @contextmanager
 def quiet_loading() -> Iterator[None]:
-    """Errors only from transformers' loading code for the duration (its load report and config warnings)."""
-    loggers = [hf_logging.get_logger(name) for name in NOISY_LOGGERS]
-    levels = [each.level for each in loggers]
-    for each in loggers:
-        each.setLevel(logging.ERROR)
+    """Drop transformers' load report and its special-token-id warnings for the duration."""
+    installed = [(hf_logging.get_logger(name), _DropMessages(fragment)) for name, fragment in NOISE.items()]
+    for each, drop in installed:
+        each.addFilter(drop)
     try:
         yield
     finally:
-        for each, level in zip(loggers, levels):
-            each.setLevel(level)
+        for each, drop in installed:
+            each.removeFilter(drop)
 
 
 def log_load_info(info: dict, name_or_path: str, display_name: str) -> None:

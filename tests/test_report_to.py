@@ -1,4 +1,5 @@
-"""`--report_to tensorboard`: a live run writes TensorBoard event files holding the same losses as the run folder.
+"""`--report_to tensorboard`: a live run writes TensorBoard event files holding the same losses as the run folder
+(and its console has one line about the loaded checkpoint, not transformers' load report).
 
 OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_report_to.py      # ~20 s
 """
@@ -13,10 +14,13 @@ from har_finetune.train import main
 
 
 @pytest.mark.slow  # a short training run
-def test_report_to_tensorboard_writes_event_files(tmp_path, tmp_path_factory):
+def test_report_to_tensorboard_writes_event_files(tmp_path, tmp_path_factory, capfd):
     data = make_dataset(tmp_path / "data", per_class=8)
     out = tmp_path / "run"
     assert main(flags(data, tiny_checkpoint(tmp_path_factory), out, "--report_to", "tensorboard"), family="clip") == 0
+    console = "".join(capfd.readouterr())
+    assert "LOAD REPORT" not in console and "UNEXPECTED" not in console and "not sharded" not in console
+    assert "tensors left out (text tower, projections, pooling head: expected), 2 new" in console
     event_files = list((out / "runs").rglob("events.out.tfevents.*"))
     assert event_files, sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
     events = EventAccumulator(str(event_files[0].parent)).Reload()
