@@ -198,7 +198,7 @@ class HarTrainingArguments(TrainingArguments):
 
 
 class _Parser(HfArgumentParser):
-    """argparse's own errors (a value of the wrong type, an ambiguous abbreviation) as one line, not usage + exit."""
+    """argparse's own errors (a value of the wrong type, a flag without its value) as one line, not usage + exit."""
 
     def error(self, message: str):
         raise UserError(f"{message.rstrip('.')}; see --help")
@@ -226,12 +226,12 @@ def parse_flags(argv: list[str], family: str) -> tuple[ModelArguments, DataArgum
     if argv and argv[0].endswith(flags.RECIPE_SUFFIXES) and not argv[0].startswith("-"):
         recipe, recipe_values, argv = argv[0], flags.read_recipe(argv[0]), argv[1:]
     flags.renamed_flags_in(argv)
-    parser = _Parser(
+    parser = _Parser(  # no abbreviations: --lr must not become --lr_scheduler_type
         (ModelArguments, DataArguments, HarTrainingArguments),
         description=DESCRIPTIONS[family],
         epilog=EPILOG,
         allow_abbrev=False,
-    )  # fmt: skip  (no abbreviations: --lr is not --lr_scheduler_type)
+    )
     valid = sorted({action.dest for action in parser._actions} - {"help"})
     if recipe and set(recipe_values) - set(valid):
         flags.unknown_recipe_keys(recipe, recipe_values, sorted(set(recipe_values) - set(valid)), valid)
