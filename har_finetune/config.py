@@ -214,14 +214,21 @@ def _auto_precision(explicit: set[str]) -> dict:
 def parse_args(argv: list[str], family: str) -> tuple[ModelArguments, DataArguments, HarTrainingArguments]:
     """Parse and check flags (optionally after one JSON/YAML recipe) for the `family` script ("clip" or "siglip"),
     then the environment the run needs (pixel cache folder, --report_to, --push_to_hub); touches no data."""
-    model_args, data_args, training_args = parse_flags(argv, family)
+    notes: list[str] = []
+    model_args, data_args, training_args = parse_flags(argv, family, notes)
     if not run_is_finished(training_args.output_dir):  # a finished run needs nothing more
         check_environment(data_args.pixel_cache, data_args.pixel_cache_dir, training_args)
+    for message in notes:  # only once everything passed: an error stays the one line on stderr
+        flags.note(message)
     return model_args, data_args, training_args
 
 
-def parse_flags(argv: list[str], family: str) -> tuple[ModelArguments, DataArguments, HarTrainingArguments]:
-    """The flags alone, each problem one `UserError` line naming the flag and the fix."""
+def parse_flags(
+    argv: list[str], family: str, notes: list[str] | None = None
+) -> tuple[ModelArguments, DataArguments, HarTrainingArguments]:
+    """The flags alone, each problem one `UserError` line naming the flag and the fix. Settings changed for the
+    user are added to `notes` (printed as `note:` lines at the end when no list is given)."""
+    pending = [] if notes is None else notes
     recipe, recipe_values = None, {}
     if argv and argv[0].endswith(flags.RECIPE_SUFFIXES) and not argv[0].startswith("-"):
         recipe, recipe_values, argv = argv[0], flags.read_recipe(argv[0]), argv[1:]
@@ -243,10 +250,12 @@ def parse_flags(argv: list[str], family: str) -> tuple[ModelArguments, DataArgum
         raise UserError(flags.unknown_flag_message(remaining[0], valid, hint))
     values = vars(namespace)
     flags.check_values(values)
-    flags.align_strategies(values, explicit)
+    flags.align_strategies(values, explicit, pending)
     model_args, data_args, training_args = (_build(dtype, values) for dtype in parser.dataclass_types)
     model_args.model_name_or_path = model_args.model_name_or_path or DEFAULT_CHECKPOINTS[family]
     check_fine_tuning_options(model_args, training_args)
+    for message in pending if notes is None else ():
+        flags.note(message)
     return model_args, data_args, training_args
 
 

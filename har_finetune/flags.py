@@ -191,20 +191,20 @@ def check_values(values: dict) -> None:
         raise UserError(f"--label_smoothing_factor must be in [0, 1) (got {values['label_smoothing_factor']})")
 
 
-def align_strategies(values: dict, explicit: set[str]) -> None:
+def align_strategies(values: dict, explicit: set[str], notes: list[str]) -> None:
     """Keeping the best model (`load_best_model_at_end`, our default) needs a checkpoint at every evaluation.
 
     Whichever of --save_strategy / --eval_strategy the user set, the other follows it, step counts included (so
     frequent checkpoints for a preemptible queue keep best-model selection); without evaluation or without
     checkpoints the last model is kept. Only two explicit, different strategies are refused. Each change we make
-    is one `note:` line."""
+    is a line added to `notes`."""
     if not values["load_best_model_at_end"]:
         return
     save, evaluate = (str(values[f"{k}_strategy"]).lower() for k in ("save", "eval"))
     if "no" in (save, evaluate):
         values["load_best_model_at_end"] = False
         which, what = ("eval", "no validation during training") if evaluate == "no" else ("save", "no checkpoints")
-        note(f"--{which}_strategy no: {what}, so the final model is the last one, not the best")
+        notes.append(f"--{which}_strategy no: {what}, so the final model is the last one, not the best")
         return
     leader = None
     if save == "best":
@@ -219,28 +219,33 @@ def align_strategies(values: dict, explicit: set[str]) -> None:
         leader, follower = ("save", "eval") if "save_strategy" in explicit else ("eval", "save")
         strategy = values[f"{follower}_strategy"] = values[f"{leader}_strategy"]
         if strategy != "steps":
-            note(f"--{follower}_strategy {strategy} too, following --{leader}_strategy (to keep the best model)")
+            notes.append(
+                f"--{follower}_strategy {strategy} too, following --{leader}_strategy (to keep the best model)"
+            )
             return
     elif save != "steps":
         return
-    if not _align_steps(values, explicit, leader) and leader:
-        note(f"--{follower}_strategy steps too, following --{leader}_strategy (to keep the best model)")
+    if not _align_steps(values, explicit, leader, notes) and leader:
+        notes.append(f"--{follower}_strategy steps too, following --{leader}_strategy (to keep the best model)")
 
 
-def _align_steps(values: dict, explicit: set[str], leader: str | None) -> bool:
+def _align_steps(values: dict, explicit: set[str], leader: str | None, notes: list[str]) -> bool:
     """Both strategies are "steps": evaluate whenever a checkpoint is saved (TrainingArguments checks the rest).
     True when it changed a step count (and said so)."""
     if {"save_steps", "eval_steps"} <= explicit:
         return False
-    if "save_steps" in explicit or leader == "save":
-        values["eval_steps"] = values["save_steps"]
-        note(f"evaluating at every checkpoint (--eval_strategy steps --eval_steps {values['save_steps']:g}) to keep "
-             "the best model")  # fmt: skip
+    if "save_steps" in explicit or (leader == "save" and "eval_steps" not in explicit):
+        steps = values["eval_steps"] = values["save_steps"]
+        notes.append(
+            f"evaluating at every checkpoint (--eval_strategy steps --eval_steps {steps:g}) to keep the best model"
+        )
         return True
     if "eval_steps" in explicit or leader == "eval":
         steps = values["eval_steps"] if values["eval_steps"] is not None else values["logging_steps"]
         values["save_steps"] = steps
-        note(f"saving a checkpoint at every evaluation (--save_strategy steps --save_steps {steps:g}) to keep the "
-             "best model")  # fmt: skip
+        notes.append(
+            f"saving a checkpoint at every evaluation (--save_strategy steps --save_steps {steps:g}) "
+            "to keep the best model"
+        )
         return True
     return False

@@ -68,6 +68,7 @@ EVALUATING, SAVING, FOLLOWING = "note: evaluating at every", "note: saving a che
         (("--eval_strategy", "steps"), ("steps", 10, "steps", 10, True), SAVING),  # eval_steps: logging_steps
         (("--save_strategy", "steps", "--save_steps", "6", "--eval_steps", "3"), ("steps", 3, "steps", 6, True),
          "note: --eval_strategy steps too, following --save_strategy"),
+        (("--save_strategy", "steps", "--eval_steps", "50"), ("steps", 50, "steps", 50, True), SAVING),
         (("--eval_strategy", "no"), ("no", None, "epoch", 500, False), "note: --eval_strategy no"),
         (("--save_strategy", "no"), ("epoch", None, "no", 500, False), "note: --save_strategy no"),
         (("--save_strategy", "best"), ("epoch", None, "best", 500, True), None),
