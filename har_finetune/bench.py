@@ -21,7 +21,6 @@ with random weights. Measured tables and the machines they came from: docs/perfo
 
 import argparse
 import contextlib
-import os
 import resource
 import statistics
 import tempfile
@@ -39,6 +38,7 @@ from transformers import (
 )
 
 from .bench_run import bench_run, har_sized_jpegs, per_image_processor_dataset, stack_batch
+from .choices import available_cpus
 from .data.cache import ScanRecorder, open_store
 from .data.datasets import Collator, build_dataset
 from .data.images import scan_images
@@ -68,7 +68,7 @@ def _scan_and_store(reader, ids: list[str], storage, cache_dir: Path, threads: i
     """(store, {threads: seconds of the plain input scan} for `threads` and for all cores (what a run uses),
     extra seconds to record the store during the scan and publish it)."""
     scans = {}
-    for count in sorted({threads, len(os.sched_getaffinity(0))}):
+    for count in sorted({threads, available_cpus()}):
         start = time.perf_counter()
         scan_images(reader, ids, workers=count)  # what every run does anyway: the bad-input check
         scans[count] = time.perf_counter() - start
@@ -261,11 +261,13 @@ def bench_models(
 def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU ({len(os.sched_getaffinity(0))} cores, {torch.get_num_threads()} torch threads)"
+    return f"CPU ({available_cpus()} cores, {torch.get_num_threads()} torch threads)"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m har_finetune.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cuda or cpu")
     parser.add_argument(
         "--only",
@@ -294,7 +296,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     cuda = args.device.startswith("cuda")
     defaults = dict(
         images=2048 if cuda else 512,
-        workers=min(8, max(0, (os.cpu_count() or 1) - 1)) if cuda else 0,
+        workers=min(8, max(0, available_cpus() - 1)) if cuda else 0,
         batch_size=[32, 128] if cuda else [4],
         eval_batch_size=256 if cuda else 8,
         steps=20 if cuda else 2,

@@ -66,7 +66,9 @@ def run_demo(out: Path, images_per_class: int = 40) -> dict[str, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m har_finetune.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=Path("outputs/demo"), help="demo folder (data, models, runs)")
     args = parser.parse_args(argv)
     results = run_demo(args.out)

@@ -15,11 +15,13 @@ from .config import DataArguments, HarTrainingArguments, ModelArguments
 from .data.labelled import LabelledImages
 from .data.split import Split
 from .metrics import logits_of, per_class_report, predictions_table
+from .model_card import write_model_card
 from .models import ModelFamily, count_parameters
 from .run_folder.files import CLASS_REPORT, PREDICTIONS, TRAINER_STATE, write_csv
 from .run_folder.writer import recorded_value, replace_model_files, write_results
 
 logger = logging.getLogger("har_finetune")
+CARD_SETTINGS = ("learning_rate", "num_train_epochs", "per_device_train_batch_size", "seed")
 
 
 def library_versions() -> dict[str, str]:
@@ -114,7 +116,19 @@ def finish_run(
     }
     if torch.cuda.is_available():
         results["peak_gpu_memory_gb"] = torch.cuda.max_memory_allocated() / 2**30
-    write_results(output_dir, results)
+    write_model_card(
+        output_dir,
+        base_model=model_args.model_name_or_path,
+        dataset=source.root,
+        class_names=source.class_names,
+        split_sizes={name: len(ds) for name, ds in datasets.items()},
+        test_metrics=test.metrics,
+        model_type=model_family.model_type,
+        test_split=split.test_source,
+        settings={"head": model_args.head, **{k: getattr(trainer.args, k) for k in CARD_SETTINGS}},
+        versions=library_versions(),
+    )
+    write_results(output_dir, results)  # last: the run is finished
     logger.info(
         "test accuracy %.4f, macro-F1 %.4f (%d images); run folder %s",
         results["test_accuracy"],

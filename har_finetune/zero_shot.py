@@ -11,16 +11,8 @@ import torch
 from torch.nn import functional as F
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from .choices import DEFAULT_TEMPLATES  # noqa: F401  (re-exported)
 from .zero_shot_head import ZeroShotHeadConfig, ZeroShotHeadForImageClassification
-
-# HAR photos are small (often ~250x180) and show one person doing one thing; several phrasings average out wording.
-DEFAULT_TEMPLATES = (
-    "a photo of a person {}.",
-    "a photo of a person who is {}.",
-    "a photo of someone {}.",
-    "a low resolution photo of a person {}.",
-    "a cropped photo of a person {}.",
-)
 
 
 def class_phrase(class_name: str) -> str:

@@ -196,7 +196,17 @@ def test_finished_run_is_not_retrained(cluster, har, tiny_checkpoints, uninterru
     job = Job(cluster, "clip", run_args(har, tiny_checkpoints["clip"], run_dir))
     job.finish()
     assert "holds a finished run (all_results.json); not training again" in job.log
+    assert f"job {job.id} (restart" not in job.log  # recognised by the batch script's check, before srun
     assert {p.name: p.stat().st_mtime_ns for p in run_dir.rglob("*")} == before
+    job.remove_log()
+
+
+def test_bad_flag_is_one_line_in_the_log_and_exit_code_2(cluster, har, tiny_checkpoints, tmp_path):
+    job = Job(cluster, "clip", [*run_args(har, tiny_checkpoints["clip"], tmp_path / "run"), "--epochs", "3"])
+    info = cluster.wait(job.id, timeout=120)
+    assert info["JobState"] == "FAILED" and info["ExitCode"] == "2:0", f"{info}\n{job.log}"
+    assert job.log.strip().splitlines() == ["error: unknown flag --epochs; did you mean --num_train_epochs?"], job.log
+    assert not (tmp_path / "run").exists()
     job.remove_log()
 
 

@@ -38,6 +38,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from ..choices import available_cpus
 from .images import decode_rgb
 
 logger = logging.getLogger(__name__)
@@ -258,7 +259,7 @@ def _write_all(writer: _Writer, reader, ids: list[str], geometry, workers: int |
             image = _uint8(decode_rgb(reader(ids[i])))
         return _hwc(geometry(image)), tuple(image.shape[1:])
 
-    workers = workers or max(1, min(len(os.sched_getaffinity(0)), 16))
+    workers = workers or max(1, min(available_cpus(), 16))
     with ThreadPoolExecutor(workers) as pool:  # Pillow and torch release the GIL
         jobs = tqdm(pool.map(load, range(len(ids))), total=len(ids), desc=f"caching {len(ids)} images", mininterval=2)
         return [writer.append(pixels, size) for pixels, size in jobs]

@@ -20,7 +20,8 @@ from torchvision.transforms import InterpolationMode, v2
 from torchvision.transforms.v2 import functional as F
 from transformers import BaseImageProcessor
 
-AUGMENTATIONS = ("none", "crop_flip", "randaugment", "trivialaugment")
+from ..choices import AUGMENTATIONS
+
 POLICIES = {"randaugment": v2.RandAugment, "trivialaugment": v2.TrivialAugmentWide}
 CPU_BLOCK_BYTES = 512 * 1024  # Normalize's working set per block on a CPU (L2 caches are 0.5-2 MiB per core)
 CROP_SCALE = (0.25, 1.0)  # milder than torchvision's (0.08, 1): 6 epochs of fine-tuning, not training from scratch
