@@ -1,12 +1,12 @@
 """The benchmark runs end to end on tiny settings and prints well-formed tables (its figures are not checked:
 they are measurements, docs/performance.md).
 
-OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_bench.py      # about 30 s
+OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_bench.py -q   # about 30 s; the scaling and GPU-check dry runs too: ~1 min
 """
 
 import re
 
-from har_finetune import bench
+from benchmarks import bench
 
 ROW = re.compile(r"^\| (?P<name>[^|]+) \| (?P<cells>.+) \|$")
 
