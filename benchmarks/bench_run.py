@@ -1,6 +1,7 @@
 """Section 3 of the benchmark (bench.py): a whole tiny-model run, ours against the stock recipe.
 
     python benchmarks/bench.py --only run        # ~20 s on a CPU
+    python benchmarks/bench_run.py --stock DATA CHECKPOINT SPLIT_CSV OUT   # the stock recipe alone, 1 epoch (JSON)
 
 A few hundred HAR-sized JPEGs in 15 classes and a tiny random CLIP that reads 224 px images (so that the run is
 about the data path, as on a GPU where the model step is cheap), several epochs with evaluation every epoch, the
@@ -14,6 +15,8 @@ import os
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/bench_run.py`: the repo root
 
 import torch
 from transformers import AutoImageProcessor, AutoModelForImageClassification, Trainer, TrainingArguments
@@ -48,11 +51,18 @@ def _run_ours(data: Path, checkpoint: Path, out: Path, epochs: int) -> float:
 
 
 def run_stock(
-    data: Path, checkpoint: Path, split_csv: Path, out: Path, epochs: float, learning_rate: float = 1e-3
+    data: Path,
+    checkpoint: Path,
+    split_csv: Path,
+    out: Path,
+    epochs: float,
+    learning_rate: float = 1e-3,
+    test: bool = True,
 ) -> dict[str, float]:
     """The stock recipe on our split (`split_csv`): the report's (PIL-backend) image processor per image in a
-    `set_transform`-like dataset, Trainer defaults (no loader workers, eval batch 8; bf16 on a GPU that has it, so
-    that the model step is ours' and the difference is the data path). Wall-clock, train_runtime, test accuracy."""
+        `set_transform`-like dataset, Trainer defaults (no loader workers, eval batch 8; bf16 on a GPU that has it, so
+        that the model step is ours' and the difference is the data path). Wall-clock, train_runtime, test accuracy
+    (`test`: else no test pass)."""
     import pandas as pd
 
     start = time.perf_counter()
@@ -87,7 +97,7 @@ def run_stock(
         compute_metrics=compute_metrics,
     )
     train_seconds = trainer.train().metrics["train_runtime"]
-    accuracy = trainer.evaluate(tables["test"], metric_key_prefix="test")["test_accuracy"]
+    accuracy = trainer.evaluate(tables["test"], metric_key_prefix="test")["test_accuracy"] if test else float("nan")
     return {"wall": time.perf_counter() - start, "train_runtime": train_seconds, "test_accuracy": accuracy}
 
 
@@ -132,3 +142,12 @@ def bench_run(device: torch.device, per_class: int, epochs: int, work: Path, dev
         f"speed-up: {stock['wall'] / ours[0]:.1f}x the whole run, "
         f"{stock['train_runtime'] / ours[1]:.1f}x the training loop",
     ]
+
+
+if __name__ == "__main__":  # the stock recipe alone, for one epoch (the GPU check runs it in a child with a time limit)
+    if len(sys.argv) != 6 or sys.argv[1] != "--stock":
+        raise SystemExit(__doc__)
+    with output_to(Path(sys.argv[5] + ".log")):
+        stock = run_stock(*map(Path, sys.argv[2:6]), epochs=1, test=False)
+    stock["peak_gpu_gb"] = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0.0
+    print(json.dumps(stock))

@@ -4,6 +4,7 @@ Nothing here downloads: images are generated, models get random weights from con
 benchmarks/configs/ (the real ones' shapes) or tiny ones made in code.
 """
 
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -93,7 +94,8 @@ def model_config(family: str, tiny: bool = False):
     config.pop("_comment")
     if tiny:
         shrink = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2)
-        config["text_config"].update(shrink, vocab_size=128, max_position_embeddings=64)
+        config["text_config"].update(shrink, vocab_size=128, max_position_embeddings=64, pad_token_id=1)
+        config["text_config"].update(bos_token_id=0, eos_token_id=2)
         config["vision_config"].update(shrink, patch_size=32)
         config["projection_dim"] = 16
     return AutoConfig.for_model(**config)
@@ -120,9 +122,9 @@ def versions() -> str:
     """Python and the libraries that set the figures, on one line ("absent" for an uninstalled one)."""
 
     def of(name: str) -> str:
-        try:
-            return version(name)
-        except PackageNotFoundError:
+        try:  # an importable module, not only its metadata (a test blocks `datasets` to act like the GPU machine)
+            return version(name) if importlib.util.find_spec({"pillow": "PIL"}.get(name, name)) else "absent"
+        except (PackageNotFoundError, ValueError):
             return "absent"
 
     names = ("torch", "torchvision", "transformers", "accelerate", "pillow", "numpy", "datasets")
