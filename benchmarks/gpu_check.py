@@ -21,8 +21,11 @@ after every phase, so a cut-short check still leaves its figures.
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -145,7 +148,12 @@ def bench_data(args, budget: Budget, report: Report, workers: int, cap: float) -
 
 
 def prepare(args) -> dict[str, Path]:
-    """HAR-sized JPEGs (a folder per class, 12,600 like HAR) and a random checkpoint per family."""
+    """HAR-sized JPEGs (a folder per class, 12,600 like HAR) and a random checkpoint per family, in a clean scratch
+    folder (a finished run left there by an earlier check would not be trained again)."""
+    for leftover in ("har", "checkpoints", "runs", "cache", "data_path"):
+        shutil.rmtree(args.work / leftover, ignore_errors=True)
+    for leftover in [*args.work.glob("*.log"), *args.work.glob("*.timings.json")]:
+        leftover.unlink()
     start = time.perf_counter()
     per_class = args.images // len(HAR_CLASSES)
     processes = len(os.sched_getaffinity(0))
@@ -163,12 +171,13 @@ def prepare(args) -> dict[str, Path]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "outputs/gpu_check")))
-    parser.add_argument("--work", type=Path, help="scratch folder (default: OUT/../gpu_check_work)")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "har_gpu_check", help="scratch")
     parser.add_argument("--device", default="cuda", help="cuda, or cpu for a dry run")
     parser.add_argument("--tiny", action="store_true", help="dry run: 16-wide models, 150 images, 1 epoch")
-    parser.add_argument("--budget", type=float, default=420, help="seconds for all phases (preparation excluded)")
+    parser.add_argument(  # + ~40 s of preparation and start-up: ~7 minutes on the GPU machine
+        "--budget", type=float, default=360, help="seconds for all phases (preparation excluded)"
+    )
     args = parser.parse_args(argv)
-    args.work = args.work or args.out.resolve().parent / "gpu_check_work"
     sizes = dict(images=150, run_epochs=1, data_images=48, data_epochs=2, workers=[1], batch_sizes=[2])
     if not args.tiny:
         sizes = dict(
@@ -184,7 +193,18 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     device = torch.device(args.device)  # CUDA is not initialised here: the image generation forks
     report = Report(args.out / "gpu_check.md", f"## GPU check{' (CPU dry run, tiny models)' * args.tiny}")
-    checkpoints = prepare(args)
+    try:
+        checkpoints = prepare(args)
+        run_phases(args, device, report, checkpoints)
+    finally:  # the children's logs come back with the report (a failed phase names its log)
+        with tarfile.open(args.out / "gpu_check_logs.tar.gz", "w:gz") as logs:
+            for log in sorted(args.work.glob("*.log")) + sorted(args.work.glob("*.timings.json")):
+                logs.add(log, arcname=log.name)
+    print(f"[report: {report.path}]", flush=True)
+    return 0
+
+
+def run_phases(args, device: torch.device, report: Report, checkpoints: dict[str, Path]) -> None:
     budget = Budget(args.budget)
     report.add(f"{device_name(device)}, {stamp()}", versions())
     bench_models(args, budget, report, compiled=False, cap=90)
@@ -202,8 +222,6 @@ def main(argv: list[str] | None = None) -> int:
         bench_data(args, budget, report, workers, cap=60)
     if device.type == "cuda":
         bench_models(args, budget, report, compiled=True, cap=300)
-    print(f"[report: {report.path}]", flush=True)
-    return 0
 
 
 if __name__ == "__main__":
