@@ -28,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/bench.py`: the repository root
@@ -242,8 +243,9 @@ def bench_models(
     compile_model: bool,
     peak_tflops: float | None,
     tiny: bool = False,
-) -> list[str]:
-    lines = [
+) -> Iterator[str]:
+    """The table's lines, each as soon as it is measured (a time-boxed caller keeps the rows done so far)."""
+    yield from [
         f"model steps: {'16-wide stand-ins for ' if tiny else ''}random-weight ViT-B/16 classifiers (15 classes), "
         "224 px, "
         f"{'bf16 autocast' if device.type == 'cuda' else 'fp32'}, fused AdamW, "
@@ -257,12 +259,11 @@ def bench_models(
                 family, device, batch, eval_batch, steps, warmup, compile_model, tiny
             )
             mfu = f"{train * 3 * flops / (peak_tflops * 1e12):.0%}" if peak_tflops else "n/a"
-            lines.append(f"| {name} | {batch} | {train:,.1f} | {eval_batch} | {evaluate:,.1f} | {mfu} | {memory:.1f} |")
+            yield f"| {name} | {batch} | {train:,.1f} | {eval_batch} | {evaluate:,.1f} | {mfu} | {memory:.1f} |"
             if device.type == "cuda":
                 torch.cuda.empty_cache()
     if device.type != "cuda":
-        lines.append("(peak memory on CPU: the process's peak resident set, all sections so far)")
-    return lines
+        yield "(peak memory on CPU: the process's peak resident set, all sections so far)"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -337,7 +338,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         for name in args.only:
             start = time.perf_counter()
-            print("\n".join(sections[name]()), f"\n[{name}: {time.perf_counter() - start:.0f} s]\n", flush=True)
+            for line in sections[name]():
+                print(line, flush=True)
+            print(f"[{name}: {time.perf_counter() - start:.0f} s]\n", flush=True)
     return 0
 
 

@@ -181,7 +181,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sizes = dict(images=150, run_epochs=1, data_images=48, data_epochs=2, workers=[1], batch_sizes=[2])
     if not args.tiny:
         sizes = dict(
-            images=12600, run_epochs=6, data_images=1024, data_epochs=4, workers=[8, 16], batch_sizes=[32, 128]
+            images=12600, run_epochs=6, data_images=2048, data_epochs=3, workers=[8, 16], batch_sizes=[32, 128]
         )
     vars(args).update(sizes)
     return args
