@@ -10,7 +10,7 @@ import logging
 import math
 import platform
 import sys
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -244,9 +244,16 @@ def build_datasets(
     return datasets
 
 
-def library_versions() -> dict[str, str]:
+def library_versions() -> dict[str, str | None]:
     packages = ("torch", "torchvision", "transformers", "datasets", "accelerate", "scikit-learn", "pillow", "numpy")
-    return {"python": platform.python_version(), **{name: version(name) for name in packages}}
+    return {"python": platform.python_version(), **{name: _version(name) for name in packages}}
+
+
+def _version(package: str) -> str | None:
+    try:
+        return version(package)
+    except PackageNotFoundError:  # e.g. `datasets`, needed only for Hub-format data (not on the GPU machine)
+        return None
 
 
 def write_run_metadata(output_dir, split, source, model_args, data_args, training_args, family) -> None:

@@ -55,11 +55,31 @@ def test_every_section_runs_on_a_cpu_and_prints_its_table(capsys, tmp_path):
     assert re.search(r"speed-up: [\d.]+x the whole run", out)
 
 
+# Loaded at start-up by every child: `import datasets` fails and its package metadata is not found either (transformers
+# and importlib.metadata.version then see no `datasets`, as on the GPU machine).
+NO_DATASETS = """
+import importlib.metadata as metadata
+import sys
+
+sys.modules["datasets"] = None
+_from_name = metadata.Distribution.from_name.__func__
+
+
+def _hidden(cls, name):
+    if name.lower() == "datasets":
+        raise metadata.PackageNotFoundError(name)
+    return _from_name(cls, name)
+
+
+metadata.Distribution.from_name = classmethod(_hidden)
+"""
+
+
 def _without_datasets(tmp_path: Path) -> dict[str, str]:
     """The environment of a child process that cannot import `datasets`, like the GPU machine's image."""
     blocker = tmp_path / "no_datasets"
     blocker.mkdir()
-    (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['datasets'] = None  # import fails\n")
+    (blocker / "sitecustomize.py").write_text(NO_DATASETS)
     return {**os.environ, "PYTHONPATH": str(blocker), "OMP_NUM_THREADS": "1"}
 
 
@@ -68,6 +88,7 @@ def test_training_and_the_folder_layout_need_no_datasets_package(learnable_har, 
         "import importlib.util, sys\n"
         "assert importlib.util.find_spec('datasets') is None\n"
         "import har_finetune.config, har_finetune.train\n"
+        "assert har_finetune.train.library_versions()['datasets'] is None\n"
         "from har_finetune.data.sources import load_source\n"
         "print(len(load_source(sys.argv[1]).ids))\n"
     )
