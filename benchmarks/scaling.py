@@ -9,7 +9,8 @@ are the data side's: scan, cache, evaluations) into two run folders sharing one 
 the cache, the second finds it. Per run: wall time (process start to exit), start-up (imports), scan, cache build,
 evaluations (validation during and after training, test predictions), the process's peak resident set (VmHWM) and
 its sampled peaks of heap (RssAnon) and file-backed pages (RssFile: the mapped pixel store and evaluation caches);
-and the cache's size on disk. Prints a Markdown table (docs/performance.md keeps the measured one).
+the cache's size on disk, and the machine's 1-minute load average when the run ended (other jobs slow every phase).
+Prints a Markdown table (docs/performance.md keeps the measured one).
 """
 
 import argparse
@@ -28,8 +29,8 @@ from har_finetune import HAR_CLASSES
 
 HEADER = [
     "| images | run | wall s | start-up s | scan s | cache build s | evaluations s | peak RSS GB | heap peak GB "
-    "| file-backed peak GB (libraries) | cache on disk GB |",
-    "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| file-backed peak GB (libraries) | cache on disk GB | load |",
+    "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
 ]
 
 
@@ -52,7 +53,7 @@ def scale_point(count: int, checkpoint: Path, work: Path, extra: list[str], time
         cells += [f"{seconds.get(phase, 0.0):.1f}" for phase in ("start-up", "scan", "cache build", "evaluations")]
         cells += [f"{result['peak_rss_gb']:.2f}", f"{result['heap_gb']:.2f}"]
         cells.append(f"{result['file_gb']:.2f} ({result['libraries_gb']:.2f})")
-        cells.append(f"{folder_gb(cache):.2f}")
+        cells += [f"{folder_gb(cache):.2f}", f"{os.getloadavg()[0]:.1f}"]  # other jobs' load on the machine
         rows.append("| " + " | ".join(cells) + " |")
         print(rows[-1], flush=True)
     return rows
