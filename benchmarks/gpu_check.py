@@ -52,9 +52,15 @@ class Report:
     def __init__(self, path: Path, title: str):
         self.path, self.sections = path, [title]
 
-    def add(self, *lines: str) -> None:
-        self.sections.append("\n".join(lines))
-        print(*lines, "", sep="\n", flush=True)
+    def add(self, *lines: str) -> int:
+        """Append a section; its index, to `extend` it later."""
+        self.sections.append("")
+        self.extend(len(self.sections) - 1, *lines)
+        return len(self.sections) - 1
+
+    def extend(self, index: int, *lines: str) -> None:
+        self.sections[index] = "\n".join(filter(None, [self.sections[index], *lines]))
+        print(*lines, sep="\n", flush=True)
         self.path.write_text("\n\n".join(self.sections) + "\n")
 
 
@@ -101,20 +107,21 @@ def bench_models(args, budget: Budget, report: Report, compiled: bool, cap: floa
     report.add(title, *tables_of(out), *([f"({problem})"] if problem else []))
 
 
-def our_run(args, budget: Budget, family: str, checkpoint: Path, cap: float) -> tuple[str, dict | None]:
+def our_run(args, budget: Budget, family: str, checkpoint: Path, cap: float) -> str:
     argv = ["--dataset", str(args.work / "har"), "--model_name_or_path", str(checkpoint)]
     argv += ["--output_dir", str(args.work / "runs" / family), "--pixel_cache_dir", str(args.work / "cache")]
     argv += ["--num_train_epochs", str(args.run_epochs), "--disable_tqdm", "True", "--report_to", "none"]
     if args.tiny:
         argv += ["--per_device_train_batch_size", "8", "--dataloader_num_workers", "1"]
-    if budget.left(cap) < 5:
-        return f"| {NAMES[family]} | ours | skipped: the time budget is spent |", None
+    limit = budget.left(cap)
+    if limit < 5:
+        return f"| {NAMES[family]} | ours | skipped: the time budget is spent |"
     try:
-        timing = timed_run(family, argv, args.work, f"run_{family}", budget.left(cap))
+        timing = timed_run(family, argv, args.work, f"run_{family}", limit)
     except subprocess.TimeoutExpired:
-        return f"| {NAMES[family]} | ours | stopped at its time limit ({budget.left(cap):.0f} s left) |", None
+        return f"| {NAMES[family]} | ours | stopped at its time limit ({limit:.0f} s) |"
     except subprocess.CalledProcessError as failed:
-        return f"| {NAMES[family]} | ours | failed (exit {failed.returncode}; log run_{family}.log) |", None
+        return f"| {NAMES[family]} | ours | failed (exit {failed.returncode}; log run_{family}.log) |"
     results = json.loads((args.work / "runs" / family / "all_results.json").read_text())
     seconds = timing["seconds"]
     cells = [NAMES[family], "ours: `train.main`, defaults", f"{results['epochs']:g}", f"{timing['wall']:.1f}"]
@@ -122,7 +129,7 @@ def our_run(args, budget: Budget, family: str, checkpoint: Path, cap: float) -> 
     cells += [f"{seconds['evaluations']:.1f}", f"{results['num_test_samples']:,}"]
     cells += [f"{seconds['test predictions']:.2f}", f"{timing['peak_gpu_gb']:.1f}" if "peak_gpu_gb" in timing else "-"]
     cells += [f"{timing['peak_rss_gb']:.1f}", f"{results['test_accuracy']:.3f}"]
-    return "| " + " | ".join(cells) + " |", results
+    return "| " + " | ".join(cells) + " |"
 
 
 def stock_run(args, budget: Budget, checkpoint: Path, cap: float) -> str:
@@ -208,11 +215,12 @@ def run_phases(args, device: torch.device, report: Report, checkpoints: dict[str
     budget = Budget(args.budget)
     report.add(f"{device_name(device)}, {stamp()}", versions())
     bench_models(args, budget, report, compiled=False, cap=90)
-    rows = [our_run(args, budget, family, checkpoints[family], cap=150) for family in NAMES]
-    report.add(
-        f"### Whole runs: {args.images:,} HAR-sized JPEGs, 15 classes, the real training job",
-        *RUN_HEADER,
-        *(row for row, _ in rows),
+    title = f"### Whole runs: {args.images:,} HAR-sized JPEGs, 15 classes, the real training job"
+    runs = report.add(title, *RUN_HEADER)
+    for family in NAMES:
+        report.extend(runs, our_run(args, budget, family, checkpoints[family], cap=150))
+    report.extend(
+        runs,
         stock_run(args, budget, checkpoints["clip"], cap=150),
         "(ours: defaults (batch 32, bf16, evaluation and a checkpoint every epoch, best model kept); wall = process "
         "start to exit, scan and start-up included; s per epoch = train_runtime / epochs, evaluations included; "
