@@ -136,3 +136,12 @@ def test_fsdp_is_refused_in_one_line_before_any_data_is_read(tiny_checkpoints, t
         parse_args([*argv, "--output_dir", str(tmp_path / "run")], "clip")
     assert "\n" not in str(refused.value) and "checkpoint" in str(refused.value)
     assert not (tmp_path / "run").exists()
+
+
+def test_fsdp_exits_2_with_one_line(tiny_checkpoints, tmp_path):
+    command = [sys.executable, "fine_tune_har_clip.py", "--fsdp", "full_shard", "--dataset", str(tmp_path / "none")]
+    command += ["--model_name_or_path", tiny_checkpoints["clip"], "--output_dir", str(tmp_path / "run")]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).parents[1], timeout=120)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 2 and len(errors) == 1 and errors[0].startswith("error: --fsdp:"), done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and not (tmp_path / "run").exists()
