@@ -264,6 +264,7 @@ def parse_flags(
     model_args, data_args, training_args = (_build(dtype, values) for dtype in parser.dataclass_types)
     model_args.model_name_or_path = model_args.model_name_or_path or DEFAULT_CHECKPOINTS[family]
     check_fine_tuning_options(model_args, training_args)
+    refuse_fsdp(training_args)
     for message in pending if notes is None else ():
         flags.note(message)
     return model_args, data_args, training_args
@@ -281,6 +282,18 @@ def _build(dtype: type, values: dict):
         return dtype(**{f.name: values[f.name] for f in dataclasses.fields(dtype) if f.init})
     except (ValueError, ImportError) as error:
         raise UserError(f"invalid settings (TrainingArguments): {error}") from None
+
+
+def refuse_fsdp(args: HarTrainingArguments) -> None:
+    """FSDP (`--fsdp`) saves sharded model and optimizer states (`pytorch_model_fsdp_0/`, `optimizer_0/`) that the
+    resume logic (checkpoints.py) cannot check, so every checkpoint would count as incomplete and a requeued job
+    would silently start again from step 0. Refused until that is supported; large towers fit one GPU with
+    --gradient_checkpointing and --bf16."""
+    if args.fsdp:
+        raise UserError(
+            "--fsdp: FSDP checkpoints cannot be resumed by this tool (sharded states that checkpoints.py does not "
+            "check); drop --fsdp and train with DDP (a process per GPU), --gradient_checkpointing for large towers"
+        )
 
 
 def check_fine_tuning_options(model_args: ModelArguments, args: HarTrainingArguments) -> None:

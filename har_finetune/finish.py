@@ -24,16 +24,16 @@ logger = logging.getLogger("har_finetune")
 CARD_SETTINGS = ("learning_rate", "num_train_epochs", "per_device_train_batch_size", "seed")
 
 
-def library_versions() -> dict[str, str]:
+def library_versions() -> dict[str, str | None]:
     packages = ("torch", "torchvision", "transformers", "datasets", "accelerate", "scikit-learn", "pillow", "numpy")
     return {"python": platform.python_version(), **{name: _version(name) for name in packages}}
 
 
-def _version(package: str) -> str:
+def _version(package: str) -> str | None:
     try:
         return version(package)
-    except PackageNotFoundError:
-        return "not installed"
+    except PackageNotFoundError:  # e.g. `datasets`, needed only for Hub-format data (not on the GPU machine)
+        return None
 
 
 def run_config(

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from har_finetune import bench, demo, prefetch
+from benchmarks import bench
+from har_finetune import demo, prefetch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -122,10 +123,16 @@ def test_settings_work_without_sched_getaffinity_and_help_skips_the_training_sta
 
 
 @pytest.mark.parametrize(
-    "module, main", [("demo", demo.main), ("prefetch", prefetch.main), ("bench", bench.parse_args)], ids=str
+    "command, main",
+    [
+        ("python -m har_finetune.demo", demo.main),
+        ("python -m har_finetune.prefetch", prefetch.main),
+        ("python benchmarks/bench.py", bench.parse_args),
+    ],
+    ids=str,
 )
-def test_help_names_the_module_command(module, main, capsys):
+def test_help_names_the_command_to_type(command, main, capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--help"])
     assert stop.value.code == 0
-    assert capsys.readouterr().out.startswith(f"usage: python -m har_finetune.{module} ")
+    assert capsys.readouterr().out.startswith(f"usage: {command} ")
