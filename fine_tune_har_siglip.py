@@ -11,7 +11,12 @@ Every stock TrainingArguments flag passes through; `--help` lists them all. The 
 import sys
 
 from har_finetune.errors import run_cli
-from har_finetune.train import main
 
 if __name__ == "__main__":
+    if {"-h", "--help"} & set(sys.argv[1:]):  # the settings alone, without the training stack: ~2x faster
+        from har_finetune.config import parse_flags
+
+        run_cli(lambda: parse_flags(sys.argv[1:], "siglip"))
+    from har_finetune.train import main
+
     run_cli(lambda: main(sys.argv[1:], family="siglip"))

@@ -3,8 +3,10 @@
     python plot_metrics.py outputs/clip                                   # -> outputs/clip/plots/*.png
     python plot_metrics.py outputs/clip outputs/siglip --out outputs/compare   # + overlays and REPORT.md
 
+A folder of runs (a seed or sweep campaign: outputs/clip/seed-1, seed-2, ...) stands for every run under it;
+REPORT.md then groups the seeds and compares runs on the same test images with intervals and paired tests.
 Reads only the run folders (docs/run_folder.md); works on a run still in progress (plots what exists, notes the rest).
-Exit code 2 when a run folder file is empty or unreadable (the message names it).
+Exit code 2 when a run folder file is empty or unreadable, or a folder is not a run (the message names it).
 """
 
 import argparse
@@ -19,7 +21,9 @@ DEFAULT_OUT = Path("outputs/compare")
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run folders written by training")
+    parser.add_argument(
+        "run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run folders written by training, or folders of runs"
+    )
     parser.add_argument(
         "--out",
         type=Path,

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from har_finetune.errors import UserError, run_cli
-from har_finetune.run_reader import model_name
+from har_finetune.run_folder.reader import model_name
 from har_finetune.visualize import visualize_run
 
 

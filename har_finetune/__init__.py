@@ -4,13 +4,21 @@ Layout (one module per concern; the run folder described in docs/run_folder.md i
 passes between training, plotting and visualising):
 
 - config.py      settings dataclasses and argument parsing (stock TrainingArguments pass through)
+- run_folder/    the run folder's one owner (torch-free): files, identity, lock, checkpoints, writes, reads
 - models.py      the one registry of supported model types (clip, siglip, siglip2) and heads (default, zero_shot)
-- zero_shot.py   class-name prompts, the zero-shot classifier and baseline; zero_shot_head.py its model class
-- optimization.py  layer-wise learning-rate decay and LP-FT; wise_ft.py  weight averaging with the zero-shot model
-- predict.py     `python -m har_finetune.predict RUN_DIR PATH...`: top-k labels for any images
+- zero_shot.py   class-name prompts and the zero-shot classifier; zero_shot_head.py its model class;
+                 zero_shot_baseline.py scores it before training (--zero_shot)
+- trainer.py     the one Trainer subclass: batches finished on the device, LP-FT and layer decay (optimization.py)
+- wise_ft.py     weight averaging with the zero-shot model
 - data/          dataset sources, image decoding, de-duplication + split, transforms, torch datasets
-- metrics.py     scikit-learn metrics, prediction and per-class report files
-- train.py       `main(argv, family)`: the training job, reading like a table of contents
+- metrics.py     scikit-learn metrics, prediction and per-class report tables
+- train.py       `main(argv, family)`: the training job, reading like a table of contents; finish.py its records
+- guards.py, preemption.py  faults (NaN, out of memory, disk full) and Slurm signals
+- report.py, plots.py, visualize.py  read run folders only: REPORT.md, figures, annotated samples
+- campaign.py    seed and sweep campaigns (Slurm job arrays, --task_index): a task's command line
+- compare_plots.py, comparison.py, report_stats.py, stats.py  overlays, seed groups, paired comparisons and
+                 their statistics (scipy)
+- predict.py     `python -m har_finetune.predict RUN_DIR PATH...`: top-k labels for any images
 - demo.py        offline smoke demo: synthetic HAR-named images and tiny checkpoints
 """
 

@@ -8,21 +8,36 @@ Defaults mirror the report this tool reproduces: 6 epochs, batch size 32, evalua
 keep the best model by validation accuracy, seed 42.
 """
 
-import json
-import os
+import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
-import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
-from .data.transforms import AUGMENTATIONS
+from . import flags
+from .campaign import task_argv
+from .choices import (
+    AUGMENTATIONS,
+    DEFAULT_CHECKPOINTS,
+    DEFAULT_DATASET,
+    DEFAULT_TEMPLATES,
+    HEADS,
+    available_cpus,
+    bad_templates,
+)
 from .errors import UserError
-from .models import DEFAULT_CHECKPOINTS, HEADS
-from .zero_shot import DEFAULT_TEMPLATES, prompts
+from .preflight import check_environment
+from .run_folder.checkpoints import run_is_finished
 
-DEFAULT_DATASET = "Bingsu/Human_Action_Recognition"
+DESCRIPTIONS = {
+    "clip": "Fine-tune a CLIP vision tower on Human Action Recognition (run folder: docs/run_folder.md).",
+    "siglip": "Fine-tune a SigLIP or SigLIP 2 vision tower on Human Action Recognition (run folder: "
+    "docs/run_folder.md).",
+}
+EPILOG = (
+    "Our settings come first, then every stock transformers TrainingArguments flag. A JSON/YAML recipe may come "
+    "first and stand in for flags: `python fine_tune_har_clip.py recipes/clip.yaml --num_train_epochs 3`."
+)
 
 
 @dataclass
@@ -72,6 +87,13 @@ class DataArguments:
     )
     validation_fraction: float = field(
         default=0.1, metadata={"help": "Validation split carved from what is left after the test split."}
+    )
+    split_seed: int = field(
+        default=42,
+        metadata={
+            "help": "Seed of the carved test/validation split, independent of --seed: runs over the same data "
+            "share one split.csv, so the report can pair their test predictions."
+        },
     )
     augmentation: str = field(
         default="crop_flip", metadata={"help": f"Training augmentation: {', '.join(AUGMENTATIONS)}."}
@@ -140,7 +162,7 @@ class HarTrainingArguments(TrainingArguments):
         default=torch.cuda.is_available(), metadata={"help": "Pinned host memory (useful on a GPU only)."}
     )
     dataloader_num_workers: int = field(  # the CPUs this process may use (a Slurm allocation), not the machine's
-        default=min(8, max(0, len(os.sched_getaffinity(0)) - 1)), metadata={"help": "Data loading processes."}
+        default_factory=lambda: min(8, max(0, available_cpus() - 1)), metadata={"help": "Data loading processes."}
     )
     use_cpu: bool = field(  # without it, torchrun on a CPU-only machine silently skips DDP set-up
         default=not torch.cuda.is_available(), metadata={"help": "Train on the CPU (default when there is no GPU)."}
@@ -183,12 +205,11 @@ class HarTrainingArguments(TrainingArguments):
         super().__post_init__()
 
 
-def _read_config_file(path: str) -> dict:
-    text = Path(path).read_text()
-    data = yaml.safe_load(text) if path.endswith((".yaml", ".yml")) else json.loads(text)
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping of flag names to values")
-    return data
+class _Parser(HfArgumentParser):
+    """argparse's own errors (a value of the wrong type, a flag without its value) as one line, not usage + exit."""
+
+    def error(self, message: str):
+        raise UserError(f"{message.rstrip('.')}; see --help")
 
 
 def _auto_precision(explicit: set[str]) -> dict:
@@ -199,34 +220,89 @@ def _auto_precision(explicit: set[str]) -> dict:
 
 
 def parse_args(argv: list[str], family: str) -> tuple[ModelArguments, DataArguments, HarTrainingArguments]:
-    """Parse flags (optionally after one JSON/YAML file) for the `family` script ("clip" or "siglip")."""
-    defaults: dict = {"output_dir": f"outputs/{family}"}
-    if argv and argv[0].endswith((".json", ".yaml", ".yml")):
-        if not Path(argv[0]).is_file():
-            raise UserError(f"config file {argv[0]} does not exist")
-        defaults.update(_read_config_file(argv[0]))
-        argv = argv[1:]
-    explicit = set(defaults) | {arg[2:].split("=")[0] for arg in argv if arg.startswith("--")}
-    defaults.update(_auto_precision(explicit))
-    parser = HfArgumentParser((ModelArguments, DataArguments, HarTrainingArguments))
-    unknown = set(defaults) - {action.dest for action in parser._actions}
-    if unknown:
-        raise UserError(f"unknown settings in the config file: {sorted(unknown)}")
-    parser.set_defaults(**defaults)
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    """Parse and check flags (optionally after one JSON/YAML recipe) for the `family` script ("clip" or "siglip"),
+    then the environment the run needs (pixel cache folder, --report_to, --push_to_hub); touches no data."""
+    notes: list[str] = []
+    model_args, data_args, training_args = parse_flags(argv, family, notes)
+    if not run_is_finished(training_args.output_dir):  # a finished run needs nothing more
+        check_environment(data_args.pixel_cache, data_args.pixel_cache_dir, training_args)
+    for message in notes:  # only once everything passed: an error stays the one line on stderr
+        flags.note(message)
+    return model_args, data_args, training_args
+
+
+def parse_flags(
+    argv: list[str], family: str, notes: list[str] | None = None
+) -> tuple[ModelArguments, DataArguments, HarTrainingArguments]:
+    """The flags alone, each problem one `UserError` line naming the flag and the fix. Settings changed for the
+    user are added to `notes` (printed as `note:` lines at the end when no list is given)."""
+    pending = [] if notes is None else notes
+    recipe, recipe_values = None, {}
+    if argv and argv[0].endswith(flags.RECIPE_SUFFIXES) and not argv[0].startswith("-"):
+        recipe, recipe_values, argv = argv[0], flags.read_recipe(argv[0]), argv[1:]
+    # a campaign task (--sweep, --task_index, a Slurm array): its seed or settings, and its folder
+    argv = task_argv(argv, recipe_values.get("output_dir", f"outputs/{family}"))
+    flags.renamed_flags_in(argv)
+    parser = _Parser(  # no abbreviations: --lr must not become --lr_scheduler_type
+        (ModelArguments, DataArguments, HarTrainingArguments),
+        description=DESCRIPTIONS[family],
+        epilog=EPILOG,
+        allow_abbrev=False,
+    )
+    valid = sorted({action.dest for action in parser._actions} - {"help"})
+    if recipe and set(recipe_values) - set(valid):
+        flags.unknown_recipe_keys(recipe, recipe_values, sorted(set(recipe_values) - set(valid)), valid)
+    explicit = set(recipe_values) | _dests_given(parser, argv)
+    parser.set_defaults(**{"output_dir": f"outputs/{family}", **recipe_values, **_auto_precision(explicit)})
+    namespace, remaining = parser.parse_known_args(args=argv)
+    if remaining:
+        hint = f"python fine_tune_har_{family}.py RECIPE [--flag value ...]"
+        raise UserError(flags.unknown_flag_message(remaining[0], valid, hint))
+    values = vars(namespace)
+    flags.check_values(values)
+    flags.align_strategies(values, explicit, pending)
+    model_args, data_args, training_args = (_build(dtype, values) for dtype in parser.dataclass_types)
     model_args.model_name_or_path = model_args.model_name_or_path or DEFAULT_CHECKPOINTS[family]
     check_fine_tuning_options(model_args, training_args)
+    refuse_fsdp(training_args)
+    for message in pending if notes is None else ():
+        flags.note(message)
     return model_args, data_args, training_args
+
+
+def _dests_given(parser: HfArgumentParser, argv: list[str]) -> set[str]:
+    """Settings named on the command line (--no_X forms included)."""
+    actions = parser._option_string_actions
+    return {actions[o].dest for o in (arg.partition("=")[0] for arg in argv if arg.startswith("--")) if o in actions}
+
+
+def _build(dtype: type, values: dict):
+    """One settings dataclass from the parsed values; TrainingArguments' own checks become one line."""
+    try:
+        return dtype(**{f.name: values[f.name] for f in dataclasses.fields(dtype) if f.init})
+    except (ValueError, ImportError) as error:
+        raise UserError(f"invalid settings (TrainingArguments): {error}") from None
+
+
+def refuse_fsdp(args: HarTrainingArguments) -> None:
+    """FSDP (`--fsdp`) saves sharded model and optimizer states (`pytorch_model_fsdp_0/`, `optimizer_0/`) that the
+    resume logic (checkpoints.py) cannot check, so every checkpoint would count as incomplete and a requeued job
+    would silently start again from step 0. Refused until that is supported; large towers fit one GPU with
+    --gradient_checkpointing and --bf16."""
+    if args.fsdp:
+        raise UserError(
+            "--fsdp: FSDP checkpoints cannot be resumed by this tool (sharded states that checkpoints.py does not "
+            "check); drop --fsdp and train with DDP (a process per GPU), --gradient_checkpointing for large towers"
+        )
 
 
 def check_fine_tuning_options(model_args: ModelArguments, args: HarTrainingArguments) -> None:
     """--head, prompts, LP-FT, layer decay and WiSE-FT settings, with what to change."""
     if model_args.head not in HEADS:
         raise UserError(f"--head {model_args.head}: choose one of {', '.join(HEADS)}")
-    try:
-        prompts(["class"], model_args.prompt_templates)
-    except ValueError as error:
-        raise UserError(f"--prompt_templates: {error}") from None
+    bad = bad_templates(model_args.prompt_templates)
+    if bad or not model_args.prompt_templates:
+        raise UserError(f"--prompt_templates need exactly one '{{}}' for the class name; got {bad or 'none'}")
     if not 0 < args.layer_decay <= 1:
         raise UserError(f"--layer_decay must be in (0, 1] (got {args.layer_decay}); 0.65-0.85 is typical for ViT-B")
     if args.linear_probe_epochs < 0 or (args.max_steps <= 0 and args.linear_probe_epochs >= args.num_train_epochs):

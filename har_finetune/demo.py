@@ -16,8 +16,8 @@ from pathlib import Path
 
 from .errors import run_cli
 from .report import plot_and_report
+from .run_folder.files import RESULTS, RUN_CONFIG
 from .synthetic import make_synthetic_har, make_tiny_checkpoint
-from .train import OUR_RUN_MARKER
 from .train import main as train_main
 from .visualize import visualize_run
 
@@ -45,7 +45,7 @@ def run_demo(out: Path, images_per_class: int = 40) -> dict[str, dict]:
         shutil.rmtree(checkpoint, ignore_errors=True)
         make_tiny_checkpoint(family, checkpoint)
         run_dir = out / family
-        if (run_dir / OUR_RUN_MARKER).is_file():  # only our own run folders; train refuses anything else
+        if (run_dir / RUN_CONFIG).is_file():  # only our own run folders; train refuses anything else
             shutil.rmtree(run_dir)
         code = train_main(
             [
@@ -61,12 +61,14 @@ def run_demo(out: Path, images_per_class: int = 40) -> dict[str, dict]:
         )
         if code != 0:
             raise SystemExit(code)
-        results[family] = json.loads((run_dir / "all_results.json").read_text())
+        results[family] = json.loads((run_dir / RESULTS).read_text())
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m har_finetune.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=Path("outputs/demo"), help="demo folder (data, models, runs)")
     args = parser.parse_args(argv)
     results = run_demo(args.out)

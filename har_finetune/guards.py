@@ -6,15 +6,11 @@
   with fp16 the gradient scaler skips updates while the steps still count.
 - `explain_faults`: out of memory (with the batch size that failed and what to try) and a full disk (the
   half-written checkpoint is removed, the previous one stays) become `RunFailed` errors.
-- `save_final_model`: the final model files go to a staging folder and are moved into place once all of them
-  are written; `all_results.json`, written after them by train.finish_run, is what marks a run finished.
 """
 
 import errno
 import logging
 import math
-import os
-import shutil
 import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -24,13 +20,12 @@ import torch
 from accelerate.utils.memory import should_reduce_batch_size
 from transformers import Trainer, TrainerCallback
 
-from .checkpoints import CHECKPOINT_DIR, checkpoint_problem, latest_complete_checkpoint
 from .errors import RunFailed
 from .preemption import any_rank
+from .run_folder.checkpoints import latest_complete_checkpoint, remove_incomplete_checkpoints
 
 logger = logging.getLogger(__name__)
 
-FINAL_STAGING = ".final-model.tmp"  # hidden: never mistaken for a checkpoint or a model folder
 DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 # safetensors and torch.save report a full disk as their own errors, not as OSError(ENOSPC)
 DISK_FULL_TEXTS = ("No space left on device", "Disk quota exceeded", "StorageFull", "file write failed")
@@ -220,45 +215,3 @@ def disk_full_message(output_dir: str | Path, error: Exception, removed: list[st
         f"disk full (or over quota) while writing to {output_dir} ({type(error).__name__}: {error}){cleaned}; "
         f"{kept}. Free some space (or lower --save_total_limit) and rerun the same command to resume"
     )
-
-
-def remove_incomplete_checkpoints(output_dir: str | Path) -> list[str]:
-    """Delete the incomplete `checkpoint-N` folders newer than the newest complete one (the disk filled up)."""
-    numbered = [
-        (int(m.group(1)), p)
-        for p in Path(output_dir).glob("checkpoint-*")
-        if (m := CHECKPOINT_DIR.match(p.name)) and p.is_dir()
-    ]
-    removed = []
-    for _, path in sorted(numbered, reverse=True):
-        if checkpoint_problem(path) is None:
-            break
-        shutil.rmtree(path, ignore_errors=True)
-        removed.append(path.name)
-    return removed
-
-
-def save_final_model(trainer: Trainer, output_dir: Path) -> None:
-    """Model files, image processor and trainer_state.json, each replacing its old version only once all are written.
-
-    Killed or out of disk space while writing: the staging folder holds the partial files (removed on the next try)
-    and the files in `output_dir` are the previous ones; without `all_results.json` the run does not count as
-    finished, so the next run redoes this step from the kept checkpoint.
-    """
-    staging = output_dir / FINAL_STAGING
-    shutil.rmtree(staging, ignore_errors=True)  # left over by a run killed while saving
-    try:
-        trainer.save_model(str(staging))
-        trainer.state.save_to_json(str(staging / "trainer_state.json"))
-        files = sorted(p for p in staging.iterdir() if p.is_file())
-        for path in files:
-            with open(path, "rb") as f:
-                os.fsync(f.fileno())
-        names = {p.name for p in files}
-        for stale in output_dir.glob("model*.safetensors*"):  # shards of an earlier, differently sharded save
-            if stale.name not in names:
-                stale.unlink()
-        for path in files:
-            os.replace(path, output_dir / path.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)

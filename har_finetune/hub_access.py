@@ -16,10 +16,12 @@ PROBE_TIMEOUT_S = 5
 
 
 def prefetch_hint(kind: str, name: str) -> str:
-    """What to do when `kind` ("model" or "dataset") `name` is not in the local cache."""
+    """What to do when `kind` ("model" or "dataset") `name` is not in the local cache (offline mode not repeated
+    when it is already on)."""
+    offline = "" if is_offline() else " and run compute jobs with HF_HUB_OFFLINE=1"
     return (
         f"fetch it on a login node with internet (`python -m har_finetune.prefetch --{kind} {name}`, same "
-        "HF_HOME) and run compute jobs with HF_HUB_OFFLINE=1, or pass a local folder"
+        f"HF_HOME){offline}, or pass a local folder"
     )
 
 
@@ -27,18 +29,25 @@ def is_offline() -> bool:
     return constants.is_offline_mode()
 
 
+def hub_unreachable_reason() -> str | None:
+    """Why the Hub endpoint cannot be reached (one probe, a few seconds at most); None when it answers."""
+    try:
+        get_session().head(constants.ENDPOINT, timeout=PROBE_TIMEOUT_S)  # any HTTP answer means "reachable"
+    except Exception as error:  # the HTTP client's transport errors: DNS, refused, timeout, proxy
+        return f"{constants.ENDPOINT}: {type(error).__name__}"
+    return None
+
+
 def check_hub_reachable(kind: str, name: str) -> None:
     """Raise a one-line `UserError` when the Hub cannot be reached to look up `name` (not in offline mode)."""
     if is_offline():
         return
-    try:
-        get_session().head(constants.ENDPOINT, timeout=PROBE_TIMEOUT_S)  # any HTTP answer means "reachable"
-    except Exception as error:  # the HTTP client's transport errors: DNS, refused, timeout, proxy
+    reason = hub_unreachable_reason()
+    if reason:
         raise UserError(
-            f"cannot reach the Hugging Face Hub ({constants.ENDPOINT}: {type(error).__name__}) to get "
-            f"{kind} '{name}'; without internet set HF_HUB_OFFLINE=1 to use the local cache; "
-            + prefetch_hint(kind, name)
-        ) from None
+            f"cannot reach the Hugging Face Hub ({reason}) to get {kind} '{name}'; without internet set "
+            "HF_HUB_OFFLINE=1 to use the local cache; " + prefetch_hint(kind, name)
+        )
 
 
 def check_model(name_or_path: str) -> None:

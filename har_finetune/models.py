@@ -26,7 +26,11 @@ from transformers import (
     SiglipModel,
 )
 
+from .choices import DEFAULT_CHECKPOINTS, HEADS  # noqa: F401  (re-exported)
 from .errors import UserError
+from .hub_access import prefetch_hint
+from .load_messages import log_load_info, quiet_loading
+from .run_folder.identity import model_revision
 from .zero_shot import DEFAULT_TEMPLATES, zero_shot_classifier
 
 logger = logging.getLogger(__name__)
@@ -35,7 +39,6 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ModelFamily:
     model_type: str
-    display_name: str
     model_class: type[PreTrainedModel]
     # SigLIP 2 (NaFlex) feeds variable-size patch sequences: its image processor must build every batch.
     processor_builds_batches: bool = False
@@ -51,10 +54,9 @@ class ModelFamily:
 FAMILIES = {
     family.model_type: family
     for family in (
-        ModelFamily("clip", "CLIP", CLIPForImageClassification, dual_model_class=CLIPModel),
+        ModelFamily("clip", CLIPForImageClassification, dual_model_class=CLIPModel),
         ModelFamily(
             "siglip",
-            "SigLIP",
             SiglipForImageClassification,
             drop_pooling_head=True,
             dual_model_class=SiglipModel,
@@ -62,7 +64,6 @@ FAMILIES = {
         ),
         ModelFamily(
             "siglip2",
-            "SigLIP 2",
             Siglip2ForImageClassification,
             True,
             drop_pooling_head=True,
@@ -71,14 +72,6 @@ FAMILIES = {
         ),
     )
 }
-HEADS = ("default", "zero_shot")
-
-DEFAULT_CHECKPOINTS = {"clip": "openai/clip-vit-base-patch16", "siglip": "google/siglip-base-patch16-224"}
-
-OFFLINE_HINT = (
-    "fetch it on a login node with internet (`python -m har_finetune.prefetch --model NAME`) "
-    "or pass a local folder; on compute nodes set HF_HUB_OFFLINE=1"
-)
 
 
 def load_config(name_or_path: str) -> PretrainedConfig:
@@ -89,7 +82,8 @@ def load_config(name_or_path: str) -> PretrainedConfig:
         if os.path.isdir(name_or_path):
             raise UserError(f"{name_or_path} is not a model folder (no readable config.json): {error}") from None
         raise UserError(
-            f"cannot load model '{name_or_path}' (not a local folder, not reachable on the Hub): {OFFLINE_HINT}"
+            f"cannot load model '{name_or_path}' (not a local folder, not in the cache or on the Hub): "
+            + prefetch_hint("model", name_or_path)
         ) from None
 
 
@@ -104,11 +98,22 @@ def family_of(config: PretrainedConfig, name_or_path: str) -> ModelFamily:
     return family
 
 
+def describe_model(name_or_path: str) -> dict[str, str]:
+    """The model's part of a run's identity: its type and revision (the Hub commit of the cached snapshot, or for
+    a local folder a fingerprint of its files)."""
+    config = load_config(name_or_path)
+    local = os.path.isdir(name_or_path)
+    revision = model_revision(name_or_path) if local else getattr(config, "_commit_hash", None) or "unknown"
+    return {"model_type": config.model_type, "model_revision": revision}
+
+
 def load_image_processor(name_or_path: str) -> BaseImageProcessor:
     try:
         return AutoImageProcessor.from_pretrained(name_or_path)
     except (OSError, ValueError):
-        raise UserError(f"cannot load the image processor of '{name_or_path}': {OFFLINE_HINT}") from None
+        raise UserError(
+            f"cannot load the image processor of '{name_or_path}': {prefetch_hint('model', name_or_path)}"
+        ) from None
 
 
 def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
@@ -117,7 +122,7 @@ def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
     except (OSError, ValueError, ImportError) as error:
         raise UserError(
             f"cannot load the tokenizer of '{name_or_path}' (needed for class-name prompts): {error}; "
-            f"SigLIP's needs `pip install sentencepiece protobuf`; {OFFLINE_HINT}"
+            f"SigLIP's needs `pip install sentencepiece protobuf`; {prefetch_hint('model', name_or_path)}"
         ) from None
 
 
@@ -144,7 +149,11 @@ def load_classifier(
     if family.drop_pooling_head:
         config.vision_config.vision_use_head = False
     torch.manual_seed(seed)  # the head is created inside from_pretrained
-    model = family.model_class.from_pretrained(name_or_path, config=config, dtype=torch.float32)
+    with quiet_loading():  # one line instead of transformers' ~30-line load report (load_messages.py)
+        model, info = family.model_class.from_pretrained(
+            name_or_path, config=config, dtype=torch.float32, output_loading_info=True
+        )
+    log_load_info(info, name_or_path, family.model_type)
     # Its forward takes **kwargs, so Trainer assumes the loss is normalised by `num_items_in_batch` and stops scaling
     # it, but the loss is a per-batch mean: without this, gradient accumulation and DDP multiply the loss (and, before
     # clipping, the gradients) by the accumulation steps and the number of processes (transformers 5.24).

@@ -1,4 +1,5 @@
-"""Layer-wise learning-rate decay and linear-probe-then-fine-tune (LP-FT), in a small Trainer subclass.
+"""Layer-wise learning-rate decay and linear-probe-then-fine-tune (LP-FT): parameter groups and schedules, used
+by `trainer.HarTrainer`'s optimizer and scheduler.
 
 `--layer_decay d`: the head and everything after the last transformer block (final norm, SigLIP's pooling head,
 CLIP's projection) learn at `--learning_rate`; block i of n (counting from 0) at lr * d**(n - i); the patch
@@ -21,8 +22,6 @@ from collections.abc import Callable
 
 import torch
 from transformers import get_scheduler
-
-from .trainer import HarTrainer
 
 HEAD_PREFIX = "classifier."  # the head's name in transformers' classifiers and in ZeroShotHeadForImageClassification
 _BLOCK = re.compile(r"encoder\.layers\.(\d+)\.")
@@ -93,66 +92,3 @@ def lp_ft_multipliers(
         return 0.0 if step < probe_steps else fine_tune(step - probe_steps)
 
     return head, rest
-
-
-class FineTuningTrainer(HarTrainer):
-    """HarTrainer with optional layer-wise learning-rate decay and an LP-FT schedule (see the module docstring)."""
-
-    def __init__(
-        self,
-        *args,
-        layer_decay: float = 1.0,
-        linear_probe_epochs: float = 0.0,
-        linear_probe_learning_rate: float | None = None,
-        **kwargs,
-    ):
-        super().__init__(*args, **kwargs)
-        self.layer_decay = layer_decay
-        self.linear_probe_epochs = linear_probe_epochs
-        self.linear_probe_learning_rate = linear_probe_learning_rate or self.args.learning_rate
-        self.steps_per_epoch = None
-
-    def set_initial_training_values(self, args, dataloader):
-        values = super().set_initial_training_values(args, dataloader)
-        self.steps_per_epoch = values[1]  # optimizer steps per epoch, as Trainer counts them
-        return values
-
-    def create_optimizer(self, model=None):
-        if self.optimizer is not None or (self.layer_decay == 1.0 and not self.linear_probe_epochs):
-            return super().create_optimizer(model)
-        model = self.model if model is None else model
-        groups = param_groups(
-            model,
-            self.args.learning_rate,
-            self.args.weight_decay,
-            self.layer_decay,
-            set(self.get_decay_parameter_names(model)),
-        )
-        optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
-        if {"params", "model", "optimizer_dict"} & set(optimizer_kwargs):
-            raise ValueError(
-                f"--optim {self.args.optim} builds its own parameter groups: it cannot be combined with "
-                "--layer_decay or --linear_probe_epochs"
-            )
-        self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
-        return self.optimizer
-
-    def create_scheduler(self, num_training_steps: int, optimizer=None):
-        if self.lr_scheduler is not None or not self.linear_probe_epochs:
-            return super().create_scheduler(num_training_steps, optimizer)
-        optimizer = optimizer or self.optimizer
-        probe_steps = min(round(self.linear_probe_epochs * self.steps_per_epoch), num_training_steps)
-        fine_tune_steps = num_training_steps - probe_steps
-        args = self.args
-        probe = standard_schedule(
-            args.lr_scheduler_type, args.get_warmup_steps(probe_steps), probe_steps, args.lr_scheduler_kwargs
-        )
-        fine_tune = standard_schedule(
-            args.lr_scheduler_type, args.get_warmup_steps(fine_tune_steps), fine_tune_steps, args.lr_scheduler_kwargs
-        )
-        head_scale = self.linear_probe_learning_rate / args.learning_rate
-        head, rest = lp_ft_multipliers(probe, fine_tune, probe_steps, head_scale)
-        multipliers = [head if group.get("is_head") else rest for group in optimizer.param_groups]
-        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, multipliers)
-        self._created_lr_scheduler = True
-        return self.lr_scheduler

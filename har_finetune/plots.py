@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from har_finetune import run_reader as rr
-from har_finetune.io import write_bytes
+from har_finetune import fonts
+from har_finetune.run_folder import reader as rr
+from har_finetune.run_folder.files import write_bytes
 
 DPI = 120
 EVAL_LABELS = {"eval_loss": "loss", "eval_accuracy": "accuracy", "eval_macro_f1": "macro-F1"}
@@ -47,6 +48,23 @@ def _not_logged(ax, what: str) -> None:
     ax.text(0.5, 0.5, f"{what} not logged", ha="center", va="center", transform=ax.transAxes, color="gray")
 
 
+def steps_per_epoch(*logs: pd.DataFrame) -> float | None:
+    """Optimizer steps per epoch from the `epoch` that Trainer logged with each step (training or evaluation rows).
+
+    Not max_steps / num_train_epochs: with --max_steps, Trainer rounds num_train_epochs up (20 steps of 8 per
+    epoch: 3 epochs), which would put the epoch marks at 6.7 and 13.3 instead of 8 and 16."""
+    frames = [log[["step", "epoch"]] for log in logs if log is not None and {"step", "epoch"} <= set(log.columns)]
+    if not frames:
+        return None
+    rows = pd.concat(frames, ignore_index=True).dropna()
+    rows = rows[(rows["epoch"] > 0) & (rows["step"] > 0)]
+    if rows.empty:
+        return None
+    last = rows.loc[rows["step"].idxmax()]
+    per_epoch = float(last["step"] / last["epoch"])
+    return float(round(per_epoch)) if abs(per_epoch - round(per_epoch)) < 0.01 * per_epoch else per_epoch
+
+
 def train_figure(train: pd.DataFrame, per_epoch: float | None, title: str) -> tuple[Figure, list[str]]:
     """Three panels against step: training loss, learning rate, gradient norm; dotted lines at epoch ends."""
     fig = Figure(figsize=(9, 8), layout="constrained")
@@ -74,6 +92,15 @@ def train_figure(train: pd.DataFrame, per_epoch: float | None, title: str) -> tu
     return fig, notes
 
 
+def evaluated_when(evals: pd.DataFrame) -> str:
+    """'after each epoch', or for step-based evaluation (--eval_strategy steps) 'every N steps'."""
+    epochs = evals["epoch"].dropna().to_numpy(dtype=float)
+    if len(epochs) and np.allclose(epochs, np.round(epochs)):
+        return "after each epoch"
+    steps = np.diff(evals["step"].dropna().to_numpy()) if "step" in evals.columns else []
+    return f"every {int(np.median(steps))} steps" if len(steps) else "during training"
+
+
 def eval_figure(evals: pd.DataFrame, title: str) -> tuple[Figure, list[str]]:
     """Two panels against epoch: validation loss, validation accuracy (and macro-F1 when logged)."""
     fig = Figure(figsize=(9, 6), layout="constrained")
@@ -83,9 +110,9 @@ def eval_figure(evals: pd.DataFrame, title: str) -> tuple[Figure, list[str]]:
         (ax_loss, ["eval_loss"], "validation loss"),
         (ax_acc, ["eval_accuracy", "eval_macro_f1"], "validation accuracy"),
     ):
-        ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         present = [c for c in columns if c in evals.columns and evals[c].notna().any()]
+        ax.set_ylabel("validation " + ", ".join(EVAL_LABELS[c] for c in present) if len(present) > 1 else label)
         if columns[0] not in present:
             _not_logged(ax, label)
             notes.append(f"{label} not logged: its panel is empty")
@@ -106,7 +133,7 @@ def eval_figure(evals: pd.DataFrame, title: str) -> tuple[Figure, list[str]]:
             fontsize=9,
         )
     ax_acc.set_xlabel("epoch")
-    fig.suptitle(f"{title}: validation after each epoch")
+    fig.suptitle(f"{title}: validation {evaluated_when(evals)}")
     return fig, notes
 
 
@@ -182,10 +209,41 @@ def f1_figure(f1: pd.Series, title: str) -> Figure:
     return fig
 
 
+RUN_MARKERS = ("run_config.json", "trainer_state.json", "all_results.json", "test_predictions.csv")
+
+
+def is_run_folder(path: Path) -> bool:
+    """A folder written by training: one of its files, or a Trainer checkpoint (a run still training)."""
+    path = Path(path)
+    return path.is_dir() and (
+        any((path / name).is_file() for name in RUN_MARKERS) or any(path.glob("checkpoint-[0-9]*/"))
+    )
+
+
+def run_folders(path: Path, depth: int = 3) -> list[Path]:
+    """`path` if it is a run folder, else the run folders below it (a campaign: seed-<N>/ or sweep folders), sorted.
+
+    Hidden folders and plots/ are not searched; `depth` bounds the search (a sweep of seed campaigns is 2 deep)."""
+    path = Path(path)
+    if is_run_folder(path):
+        return [path]
+    if depth == 0 or not path.is_dir():
+        return []
+    children = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "plots")
+    return [run for child in children for run in run_folders(child, depth - 1)]
+
+
 def plot_run(run_dir: Path) -> RunPlots:
     """Write every figure the run's files allow into RUN_DIR/plots/; note what is missing, record errors."""
     run_dir = Path(run_dir)
     result = RunPlots(run_dir, rr.model_name(run_dir))
+    if not is_run_folder(run_dir):  # one error, not notes about the files a run would have
+        what = "is not a folder" if not run_dir.is_dir() else "is not a run folder"
+        result.errors.append(
+            f"{run_dir} {what} (no run_config.json, trainer_state.json or checkpoint-N/ in it or in its "
+            "sub-folders): pass a run folder written by training, or a campaign folder holding run folders"
+        )
+        return result
     out = run_dir / "plots"
     try:
         result.train, result.evals, state = rr.load_log_history(run_dir)
@@ -204,7 +262,7 @@ def _plot_history(result: RunPlots, state: dict, out: Path) -> None:
     if result.train.empty:
         result.notes.append("train_metrics.png skipped: no training step logged yet")
     else:
-        fig, notes = train_figure(result.train, rr.steps_per_epoch(result.train, state), result.name)
+        fig, notes = train_figure(result.train, steps_per_epoch(result.train, result.evals), result.name)
         result.written.append(save_figure(fig, out / "train_metrics.png"))
         result.notes += notes
     if result.evals.empty or "epoch" not in result.evals.columns:
@@ -217,66 +275,16 @@ def _plot_history(result: RunPlots, state: dict, out: Path) -> None:
 
 def _plot_test(result: RunPlots, out: Path) -> None:
     predictions = rr.load_predictions(result.run_dir)
-    if predictions is None:
-        result.notes.append("confusion_matrix.png skipped: no test_predictions.csv (run not finished?)")
-        names = []  # only needed to compute F1 from predictions
-    else:
-        names = rr.class_names(result.run_dir, predictions)
-        figure = confusion_figure(predictions, names, result.name)
-        result.written.append(save_figure(figure, out / "confusion_matrix.png"))
-    result.f1 = per_class_f1(result.run_dir, predictions, names)
-    if result.f1 is None:
-        result.notes.append("per_class_f1.png skipped: no classification_report.csv or test_predictions.csv")
-    else:
-        result.written.append(save_figure(f1_figure(result.f1, result.name), out / "per_class_f1.png"))
-
-
-def compare_eval_figure(runs: dict[str, pd.DataFrame]) -> Figure:
-    """Validation accuracy and loss of several runs on shared axes, against epoch."""
-    fig = Figure(figsize=(9, 6), layout="constrained")
-    ax_acc, ax_loss = fig.subplots(2, 1, sharex=True)
-    for name, evals in runs.items():
-        for ax, column in ((ax_acc, "eval_accuracy"), (ax_loss, "eval_loss")):
-            if column in evals.columns:
-                rows = evals.dropna(subset=[column])
-                ax.plot(rows["epoch"], rows[column], marker="o", label=name)
-    for ax, label in ((ax_acc, "validation accuracy"), (ax_loss, "validation loss")):
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    ax_loss.set_xlabel("epoch")
-    fig.suptitle("Validation after each epoch")
-    return fig
-
-
-def compare_train_loss_figure(runs: dict[str, pd.DataFrame]) -> Figure:
-    """Training loss of several runs against epoch (step counts differ between runs, epochs do not)."""
-    fig = Figure(figsize=(9, 4.5), layout="constrained")
-    ax = fig.subplots()
-    for name, train in runs.items():
-        rows = train.dropna(subset=["loss", "epoch"])
-        ax.plot(rows["epoch"], rows["loss"], lw=1.2, label=name)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("training loss")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    ax.set_title("Training loss")
-    return fig
-
-
-def compare_f1_figure(f1s: dict[str, pd.Series]) -> Figure:
-    """Per-class test F1 of several runs as grouped horizontal bars, classes ordered by the first run's F1."""
-    order = next(iter(f1s.values())).sort_values().index
-    fig = Figure(figsize=(8, max(4.0, 0.22 * len(order) * len(f1s) + 1.5)), layout="constrained")
-    ax = fig.subplots()
-    height = 0.8 / len(f1s)
-    for k, (name, f1) in enumerate(f1s.items()):
-        positions = np.arange(len(order)) + (k - (len(f1s) - 1) / 2) * height
-        ax.barh(positions, f1.reindex(order).to_numpy(), height=height, label=f"{name} (macro {f1.mean():.3f})")
-    ax.set_yticks(np.arange(len(order)), order)
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("F1 on the test split")
-    ax.grid(axis="x", alpha=0.3)
-    fig.legend(loc="outside lower center", ncols=len(f1s))
-    ax.set_title("Per-class F1 (test)")
-    return fig
+    names = [] if predictions is None else rr.class_names(result.run_dir, predictions)
+    with fonts.covering(names):  # class names in any script: a font that has their glyphs
+        if predictions is None:
+            result.notes.append("confusion_matrix.png skipped: no test_predictions.csv (run not finished?)")
+        else:
+            figure = confusion_figure(predictions, names, result.name)
+            result.written.append(save_figure(figure, out / "confusion_matrix.png"))
+        result.f1 = per_class_f1(result.run_dir, predictions, names)
+        if result.f1 is None:
+            result.notes.append("per_class_f1.png skipped: no classification_report.csv or test_predictions.csv")
+        else:
+            with fonts.covering(result.f1.index):
+                result.written.append(save_figure(f1_figure(result.f1, result.name), out / "per_class_f1.png"))

@@ -12,6 +12,7 @@ In Python, `load_run(run_dir)` loads any run, including `--head zero_shot` runs,
 """
 
 import argparse
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,12 +21,20 @@ import pandas as pd
 import torch
 from PIL import Image
 from tqdm.auto import tqdm
-from transformers import AutoImageProcessor, AutoModelForImageClassification, BaseImageProcessor, PreTrainedModel
+from transformers import (
+    AutoConfig,
+    AutoImageProcessor,
+    AutoModelForImageClassification,
+    BaseImageProcessor,
+    PreTrainedModel,
+)
 
-from . import io, zero_shot_head  # noqa: F401  zero_shot_head registers --head zero_shot runs with Auto classes
-from .data.images import decode_rgb
+from . import zero_shot_head  # noqa: F401  registers --head zero_shot runs with the Auto classes
+from .data.images import decode_rgb, unreadable_reason
 from .data.sources import is_image_file
 from .errors import UserError, run_cli
+from .load_messages import quiet_loading
+from .run_folder.files import write_csv
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[PreTrainedModel, BaseImageProcessor]:
@@ -33,8 +42,22 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[P
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise UserError(f"{run_dir} holds no saved model (config.json): pass the folder of a finished run")
-    model = AutoModelForImageClassification.from_pretrained(run_dir, dtype=torch.float32)
+    with quiet_loading():  # SigLIP configs warn about text token ids, meaningless for an image classifier
+        config = AutoConfig.from_pretrained(run_dir)
+        check_has_class_names(config.id2label, run_dir)
+        model = AutoModelForImageClassification.from_pretrained(run_dir, config=config, dtype=torch.float32)
     return model.to(device).eval(), AutoImageProcessor.from_pretrained(run_dir)
+
+
+def check_has_class_names(id2label: dict, run_dir: Path) -> None:
+    """A plain checkpoint (not fine-tuned by us) has placeholder labels LABEL_0, LABEL_1...: its predictions mean
+    nothing, so refuse it rather than print `LABEL_0 78.6%`."""
+    if all(re.fullmatch(r"LABEL_\d+", str(label)) for label in id2label.values()):
+        raise UserError(
+            f"{run_dir} is not a fine-tuned classifier: its labels are placeholders "
+            f"({', '.join(list(map(str, id2label.values()))[:3])}...), not class names; pass the run folder of a "
+            "finished fine_tune_har_clip.py / fine_tune_har_siglip.py run"
+        )
 
 
 def find_images(paths: list[str | Path]) -> list[Path]:
@@ -78,9 +101,13 @@ def predict_files(
     progress = tqdm(total=len(files), unit="img", desc="predicting", disable=True if len(files) <= batch_size else None)
     for index, path in enumerate(files):
         try:
-            batch.append((path, decode_rgb(path.read_bytes())))
+            data = path.read_bytes()
+            if data:
+                batch.append((path, decode_rgb(data)))
+            else:
+                skipped.append((path, "empty file (0 bytes)"))
         except Exception as error:  # noqa: BLE001  whatever fails to read or decode one file skips that file only
-            skipped.append((path, str(error) or type(error).__name__))
+            skipped.append((path, unreadable_reason(error)))
         if len(batch) == batch_size or (index == len(files) - 1 and batch):
             yield from zip([p for p, _ in batch], predict(model, processor, [image for _, image in batch], top_k))
             batch = []
@@ -124,10 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet:
             tqdm.write(f"{path}: " + ", ".join(f"{label} {100 * p:.1f}%" for label, p in top))
     for path, reason in skipped:
-        print(f"skipped {path}: unreadable image ({reason})", file=sys.stderr)
+        print(f"skipped {path}: {reason}", file=sys.stderr)
     if not rows:
         raise UserError(f"none of the {len(files)} files could be read as an image")
-    io.write_csv(args.output, results_table(rows))
+    write_csv(args.output, results_table(rows))
     print(f"{len(rows)} images classified, {len(skipped)} skipped; wrote {args.output}")
     return 0
 

@@ -11,10 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import DEFAULT_DATASET
+from .choices import DEFAULT_CHECKPOINTS, DEFAULT_DATASET
 from .errors import UserError, run_cli
 from .hub_access import check_hub_reachable, is_offline
-from .models import DEFAULT_CHECKPOINTS
 
 MODEL_FILES = ["*.json", "*.txt", "*.model", "*.safetensors"]
 
@@ -29,7 +28,7 @@ def fetch_model(name: str) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m har_finetune.prefetch", description=__doc__.split("\n")[0])
     parser.add_argument("--model", action="append", default=[], help="Hub model id (repeatable)")
     parser.add_argument("--dataset", action="append", default=[], help="Hub dataset id (repeatable)")
     args = parser.parse_args(argv)

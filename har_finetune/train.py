@@ -7,53 +7,89 @@ interrupted one resumes from its newest complete checkpoint.
 """
 
 import logging
-import math
-import platform
 import sys
-from importlib.metadata import version
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import Trainer, set_seed
+from transformers import set_seed
 from transformers.utils import logging as hf_logging
 
-from . import io, wise_ft, zero_shot
-from .checkpoints import checkpoint_epoch, latest_complete_checkpoint, run_is_finished
-from .config import DataArguments, HarTrainingArguments, ModelArguments, parse_args
+from . import wise_ft, zero_shot_baseline
+from .config import DataArguments, HarTrainingArguments, parse_args
 from .data.cache import default_cache_dir
 from .data.datasets import Collator, EpochSetter, build_dataset, pixel_store, scan_recorder, scan_source
+from .data.labelled import LabelledImages
 from .data.preprocessing import Preprocessing
-from .data.sources import LabelledImages, load_source
-from .data.split import Split, make_split
+from .data.sources import load_source
+from .data.split import make_split
 from .data.transforms import DeviceTransform
 from .errors import RunFailed, UserError
-from .guards import NonFiniteGuard, disk_full_is_one_line, explain_faults, save_final_model
+from .finish import finish_run, library_versions, run_config
+from .guards import NonFiniteGuard, disk_full_is_one_line, explain_faults
 from .hub_access import check_model
-from .metrics import compute_metrics, logits_of, per_class_report, predictions_table
-from .models import ModelFamily, count_parameters, load_classifier, load_image_processor
-from .optimization import FineTuningTrainer
+from .metrics import compute_metrics
+from .models import ModelFamily, describe_model, load_classifier, load_image_processor
 from .preemption import PREEMPTED_EXIT_CODE, PreemptionCallback, wait_for_all_ranks
+from .run_folder.checkpoints import (
+    checkpoint_epoch,
+    explicit_checkpoint_problem,
+    latest_complete_checkpoint,
+    numbered_checkpoints,
+)
+from .run_folder.files import LOCK, LOCK_HOLDER, MODEL_CONFIG, RUN_CONFIG, read_json_or_none
+from .run_folder.identity import content_fingerprint, listing_fingerprint, settings_identity
+from .run_folder.lock import RunLock
+from .run_folder.writer import check_rerun, recorded_value, write_run_config, write_split
+from .trainer import HarTrainer
 
 logger = logging.getLogger("har_finetune")
-OUR_RUN_MARKER = "run_config.json"
 
 
 def main(argv: list[str], family: str) -> int:
     model_args, data_args, training_args = parse_args(argv, family)
     setup_logging(training_args)
-    output_dir = Path(training_args.output_dir)
-    if run_is_finished(output_dir):
-        logger.info("%s holds a finished run (all_results.json); not training again", output_dir)
-        return 0
-    check_output_dir(output_dir)
+    run_dir = Path(training_args.output_dir)
+    check_output_dir(run_dir)
+    check_checkpointing(training_args)
+    identity = settings_identity(vars(model_args), vars(data_args), training_args.to_dict())
+    identity["world_size"] = training_args.world_size
+    with RunLock(run_dir) if training_args.process_index == 0 else nullcontext():  # one lock, held by global rank 0
+        if check_rerun(run_dir, identity):
+            logger.info("%s holds a finished run (all_results.json); not training again", run_dir)
+            return 0
+        return train(model_args, data_args, training_args, family, identity)
+
+
+def train(model_args, data_args, training_args, family: str, identity: dict) -> int:
+    """The run itself, once the run folder is ours: each new fact about the run is checked against the folder's
+    record (run_dir holds this run or none), before the long image scan where possible."""
+    run_dir = Path(training_args.output_dir)
+    recorded_split = recorded_value(run_dir, "split_fingerprint") if numbered_checkpoints(run_dir) else None
     check_model(model_args.model_name_or_path)  # a wrong model id fails in seconds, not after the data scan
+    identity |= describe_model(model_args.model_name_or_path)
+    check_rerun(run_dir, identity)
     preemption = PreemptionCallback()  # early, so a signal during loading still stops cleanly
     set_seed(training_args.seed)
     processor = load_image_processor(model_args.model_name_or_path)  # before the scan, which fills the pixel cache
+    source = load_source(data_args.dataset, data_args.image_column, data_args.label_column)
+    identity |= {
+        "dataset_listing": listing_fingerprint(source.ids, source.labels, source.source_splits),
+        "class_names": list(source.class_names),
+    }
+    check_rerun(run_dir, identity)
+    resume_from = checkpoint_to_resume(run_dir, training_args.resume_from_checkpoint, source.class_names)
     preprocessing = Preprocessing.from_processor(processor)  # what the data layer takes
     with _pixel_cache_space(data_args):  # DDP: every rank scans and records its share of the images
-        source, split, scans, recorder = prepare_split(data_args, training_args.seed, preprocessing)
+        split, scans, recorder = prepare_split(source, data_args, data_args.split_seed, preprocessing)
+    identity["dataset_fingerprint"] = content_fingerprint(scan.content_hash for scan in scans)
+    check_rerun(run_dir, identity)
+    if training_args.should_save:  # the data is accepted: the folder records what this run is
+        with disk_full_is_one_line(f"the run folder {run_dir}", "free some space and rerun the same command"):
+            fingerprint = write_split(run_dir, split.table, split.skipped, recorded_split)
+            config = run_config(family, model_args, data_args, training_args, source, identity)
+            write_run_config(run_dir, config | {"split_fingerprint": fingerprint}, library_versions())
     model, model_family = load_classifier(
         model_args.model_name_or_path,
         source.class_names,
@@ -65,13 +101,10 @@ def main(argv: list[str], family: str) -> int:
         datasets = build_datasets(
             source, split, scans, recorder, preprocessing, model_family, data_args, training_args.seed
         )
-    if training_args.should_save:
-        with disk_full_is_one_line(f"the run folder {output_dir}", "free some space and rerun the same command"):
-            write_run_metadata(output_dir, split, source, model_args, data_args, training_args, family)
     guard = NonFiniteGuard()
     trainer = build_trainer(model, processor, model_family, datasets, data_args, training_args, [preemption, guard])
     if training_args.zero_shot:  # the baseline row of the report, before any training
-        zero_shot.write_baseline(
+        zero_shot_baseline.write_baseline(
             trainer,
             datasets["test"],
             source.class_names,
@@ -81,9 +114,7 @@ def main(argv: list[str], family: str) -> int:
             model_family.model_type,
         )
     zero_shot_weights = wise_ft.snapshot(model) if training_args.wise_ft_alpha else None
-    resume_from = latest_complete_checkpoint(output_dir)
-    if resume_from:
-        logger.info("resuming from %s", resume_from)
+    resumed_from_epoch = checkpoint_epoch(resume_from)  # now: checkpoint rotation may delete it during training
     with explain_faults(trainer):  # out of memory, disk full: one line, what to try
         train_result = trainer.train(resume_from_checkpoint=resume_from)
     if guard.failure:  # NaN/inf: nothing of this model is saved
@@ -98,18 +129,40 @@ def main(argv: list[str], family: str) -> int:
             if zero_shot_weights
             else {}
         )
-        finish_run(
-            trainer,
-            train_result.metrics,
-            datasets,
-            split,
-            source,
-            model_args,
-            model_family,
-            wise,
-            resumed_from_epoch=checkpoint_epoch(resume_from),
-        )
+        finish_run(trainer, train_result.metrics, datasets, split, source, model_args, model_family, wise,
+                   resumed_from_epoch)  # fmt: skip
     return 0
+
+
+def check_checkpointing(args: HarTrainingArguments) -> None:
+    """Checkpoints must be resumable: a preempted or requeued run continues from them."""
+    if args.save_only_model and args.save_strategy != "no":
+        raise UserError(
+            "--save_only_model checkpoints cannot be resumed (no optimizer, scheduler or RNG state), so a "
+            "preempted or requeued run would start over: drop --save_only_model (the final model is saved without "
+            "optimizer state either way)"
+        )
+    if args.resume_from_checkpoint and (problem := explicit_checkpoint_problem(args.resume_from_checkpoint)):
+        raise UserError(problem)
+
+
+def checkpoint_to_resume(run_dir: Path, explicit: str | None, class_names: list[str]) -> str | None:
+    """`--resume_from_checkpoint` when given (checked complete at start-up), else the run folder's newest complete
+    checkpoint, else None (a fresh start)."""
+    if not explicit:
+        resume_from = latest_complete_checkpoint(run_dir)
+        if resume_from:
+            logger.info("resuming from %s", resume_from)
+        return resume_from
+    config = read_json_or_none(Path(explicit) / MODEL_CONFIG) or {}
+    classes = [config["id2label"][k] for k in sorted(config.get("id2label") or {}, key=int)]
+    if classes and classes != list(class_names):
+        raise UserError(
+            f"--resume_from_checkpoint {explicit} was trained on other classes ({len(classes)}: "
+            f"{', '.join(classes[:4])}, ...); pass a checkpoint of a run on this dataset"
+        )
+    logger.info("resuming from %s (--resume_from_checkpoint)", explicit)
+    return explicit
 
 
 def build_trainer(
@@ -120,9 +173,9 @@ def build_trainer(
     data_args: DataArguments,
     training_args: HarTrainingArguments,
     callbacks: list,
-) -> FineTuningTrainer:
+) -> HarTrainer:
     """Trainer with our batch finishing on the device, LP-FT / layer decay, and the callbacks (guard last)."""
-    return FineTuningTrainer(
+    return HarTrainer(
         model=model,
         args=training_args,
         train_dataset=datasets["train"],
@@ -154,16 +207,16 @@ def check_output_dir(output_dir: Path) -> None:
     """Refuse a non-empty folder that is not one of our runs, instead of mixing files into it."""
     if output_dir.exists() and not output_dir.is_dir():
         raise UserError(f"--output_dir {output_dir} is a file; choose a folder (new or holding a run of this tool)")
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not (output_dir / OUR_RUN_MARKER).is_file():
+    contents = {p.name for p in output_dir.iterdir()} - {LOCK, LOCK_HOLDER} if output_dir.is_dir() else set()
+    if contents and RUN_CONFIG not in contents:
         if not any(output_dir.glob("checkpoint-*")):
             raise UserError(
                 f"--output_dir {output_dir} holds files that are not a run of this tool; choose an empty or new folder"
             )
 
 
-def prepare_split(data_args: DataArguments, seed: int, preprocessing: Preprocessing):
-    """Find the dataset, decode-check every changed image (the pixel cache keeps them), de-duplicate, split."""
-    source = load_source(data_args.dataset, data_args.image_column, data_args.label_column)
+def prepare_split(source: LabelledImages, data_args: DataArguments, seed: int, preprocessing: Preprocessing):
+    """Decode-check every image changed since the recorded scan (the pixel cache keeps them), de-duplicate, split."""
     recorder = scan_recorder(_cache_dir(data_args), preprocessing, data_args.pixel_cache_resolution)
     try:
         scans = scan_source(source, _cache_dir(data_args), recorder)
@@ -189,7 +242,7 @@ def prepare_split(data_args: DataArguments, seed: int, preprocessing: Preprocess
         counts.get("test", 0),
         len(source.class_names),
     )
-    return source, split, scans, recorder
+    return split, scans, recorder
 
 
 def _cache_dir(data_args: DataArguments) -> Path | None:
@@ -223,7 +276,8 @@ def build_datasets(
     store = pixel_store(source, scans, preprocessing, cache_dir, resolution, recorder, needed=not builds)
     datasets = {}
     for name, limit in limits.items():
-        ids, labels = _subset(split.ids(name), split.labels(name), limit, seed)
+        subset_seed = seed if name == "train" else data_args.split_seed  # every --seed is scored on the same images
+        ids, labels = _subset(split.ids(name), split.labels(name), limit, subset_seed)
         datasets[name] = build_dataset(
             source.reader,
             ids,
@@ -236,92 +290,3 @@ def build_datasets(
             policy_on_device=torch.cuda.is_available(),
         )
     return datasets
-
-
-def library_versions() -> dict[str, str]:
-    packages = ("torch", "torchvision", "transformers", "datasets", "accelerate", "scikit-learn", "pillow", "numpy")
-    return {"python": platform.python_version(), **{name: version(name) for name in packages}}
-
-
-def write_run_metadata(output_dir, split, source, model_args, data_args, training_args, family) -> None:
-    io.write_json(
-        output_dir / OUR_RUN_MARKER,
-        {
-            "family": family,
-            "model_args": vars(model_args),
-            "data_args": vars(data_args),
-            "training_args": training_args.to_dict(),
-            "dataset": {
-                "kind": source.kind,
-                "root": str(Path(source.root).resolve())
-                if source.kind != "hub" or Path(source.root).exists()
-                else source.root,
-                "image_column": source.image_column,
-                "label_column": source.label_column,
-            },
-        },
-    )
-    io.write_json(output_dir / "versions.json", library_versions())
-    io.write_csv(output_dir / "split.csv", split.table)
-    io.write_csv(output_dir / "skipped_images.csv", split.skipped)
-
-
-def finish_run(
-    trainer: Trainer,
-    train_metrics: dict,
-    datasets: dict,
-    split: Split,
-    source: LabelledImages,
-    model_args: ModelArguments,
-    model_family: ModelFamily,
-    extra_results: dict | None = None,
-    resumed_from_epoch: float = 0.0,
-) -> None:
-    """Validation and test metrics of the kept model, predictions, per-class report; all_results.json last.
-
-    `extra_results` (e.g. the WiSE-FT choice) are added to all_results.json. After a resume from a checkpoint
-    taken at `resumed_from_epoch`, Trainer's train_* figures cover only this process's part of the training."""
-    eval_metrics = trainer.evaluate(datasets["validation"])
-    test = trainer.predict(datasets["test"], metric_key_prefix="test")
-    if not trainer.args.should_save:
-        return
-    output_dir = Path(trainer.args.output_dir)
-    save_final_model(trainer, output_dir)  # the previous model files stay until all new ones are written
-    table = predictions_table(datasets["test"].ids, test.label_ids, logits_of(test.predictions), source.class_names)
-    io.write_csv(output_dir / "test_predictions.csv", table)
-    io.write_csv(output_dir / "classification_report.csv", per_class_report(table, source.class_names))
-    epochs = train_metrics.get("epoch") or trainer.state.epoch
-    epochs_timed = epochs - resumed_from_epoch  # what train_runtime measured
-    history = [e["eval_accuracy"] for e in trainer.state.log_history if "eval_accuracy" in e]
-    results = {
-        "model_type": model_family.model_type,
-        "model_name_or_path": model_args.model_name_or_path,
-        "num_parameters": count_parameters(trainer.model),
-        **{f"num_{name}_samples": len(ds) for name, ds in datasets.items()},
-        "num_duplicates_removed": split.num_duplicates,
-        "num_skipped_images": len(split.skipped),
-        "test_split": split.test_source,
-        "epochs": epochs,
-        **train_metrics,
-        "seconds_per_epoch": train_metrics["train_runtime"] / epochs_timed if epochs_timed > 0 else math.nan,
-        "resumed_from_epoch": resumed_from_epoch,
-        "best_validation_accuracy": max(history) if history else eval_metrics["eval_accuracy"],
-        **eval_metrics,
-        **test.metrics,
-        "device": _device_name(),
-        **(extra_results or {}),
-    }
-    if torch.cuda.is_available():
-        results["peak_gpu_memory_gb"] = torch.cuda.max_memory_allocated() / 2**30
-    io.write_json(output_dir / "all_results.json", results)
-    logger.info(
-        "test accuracy %.4f, macro-F1 %.4f (%d images); run folder %s",
-        results["test_accuracy"],
-        results["test_macro_f1"],
-        len(datasets["test"]),
-        output_dir,
-    )
-
-
-def _device_name() -> str:
-    return f"cuda:{torch.cuda.get_device_name()}" if torch.cuda.is_available() else "cpu"

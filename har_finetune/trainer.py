@@ -1,4 +1,5 @@
-"""`HarTrainer`: the stock Trainer, plus the batch half of the data path on the model's device.
+"""`HarTrainer`: the stock Trainer, plus the batch half of the data path on the model's device, and optional
+layer-wise learning-rate decay and LP-FT (optimization.py).
 
 The fast data path delivers uint8 batches (4x less to copy than float32); `DeviceTransform` turns them into
 normalised float32 (and applies the per-image augmentation policy on a GPU) right after Trainer has moved them,
@@ -6,16 +7,33 @@ in training, evaluation and prediction alike. Everything else (bf16 autocast, fu
 `--torch_compile`) is stock Trainer behaviour.
 """
 
+import torch
 from torch.utils.data import Dataset
 from transformers import Trainer
 
 from .data.transforms import DeviceTransform
+from .optimization import lp_ft_multipliers, param_groups, standard_schedule
 
 
 class HarTrainer(Trainer):
-    def __init__(self, *args, device_transform: DeviceTransform | None = None, **kwargs):
+    """Stock Trainer; `device_transform` finishes uint8 batches on the device; `layer_decay`,
+    `linear_probe_epochs` and `linear_probe_learning_rate` reshape the optimizer and schedule (optimization.py)."""
+
+    def __init__(
+        self,
+        *args,
+        device_transform: DeviceTransform | None = None,
+        layer_decay: float = 1.0,
+        linear_probe_epochs: float = 0.0,
+        linear_probe_learning_rate: float | None = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.device_transform = device_transform
+        self.layer_decay = layer_decay
+        self.linear_probe_epochs = linear_probe_epochs
+        self.linear_probe_learning_rate = linear_probe_learning_rate or self.args.learning_rate
+        self.steps_per_epoch = None
 
     def _prepare_inputs(self, inputs: dict) -> dict:
         seeds = inputs.pop("aug_seeds", None)
@@ -32,3 +50,48 @@ class HarTrainer(Trainer):
         if cached is not None and not isinstance(wanted, str | dict) and cached.dataset is not wanted:
             del self._eval_dataloaders["eval"]
         return super().get_eval_dataloader(eval_dataset)
+
+    def set_initial_training_values(self, args, dataloader):
+        values = super().set_initial_training_values(args, dataloader)
+        self.steps_per_epoch = values[1]  # optimizer steps per epoch, as Trainer counts them
+        return values
+
+    def create_optimizer(self, model=None):
+        if self.optimizer is not None or (self.layer_decay == 1.0 and not self.linear_probe_epochs):
+            return super().create_optimizer(model)
+        model = self.model if model is None else model
+        groups = param_groups(
+            model,
+            self.args.learning_rate,
+            self.args.weight_decay,
+            self.layer_decay,
+            set(self.get_decay_parameter_names(model)),
+        )
+        optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+        if {"params", "model", "optimizer_dict"} & set(optimizer_kwargs):
+            raise ValueError(
+                f"--optim {self.args.optim} builds its own parameter groups: it cannot be combined with "
+                "--layer_decay or --linear_probe_epochs"
+            )
+        self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+        return self.optimizer
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        if self.lr_scheduler is not None or not self.linear_probe_epochs:
+            return super().create_scheduler(num_training_steps, optimizer)
+        optimizer = optimizer or self.optimizer
+        probe_steps = min(round(self.linear_probe_epochs * self.steps_per_epoch), num_training_steps)
+        fine_tune_steps = num_training_steps - probe_steps
+        args = self.args
+        probe = standard_schedule(
+            args.lr_scheduler_type, args.get_warmup_steps(probe_steps), probe_steps, args.lr_scheduler_kwargs
+        )
+        fine_tune = standard_schedule(
+            args.lr_scheduler_type, args.get_warmup_steps(fine_tune_steps), fine_tune_steps, args.lr_scheduler_kwargs
+        )
+        head_scale = self.linear_probe_learning_rate / args.learning_rate
+        head, rest = lp_ft_multipliers(probe, fine_tune, probe_steps, head_scale)
+        multipliers = [head if group.get("is_head") else rest for group in optimizer.param_groups]
+        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, multipliers)
+        self._created_lr_scheduler = True
+        return self.lr_scheduler

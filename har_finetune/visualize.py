@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
-from har_finetune import run_reader as rr
 from har_finetune.data.images import decode_rgb
-from har_finetune.io import write_bytes, write_text
+from har_finetune.run_folder import reader as rr
+from har_finetune.run_folder.files import write_bytes, write_text
 
 CORRECT, WRONG = (22, 130, 50), (200, 30, 30)  # caption band colours
 BACKGROUND = (235, 235, 235)

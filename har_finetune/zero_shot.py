@@ -1,6 +1,5 @@
-"""Zero-shot classification from class-name prompts: the baseline (`--zero_shot`) and the text-initialised head.
-
-    python fine_tune_har_clip.py --zero_shot --head zero_shot ...   # baseline row in the report, then fine-tune
+"""Zero-shot classification from class-name prompts: the classifier behind the text-initialised head
+(`--head zero_shot`) and the baseline (`--zero_shot`, run by zero_shot_baseline.py).
 
 Each class becomes a phrase ("listening_to_music" -> "listening to music") put into every template ("a photo of a
 person {}."); per class, the normalised text embeddings of all templates are averaged and normalised again (the CLIP
@@ -8,31 +7,12 @@ paper's prompt ensembling). The classifier is `ZeroShotHeadForImageClassificatio
 embeddings times the logit scale as weights: its logits equal the model's `logits_per_image` for the same prompts.
 """
 
-import logging
-from pathlib import Path
-
-import numpy as np
 import torch
 from torch.nn import functional as F
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from . import io
-from .metrics import logits_of, predictions_table
-from .trainer import HarTrainer
+from .choices import DEFAULT_TEMPLATES  # noqa: F401  (re-exported)
 from .zero_shot_head import ZeroShotHeadConfig, ZeroShotHeadForImageClassification
-
-logger = logging.getLogger(__name__)
-
-# HAR photos are small (often ~250x180) and show one person doing one thing; several phrasings average out wording.
-DEFAULT_TEMPLATES = (
-    "a photo of a person {}.",
-    "a photo of a person who is {}.",
-    "a photo of someone {}.",
-    "a low resolution photo of a person {}.",
-    "a cropped photo of a person {}.",
-)
-RESULTS_FILE = "zero_shot_results.json"
-PREDICTIONS_FILE = "zero_shot_predictions.csv"
 
 
 def class_phrase(class_name: str) -> str:
@@ -91,59 +71,3 @@ def zero_shot_classifier(
     bias = getattr(dual_model, "logit_bias", None)  # SigLIP's sigmoid bias: the same for every class
     model.classifier.bias.copy_(bias.expand(len(class_names)) if bias is not None else torch.zeros(len(class_names)))
     return model
-
-
-def write_baseline(
-    trainer: Trainer,
-    test_dataset,
-    class_names: list[str],
-    name_or_path: str,
-    head: str,
-    templates: tuple[str, ...] | list[str],
-    model_type: str,
-) -> None:
-    """Score the zero-shot classifier on the test split, before any training, into zero_shot_results.json and
-    zero_shot_predictions.csv (test_predictions.csv's format). Done once per run folder.
-
-    With `--head zero_shot` the trainer's own model is that classifier until `train()` starts; otherwise it is
-    built here and scored by a trainer with the same data path.
-    """
-    output_dir = Path(trainer.args.output_dir)
-    if (output_dir / RESULTS_FILE).is_file():
-        return
-    evaluator = trainer
-    if head != "zero_shot":
-        from .models import load_classifier  # models imports this module
-
-        model, _ = load_classifier(name_or_path, class_names, trainer.args.seed, "zero_shot", templates)
-        evaluator = HarTrainer(
-            model=model,
-            args=trainer.args,
-            eval_dataset=trainer.eval_dataset,
-            data_collator=trainer.data_collator,
-            compute_metrics=trainer.compute_metrics,
-            device_transform=trainer.device_transform,
-        )
-    output = evaluator.predict(test_dataset, metric_key_prefix="test")
-    if not trainer.args.should_save:
-        return
-    logits = logits_of(output.predictions)
-    io.write_csv(
-        output_dir / PREDICTIONS_FILE,
-        predictions_table(test_dataset.ids, output.label_ids, np.asarray(logits), class_names),
-    )
-    results = {
-        "model_type": model_type,
-        "model_name_or_path": name_or_path,
-        "templates": list(templates),
-        "example_prompt": prompts(class_names[:1], templates[:1])[0],
-        "num_test_samples": len(test_dataset),
-        **{key: value for key, value in output.metrics.items() if key.startswith("test_")},
-    }
-    io.write_json(output_dir / RESULTS_FILE, results)
-    logger.info(
-        "zero-shot test accuracy %.4f, macro-F1 %.4f (%d templates)",
-        results["test_accuracy"],
-        results["test_macro_f1"],
-        len(templates),
-    )

@@ -18,19 +18,33 @@ head. Importing this module from the package registers the classes with the Auto
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
-from transformers.configuration_utils import SubConfigSpec
 from transformers.modeling_outputs import ImageClassifierOutput
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+try:
+    from transformers.configuration_utils import SubConfigSpec  # transformers >= 5.2x
+except ImportError:  # transformers 5.17 (the GPU machine's image): each config converts its own sub-configs
+    SubConfigSpec = None
 
 
 class ZeroShotHeadConfig(PreTrainedConfig):
     """`vision_config`: the checkpoint's vision tower; `projection_dim`: CLIP's visual projection (None: none)."""
 
     model_type = "har_zero_shot_head"
-    sub_configs_defaults = {"vision_config": SubConfigSpec(AutoConfig, model_type="clip_vision_model")}
+    if SubConfigSpec is not None:
+        sub_configs_defaults = {"vision_config": SubConfigSpec(AutoConfig, model_type="clip_vision_model")}
+    else:
+        sub_configs = {"vision_config": AutoConfig}
 
     vision_config: dict | PreTrainedConfig | None = None
     projection_dim: int | None = None
     initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs):
+        if SubConfigSpec is None and not isinstance(self.vision_config, PreTrainedConfig):  # what 5.2x does for us
+            vision = dict(self.vision_config or {})
+            self.vision_config = CONFIG_MAPPING[vision.pop("model_type", "clip_vision_model")](**vision)
+        super().__post_init__(**kwargs)
 
 
 class ZeroShotHeadForImageClassification(PreTrainedModel):

@@ -7,7 +7,8 @@
 # or one CPU process when the job has no GPU. Near the time limit (--signal=B:USR1@...) it asks the training to
 # checkpoint and requeues the job; on preemption or `scontrol requeue` Slurm sends SIGTERM to every process and
 # requeues the job itself. A requeued or resubmitted job resumes from the newest complete checkpoint in the
-# (deterministic) run folder; a finished run exits at once.
+# (deterministic) run folder; a finished run exits at once. Under a job array (`sbatch --array`) each task is such a
+# job on its own: the Python side turns the index into the task's seed or sweep combination (har_finetune/campaign.py).
 #
 # Settings from the environment (sbatch --export=ALL passes them on):
 #   VENV            virtual environment to activate (default: .venv of the repository)
@@ -32,6 +33,17 @@ export HF_HOME=${HF_HOME:-$HOME/.cache/huggingface}
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
 export PYTHONUNBUFFERED=1  # log lines reach logs/ as they happen
 
+# --- the command line, checked here in seconds, before srun and torchrun start (the same parser, no data read) ---
+# a bad flag is one `error:` line and exit 2; a finished run is one line and exit 0 (resubmitting it does nothing)
+FINISHED_EXIT_CODE=10  # har_finetune/check_args.py
+check=0
+python -m har_finetune.check_args "$family" "$@" || check=$?
+if ((check == FINISHED_EXIT_CODE)); then
+    exit 0
+elif ((check != 0)); then
+    exit "$check"
+fi
+
 # --- processes: one torchrun per node, one training process per GPU ----------------------------------------------
 gpus=${SLURM_GPUS_ON_NODE:-0}
 if [[ $gpus == 0 && -n ${CUDA_VISIBLE_DEVICES:-} ]]; then
@@ -50,7 +62,13 @@ if ((SLURM_JOB_NUM_NODES == 1)); then
     master=127.0.0.1  # one node: no need for its name to resolve
 fi
 port=${MASTER_PORT:-$((29500 + SLURM_JOB_ID % 1000))}
-log "job $SLURM_JOB_ID (restart ${SLURM_RESTART_COUNT:-0}): $SLURM_JOB_NUM_NODES node(s) x $nproc process(es)," \
+# An array task is named <array job>_<index>: the last task's own job id equals the array's id, and
+# `scontrol requeue <array id>` would requeue every task of the array (finished ones too)
+job=$SLURM_JOB_ID
+if [[ -n ${SLURM_ARRAY_TASK_ID:-} ]]; then
+    job=${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}
+fi
+log "job $job (restart ${SLURM_RESTART_COUNT:-0}): $SLURM_JOB_NUM_NODES node(s) x $nproc process(es)," \
     "$([[ $gpus == 0 ]] && echo "no GPU: CPU run" || echo "$gpus GPU(s) per node"), rendezvous $master:$port"
 
 # --- preemption --------------------------------------------------------------------------------------------------
@@ -88,9 +106,9 @@ wait "$srun_pid" || rc=$?      # bash keeps the exit status of the finished step
 
 # Requeue only for our own time-limit signal: `scontrol requeue` would also revive a job the user scancel'ed
 if ((rc == PREEMPTED_EXIT_CODE && time_limit_signal)); then
-    log "training checkpointed before the time limit; requeueing job $SLURM_JOB_ID to resume"
+    log "training checkpointed before the time limit; requeueing job $job to resume"
     trap '' TERM  # the requeue signals this shell too
-    scontrol requeue "$SLURM_JOB_ID"
+    scontrol requeue "$job"
     exit 0
 fi
 log "training exited with $rc"

@@ -16,6 +16,7 @@ from har_finetune.config import parse_args
 from har_finetune.data import images, pixel_files
 from har_finetune.data.datasets import pixel_store
 from har_finetune.data.preprocessing import Preprocessing
+from har_finetune.data.sources import load_source
 from har_finetune.models import load_image_processor
 
 COUNTS = {"scan": 0, "store": 0}
@@ -37,7 +38,8 @@ def main(out: Path, argv: list[str]) -> None:
     model_args, data_args, training_args = parse_args(argv, "clip")  # initialises the process group, as in a run
     rank = dist.get_rank() if dist.is_initialized() else 0
     preprocessing = Preprocessing.from_processor(load_image_processor(model_args.model_name_or_path))
-    source, split, scans, recorder = train.prepare_split(data_args, training_args.seed, preprocessing)
+    source = load_source(data_args.dataset, data_args.image_column, data_args.label_column)
+    split, scans, recorder = train.prepare_split(source, data_args, data_args.split_seed, preprocessing)
     with training_args.main_process_first(desc="pixel cache"):
         store = pixel_store(source, scans, preprocessing, train._cache_dir(data_args), None, recorder)
     split.table.to_csv(out / f"split-{rank}.csv", index=False)

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from PIL import Image
+from safetensors.torch import save_file
 from sklearn.metrics import classification_report, f1_score
 
 from har_finetune import HAR_CLASSES
@@ -108,7 +110,8 @@ def make_run(
     )
     if not finished:
         history.pop()  # no summary row yet
-        write_json(run_dir / f"checkpoint-{epochs * steps_per_epoch}" / "trainer_state.json", state)
+        checkpoint = write_checkpoint(run_dir, epochs * steps_per_epoch)
+        write_json(checkpoint / "trainer_state.json", state)
         return run_dir
     write_json(run_dir / "trainer_state.json", state)
     write_json(run_dir / "config.json", {"model_type": family, "id2label": {str(i): c for i, c in enumerate(CLASSES)}})
@@ -142,6 +145,19 @@ def make_run(
         results["peak_gpu_memory_gb"] = peak_gpu_memory_gb
     write_json(run_dir / "all_results.json", results)
     return run_dir
+
+
+def write_checkpoint(output_dir: Path, step: int) -> Path:
+    """A checkpoint folder with the files Trainer writes (tiny contents)."""
+    path = output_dir / f"checkpoint-{step}"
+    path.mkdir(parents=True)
+    save_file({"weight": torch.randn(4, 3), "bias": torch.zeros(4)}, path / "model.safetensors")
+    (path / "config.json").write_text("{}")
+    (path / "trainer_state.json").write_text(json.dumps({"global_step": step, "log_history": []}))
+    torch.save({"state": {}, "param_groups": []}, path / "optimizer.pt")
+    torch.save({"last_epoch": step}, path / "scheduler.pt")
+    torch.save({"python": None}, path / "rng_state.pth")
+    return path
 
 
 def write_classification_report(path: Path, predictions: pd.DataFrame) -> None:

@@ -1,12 +1,20 @@
-"""The benchmark runs end to end on tiny settings and prints well-formed tables (its figures are not checked:
-they are measurements, docs/performance.md).
+"""The benchmarks run end to end on tiny settings and print well-formed tables (their figures are not checked:
+they are measurements, docs/performance.md); the GPU check's CPU dry run, without the `datasets` package.
 
-OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_bench.py      # about 30 s
+OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_bench.py -q   # ~1 min; the slow dry runs: 3-4 min more
 """
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
-from har_finetune import bench
+import pytest
+
+from benchmarks import bench, scaling
+
+ROOT = Path(__file__).resolve().parents[1]
 
 ROW = re.compile(r"^\| (?P<name>[^|]+) \| (?P<cells>.+) \|$")
 
@@ -45,3 +53,80 @@ def test_every_section_runs_on_a_cpu_and_prints_its_table(capsys, tmp_path):
     run = _rows(out, "whole run:")
     assert len(run) == 2 and all(0 <= float(cells[-1]) <= 1 for cells in run.values())
     assert re.search(r"speed-up: [\d.]+x the whole run", out)
+
+
+# Loaded at start-up by every child: `import datasets` fails and its package metadata is not found either (transformers
+# and importlib.metadata.version then see no `datasets`, as on the GPU machine).
+NO_DATASETS = """
+import importlib.metadata as metadata
+import sys
+
+sys.modules["datasets"] = None
+_from_name = metadata.Distribution.from_name.__func__
+
+
+def _hidden(cls, name):
+    if name.lower() == "datasets":
+        raise metadata.PackageNotFoundError(name)
+    return _from_name(cls, name)
+
+
+metadata.Distribution.from_name = classmethod(_hidden)
+"""
+
+
+def _without_datasets(tmp_path: Path) -> dict[str, str]:
+    """The environment of a child process that cannot import `datasets`, like the GPU machine's image."""
+    blocker = tmp_path / "no_datasets"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(NO_DATASETS)
+    return {**os.environ, "PYTHONPATH": str(blocker), "OMP_NUM_THREADS": "1"}
+
+
+def test_training_and_the_folder_layout_need_no_datasets_package(learnable_har, tmp_path):
+    script = (
+        "import importlib.util, sys\n"
+        "assert importlib.util.find_spec('datasets') is None\n"
+        "import har_finetune.config, har_finetune.train\n"
+        "assert har_finetune.train.library_versions()['datasets'] is None\n"
+        "from har_finetune.data.sources import load_source\n"
+        "print(len(load_source(sys.argv[1]).ids))\n"
+    )
+    command = [sys.executable, "-c", script, learnable_har]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=_without_datasets(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "453"
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_run_on_a_cpu_without_datasets(tmp_path):
+    out = tmp_path / "out"
+    command = ["bash", "scripts/gpu_check.sh", "--device", "cpu", "--tiny", "--out", str(out), "--work", str(tmp_path)]
+    env = {**_without_datasets(tmp_path), "PYTHON": sys.executable}
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = (out / "gpu_check.md").read_text()
+    assert "datasets absent" in report
+    models = _rows(report, "model steps:")
+    assert set(models) == {"CLIP ViT-B/16", "SigLIP B/16"} and all(float(c[1]) > 0 for c in models.values())
+    runs = [line for line in report.splitlines() if line.startswith("| CLIP ViT-B/16 |") or line.startswith("| SigLIP")]
+    ours = [line.split(" | ") for line in runs if "ours" in line]
+    assert len(ours) == 2 and all(float(cells[3]) > 0 and 0 <= float(cells[-1].rstrip(" |")) <= 1 for cells in ours)
+    assert [cells[8] for cells in ours] == ["22", "22"]  # 15% of 150 images: the test split that is timed
+    stock = next(line for line in runs if "stock" in line).split(" | ")
+    assert float(stock[3]) > 0, stock
+    data = _rows(report, "data path:")
+    assert data["report: PIL-backend processor per image"][2:] == ["1.0x", "1.0x"]
+
+
+@pytest.mark.slow
+def test_scaling_benchmark_times_both_runs_and_splits_memory(capsys, tmp_path):
+    assert scaling.main(["--images", "60", "--work", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in out.splitlines() if line.startswith("| 60 |")]
+    assert [row[1] for row in rows] == ["first", "second"]
+    for row in rows:
+        wall, scan, peak, heap = float(row[2]), float(row[4]), float(row[7]), float(row[8])
+        assert wall > scan > 0 and peak > heap > 0
+        assert float(row[9].split()[0]) > 0 and float(row[10]) > 0  # file-backed pages; the cache on disk
+    assert all((tmp_path / f"run60_{run}" / "all_results.json").is_file() for run in ("first", "second"))

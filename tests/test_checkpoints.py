@@ -9,22 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from run_folders import write_checkpoint
 from safetensors.torch import save_file
 
-from har_finetune.checkpoints import checkpoint_problem, latest_complete_checkpoint, run_is_finished
-
-
-def write_checkpoint(output_dir: Path, step: int) -> Path:
-    """A checkpoint folder with the files Trainer writes (tiny contents)."""
-    path = output_dir / f"checkpoint-{step}"
-    path.mkdir(parents=True)
-    save_file({"weight": torch.randn(4, 3), "bias": torch.zeros(4)}, path / "model.safetensors")
-    (path / "config.json").write_text("{}")
-    (path / "trainer_state.json").write_text(json.dumps({"global_step": step, "log_history": []}))
-    torch.save({"state": {}, "param_groups": []}, path / "optimizer.pt")
-    torch.save({"last_epoch": step}, path / "scheduler.pt")
-    torch.save({"python": None}, path / "rng_state.pth")
-    return path
+from har_finetune.run_folder.checkpoints import checkpoint_problem, latest_complete_checkpoint, run_is_finished
 
 
 def truncate(path: Path, keep: float = 0.5) -> None:

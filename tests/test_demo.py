@@ -8,7 +8,7 @@ import json
 import pytest
 
 from har_finetune import demo
-from har_finetune.train import OUR_RUN_MARKER
+from har_finetune.run_folder.files import RUN_CONFIG as OUR_RUN_MARKER
 
 
 def test_a_rerun_replaces_earlier_demo_runs_and_remakes_the_checkpoints(tmp_path, monkeypatch):

@@ -20,11 +20,14 @@ from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoModelForImageClassification, Trainer, TrainerCallback, TrainingArguments
 
-from har_finetune import io, train
-from har_finetune.checkpoints import checkpoint_problem
+from har_finetune import train
 from har_finetune.data import pixel_files
 from har_finetune.errors import RunFailed, UserError, run_cli
-from har_finetune.guards import FINAL_STAGING, NonFiniteGuard
+from har_finetune.guards import NonFiniteGuard
+from har_finetune.run_folder import files as io
+from har_finetune.run_folder import writer
+from har_finetune.run_folder.checkpoints import checkpoint_problem
+from har_finetune.run_folder.files import FINAL_STAGING
 
 # 17 training images in batches of 4: 5 steps per epoch. Trainer resumed from a checkpoint at max_steps in the
 # middle of an epoch trains one step more, so the run that must not train again ends at an epoch end.
@@ -233,9 +236,11 @@ def _full_disk(*args, **kwargs):
 
 def test_disk_full_while_writing_the_run_metadata_is_one_line(run, monkeypatch, tmp_path):
     real_write_json = io.write_json
-    monkeypatch.setattr(
-        io, "write_json", lambda path, *a: _full_disk() if path.name == "run_config.json" else real_write_json(path, *a)
-    )
+
+    def write_json(path, *args):
+        return _full_disk() if path.name == "run_config.json" else real_write_json(path, *args)
+
+    monkeypatch.setattr(writer, "write_json", write_json)
     with pytest.raises(RunFailed, match=r"disk full .* writing the run folder .*run .*free some space and rerun"):
         run()
     assert not (tmp_path / "run" / "run_config.json").exists()

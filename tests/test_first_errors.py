@@ -117,7 +117,7 @@ def entry_script_errors(tmp_path_factory) -> dict[str, tuple[int, str]]:
 @pytest.mark.parametrize(
     "case, words",
     [
-        ("model_not_cached_offline", ("'nobody/no-such-model'", "prefetch", "HF_HUB_OFFLINE=1")),
+        ("model_not_cached_offline", ("'nobody/no-such-model'", "prefetch --model nobody/no-such-model")),
         ("no_network", ("cannot reach the Hugging Face Hub", "set HF_HUB_OFFLINE=1", "prefetch --model")),
         ("unsupported_model_type", ("model_type 'vit'", "supported model types: clip, siglip, siglip2")),
         ("missing_dataset_path", ("no such folder", "pass the dataset folder or a Hub dataset id")),
@@ -129,6 +129,8 @@ def test_entry_script_fails_with_one_line(entry_script_errors, case, words):
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in stderr, stderr[-2000:]
     assert lines[0].startswith("error: ") and all(w in lines[0] for w in words), lines[0]
+    if case == "model_not_cached_offline":  # it is already set: the hint must not ask for it, nor say NAME
+        assert "HF_HUB_OFFLINE" not in lines[0] and "NAME" not in lines[0], lines[0]
 
 
 def test_hub_dataset_not_cached_offline_says_to_prefetch(monkeypatch):

@@ -19,8 +19,9 @@ from har_finetune import HAR_CLASSES
 from har_finetune.config import parse_args
 from har_finetune.errors import UserError
 from har_finetune.models import load_classifier
-from har_finetune.optimization import FineTuningTrainer, layer_index, lp_ft_multipliers, param_groups
+from har_finetune.optimization import layer_index, lp_ft_multipliers, param_groups
 from har_finetune.train import main
+from har_finetune.trainer import HarTrainer
 
 CLASSES = list(HAR_CLASSES)
 
@@ -177,7 +178,7 @@ def test_linear_probe_epochs_train_only_the_head_then_everything(tiny_checkpoint
         ],
         "siglip",
     )[2]
-    trainer = FineTuningTrainer(
+    trainer = HarTrainer(
         model=model,
         args=args,
         train_dataset=RandomImages(8),

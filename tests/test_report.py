@@ -7,12 +7,15 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from run_folders import CLASSES, default_predictions, make_run, train_tiny_run
+from scipy import stats as scipy_stats
 
 import plot_metrics
-from har_finetune import plots, report
+from har_finetune import compare_plots, comparison, plots, report, report_stats
+from har_finetune.run_folder import reader as rr
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +92,7 @@ def test_most_confused_pairs(compared):
 def test_figures_are_embedded_by_relative_path(compared):
     root, clip, siglip, text = compared
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    assert len(links) == 3 + 4 + 4  # overlays + four figures per run
+    assert len(links) == 3 + 2 + 4 + 4  # overlays, accuracy and reliability, four figures per run
     for link in links:
         assert not Path(link).is_absolute() and (root / "compare" / link).resolve().is_file(), link
     assert "../outputs/clip/plots/confusion_matrix.png" in links
@@ -103,7 +106,7 @@ def test_overlay_figures_name_each_run(compared):
         "CLIP": pd.DataFrame({"epoch": [1, 2], "eval_accuracy": [0.7, 0.8], "eval_loss": [1.0, 0.9]}),
         "SigLIP": pd.DataFrame({"epoch": [1, 2], "eval_accuracy": [0.8, 0.9], "eval_loss": [0.8, 0.6]}),
     }
-    fig = plots.compare_eval_figure(evals)
+    fig = compare_plots.compare_eval_figure(evals)
     for ax in fig.axes:
         assert [t.get_text() for t in ax.get_legend().get_texts()] == ["CLIP", "SigLIP"]
 
@@ -150,3 +153,176 @@ def test_report_of_a_real_tiny_run(tiny_run, tmp_path):
     assert number(row["Test acc"]) == pytest.approx(100 * results["test_accuracy"], abs=0.005)
     assert number(row["Best val acc"]) == pytest.approx(100 * results["best_validation_accuracy"], abs=0.005)
     assert row["Peak GPU mem"] == report.MISSING and row["Epochs"] == "2"
+
+
+def test_perfect_run_has_no_confused_pairs(tmp_path, capsys):
+    """A run that scored 100% on test used to crash confused_pairs (TypeError ... rtruediv)."""
+    perfect = confused_predictions(mistakes=())
+    assert report.confused_pairs(perfect).empty
+    run = make_run(tmp_path / "clip", "clip", predictions=perfect)
+    other = make_run(tmp_path / "siglip", "siglip")
+    assert plot_metrics.main([str(run), str(other), "--out", str(tmp_path / "cmp")]) == 0
+    assert "No mistakes on the test split." in (tmp_path / "cmp" / "REPORT.md").read_text()
+
+
+def test_truncated_trainer_state_beside_a_good_run_is_one_error(tmp_path, capsys):
+    good = make_run(tmp_path / "clip", "clip")
+    broken = make_run(tmp_path / "siglip", "siglip")
+    text = (broken / "trainer_state.json").read_text()
+    (broken / "trainer_state.json").write_text(text[: len(text) // 2])
+    assert plot_metrics.main([str(good), str(broken), "--out", str(tmp_path / "cmp")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "trainer_state.json is not valid JSON" in err[0]
+    rows = {r["Model"] for r in table_rows((tmp_path / "cmp" / "REPORT.md").read_text(), "Model")}
+    assert rows == {"CLIP", "SigLIP"}  # the broken run's other files still count
+
+
+def test_compare_f1_bars_stay_inside_the_frame_in_legend_order():
+    f1s = {"CLIP": pd.Series(1.0, index=CLASSES), "SigLIP": pd.Series(0.5, index=CLASSES)}
+    ax = compare_plots.compare_f1_figure(f1s).axes[0]
+    assert ax.get_xlim()[1] > 1.0  # a bar at F1 1.0 ends before the frame
+    clip_bars, siglip_bars = ax.containers
+    for clip_bar, siglip_bar in zip(clip_bars, siglip_bars):
+        assert clip_bar.get_y() > siglip_bar.get_y()  # first in the legend, on top within each class
+
+
+def set_run_config(run: Path, **updates) -> Path:
+    path = run / "run_config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **updates}))
+    return run
+
+
+def test_title_names_the_dataset_of_the_runs(tmp_path):
+    a = make_run(tmp_path / "clip", "clip", dataset_root=tmp_path / "my_actions")
+    b = make_run(tmp_path / "siglip", "siglip", dataset_root=tmp_path / "my_actions")
+    assert plot_metrics.main([str(a), str(b), "--out", str(tmp_path / "cmp")]) == 0
+    assert (tmp_path / "cmp" / "REPORT.md").read_text().startswith("# CLIP vs SigLIP on my_actions\n")
+    for run in (a, b):
+        set_run_config(run, dataset={"kind": "hub", "root": "Bingsu/Human_Action_Recognition"})
+    assert plot_metrics.main([str(a), str(b), "--out", str(tmp_path / "cmp")]) == 0
+    text = (tmp_path / "cmp" / "REPORT.md").read_text()
+    assert text.startswith("# CLIP vs SigLIP on Bingsu/Human_Action_Recognition\n")
+
+
+def test_the_same_run_given_twice_appears_once(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    a = make_run(Path("clip"), "clip")
+    make_run(Path("siglip"), "siglip")
+    assert plot_metrics.main(["clip", "siglip", str(a.resolve()), "clip/", "--out", "cmp"]) == 0
+    models = [r["Model"] for r in table_rows(Path("cmp/REPORT.md").read_text(), "Model")]
+    assert models == ["CLIP", "SigLIP"]
+
+
+def planted(accuracy: float, n: int = 300, seed: int = 0) -> pd.DataFrame:
+    """`n` test images over the 15 classes, a random `accuracy` share right; wrong ones taken for the next class."""
+    rng = np.random.default_rng(seed)
+    right = np.zeros(n, bool)
+    right[rng.permutation(n)[: round(accuracy * n)]] = True
+    labels = [CLASSES[i % len(CLASSES)] for i in range(n)]
+    return pd.DataFrame(
+        {
+            "id": [f"train/{label}/{i:04d}.jpg" for i, label in enumerate(labels)],
+            "label": labels,
+            "prediction": [lab if ok else CLASSES[(CLASSES.index(lab) + 1) % 15] for lab, ok in zip(labels, right)],
+            "confidence": np.where(right, 0.9, 0.6),
+        }
+    )
+
+
+def identity(model: str, seed: int, **more) -> dict:
+    return {"model_name_or_path": model, "split_seed": 42, "learning_rate": 5e-5, "seed": seed, **more}
+
+
+def report_of(tmp_path, *paths) -> str:
+    """REPORT.md's text as plot_metrics writes it, without drawing the per-run figures (the slow part)."""
+    runs = [plots.RunPlots(run_dir, rr.model_name(run_dir)) for run_dir in report.expand_run_dirs(list(paths))]
+    report._unique_names(runs)
+    return report.report_text(runs, [], tmp_path / "cmp")
+
+
+def test_accuracy_and_reliability_figures(tmp_path):
+    a = make_run(tmp_path / "clip", "clip", predictions=planted(0.7, seed=1))
+    b = make_run(tmp_path / "siglip", "siglip", predictions=planted(0.9, seed=2))
+    compared = comparison.compare([("CLIP", a), ("SigLIP", b)])
+    written = report_stats.write_figures(compared, tmp_path / "cmp")
+    assert [p.name for p in written] == ["accuracy.png", "reliability.png"]
+    assert all(p.stat().st_size > 5_000 for p in written)
+    ax = compare_plots.accuracy_figure(report_stats.accuracy_rows(compared)).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["CLIP", "SigLIP"]  # sorted: the best at the top
+
+
+def test_planted_difference_on_the_same_split_is_significant(tmp_path):
+    clip = make_run(tmp_path / "clip", "clip", predictions=planted(0.70, seed=1))
+    siglip = make_run(tmp_path / "siglip", "siglip", predictions=planted(0.90, seed=2))
+    text = report_of(tmp_path, clip, siglip)
+    (line,) = [line for line in text.splitlines() if line.startswith("- ")]
+    assert line.startswith("- **SigLIP is better than CLIP** by 20.00 points (95% CI ")
+    assert "p < 0.001, Holm-adjusted" in line
+    (pair,) = table_rows(text, "Better")
+    assert pair["Test"] == "exact McNemar" and pair["Difference (points)"] == "+20.00"
+    a_only, b_only = map(int, pair["Only one right"].split(" vs "))
+    assert a_only - b_only == 60  # 20 points of 300 images
+    rows = {r["Run"]: r for r in table_rows(text, "Run")}
+    low, high = scipy_stats.binomtest(270, 300).proportion_ci(method="wilson")
+    assert rows["SigLIP"]["95% CI (Wilson)"] == f"{100 * low:.2f} to {100 * high:.2f}"
+    # right ones 0.9 confident (bin accuracy 1: gap 0.1), wrong ones 0.6 (bin accuracy 0: gap 0.6)
+    assert float(rows["SigLIP"]["ECE"]) == pytest.approx(0.9 * 0.1 + 0.1 * 0.6)
+    assert float(rows["CLIP"]["ECE"]) == pytest.approx(0.7 * 0.1 + 0.3 * 0.6)
+
+
+def test_two_seeds_of_one_model_on_a_small_test_set_are_not_significantly_different(tmp_path):
+    """Seed-like runs (60 test images, 3 images apart) recorded without identity: compared as two runs."""
+    base = planted(0.80, n=60, seed=3)
+    other = base.copy()
+    flips = other.index[other["label"] != other["prediction"]][:5]
+    other.loc[flips, "prediction"] = other.loc[flips, "label"]  # 5 more right ...
+    fixed = other.index[other["label"] == other["prediction"]][:2]
+    other.loc[fixed, "prediction"] = "calling"  # ... 2 of them wrong again (or where calling is right: unchanged)
+    a = make_run(tmp_path / "seed-1", "clip", predictions=base)
+    b = make_run(tmp_path / "seed-2", "clip", predictions=other)
+    text = report_of(tmp_path, a, b)
+    (line,) = [line for line in text.splitlines() if line.startswith("- ")]
+    assert "**no significant difference**" in line and "Holm-adjusted" in line
+
+
+def test_seed_groups_get_mean_std_and_a_paired_group_comparison(tmp_path):
+    data = {"dataset_root": tmp_path / "data"}
+    for seed, (clip_acc, siglip_acc) in enumerate([(0.70, 0.90), (0.72, 0.91), (0.69, 0.88)], start=1):
+        clip = make_run(tmp_path / "clip" / f"seed-{seed}", "clip", predictions=planted(clip_acc, seed=seed), **data)
+        siglip = make_run(
+            tmp_path / "siglip" / f"seed-{seed}", "siglip", predictions=planted(siglip_acc, seed=9 + seed), **data
+        )
+        set_run_config(clip, identity=identity("clip", seed))
+        set_run_config(siglip, identity=identity("siglip", seed))
+    text = report_of(tmp_path, tmp_path / "clip", tmp_path / "siglip")  # campaign folders
+    groups = {r["Configuration"]: r for r in table_rows(text, "Configuration")}
+    assert set(groups) == {"CLIP (n=3)", "SigLIP (n=3)"}
+    clip = groups["CLIP (n=3)"]
+    accuracies = [70.0, 72.0, 69.0]
+    assert (
+        clip["n"] == "3"
+        and clip["Test acc mean ± std"] == f"{np.mean(accuracies):.2f} ± {np.std(accuracies, ddof=1):.2f}%"
+    )
+    assert clip["Test acc min-max"] == "69.00 to 72.00%"
+    (pair,) = table_rows(text, "Better")
+    assert (pair["Better"], pair["Other"], pair["Test"]) == (
+        "SigLIP (n=3)",
+        "CLIP (n=3)",
+        "paired permutation, seed-averaged",
+    )
+    assert pair["Difference (points)"] == f"+{np.mean([90, 91, 88]) - np.mean(accuracies):.2f}"
+    assert "**SigLIP (n=3) is better than CLIP (n=3)**" in text
+    assert text.startswith("# SigLIP (n=3) vs CLIP (n=3)") or text.startswith("# CLIP (n=3) vs SigLIP (n=3)")
+
+
+def test_runs_on_different_splits_are_never_paired(tmp_path):
+    a = make_run(tmp_path / "clip", "clip", predictions=planted(0.7, seed=1))
+    b = make_run(tmp_path / "siglip", "siglip", predictions=planted(0.9, n=240, seed=2))
+    text = report_of(tmp_path, a, b)
+    assert "Paired comparisons" in text and "Better" not in text
+    assert "CLIP and SigLIP: they were scored on different splits (split fingerprints " in text
+    fingerprints = [comparison.split_fingerprint(run, {}, {}) for run in (a, b)]
+    assert fingerprints[0] != fingerprints[1] and all(len(f) == 16 for f in fingerprints)
+    set_run_config(b, split_fingerprint=fingerprints[0])  # recorded fingerprints win over split.csv
+    assert comparison.split_fingerprint(b, {}, json.loads((b / "run_config.json").read_text())) == fingerprints[0]
+    assert "same split but different test images" in report_of(tmp_path, a, b)

@@ -196,7 +196,17 @@ def test_finished_run_is_not_retrained(cluster, har, tiny_checkpoints, uninterru
     job = Job(cluster, "clip", run_args(har, tiny_checkpoints["clip"], run_dir))
     job.finish()
     assert "holds a finished run (all_results.json); not training again" in job.log
+    assert f"job {job.id} (restart" not in job.log  # recognised by the batch script's check, before srun
     assert {p.name: p.stat().st_mtime_ns for p in run_dir.rglob("*")} == before
+    job.remove_log()
+
+
+def test_bad_flag_is_one_line_in_the_log_and_exit_code_2(cluster, har, tiny_checkpoints, tmp_path):
+    job = Job(cluster, "clip", [*run_args(har, tiny_checkpoints["clip"], tmp_path / "run"), "--epochs", "3"])
+    info = cluster.wait(job.id, timeout=120)
+    assert info["JobState"] == "FAILED" and info["ExitCode"] == "2:0", f"{info}\n{job.log}"
+    assert job.log.strip().splitlines() == ["error: unknown flag --epochs; did you mean --num_train_epochs?"], job.log
+    assert not (tmp_path / "run").exists()
     job.remove_log()
 
 
@@ -209,3 +219,62 @@ def test_cancelled_job_is_not_requeued(cluster, har, tiny_checkpoints, tmp_path)
     info = cluster.job(job.id)
     assert info["JobState"] == "CANCELLED" and info["Restarts"] == "0", job.log
     job.remove_log()
+
+
+class ArrayJob:
+    """fine_tune_har_<family>.slurm submitted as a job array, one log per task (`-o logs/%x-%A_%a.out`)."""
+
+    def __init__(self, cluster: SlurmCluster, family: str, indices: str, args: list[str]):
+        (REPO / "logs").mkdir(exist_ok=True)
+        self.cluster, self.family = cluster, family
+        self.id = cluster.sbatch(
+            *SBATCH_TEST_RESOURCES, f"--array={indices}", "-o", "logs/%x-%A_%a.out", f"fine_tune_har_{family}.slurm",
+            *args, cwd=REPO,
+        )  # fmt: skip
+        self.indices = [int(i) for i in indices.split(",")]
+
+    def task(self, index: int) -> Job:
+        """A task as a `Job` (its id `<array>_<index>` works with scontrol and scancel), with its own log."""
+        job = Job.__new__(Job)
+        job.cluster, job.family, job.id = self.cluster, self.family, f"{self.id}_{index}"
+        job.log_path = REPO / "logs" / f"har-{self.family}-{self.id}_{index}.out"
+        return job
+
+
+def test_seed_array_shares_one_split_resumes_a_requeued_task_and_reports_the_group(
+    cluster, har, tiny_checkpoints, uninterrupted, tmp_path
+):
+    """`sbatch --array=1,2,42`: the index is the seed, the split is the same for all; task 42 (the uninterrupted
+    reference's seed) gets the time-limit signal, requeues itself alone and ends exactly like the reference."""
+    import plot_metrics
+
+    campaign_dir = tmp_path / "seeds"
+    array = ArrayJob(cluster, "clip", "1,2,42", run_args(har, tiny_checkpoints["clip"], campaign_dir))
+    stopped = array.task(42)
+    stopped.wait_for_log(r"'eval_loss'", timeout=600)  # the first epoch is done, two are left
+    cluster.run("scancel", "--signal=USR1", "--batch", stopped.id)
+    stopped.release_requeued()
+    tasks = {index: array.task(index) for index in array.indices}
+    for index, task in tasks.items():
+        info = task.finish(timeout=600)
+        assert info["Restarts"] == ("1" if index == 42 else "0"), f"task {index}: {task.log}"
+        assert f"job {array.id}_{index} (restart 0)" in task.log
+    assert f"requeueing job {array.id}_42 to resume" in stopped.log and "(restart 1)" in stopped.log
+    splits = {(campaign_dir / f"seed-{i}" / "split.csv").read_bytes() for i in array.indices}
+    assert len(splits) == 1, "the seeds were split differently"
+    reference, reference_job = uninterrupted
+    reference_job.finish()
+    assert_same_run(campaign_dir / "seed-42", reference)
+
+    report_dir = tmp_path / "report"
+    assert plot_metrics.main([str(campaign_dir), "--out", str(report_dir)]) == 0
+    text = (report_dir / "REPORT.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| CLIP (n=3) |"))
+    accuracies = [
+        100 * json.loads((campaign_dir / f"seed-{i}" / "all_results.json").read_text())["test_accuracy"]
+        for i in array.indices
+    ]
+    mean, std = sum(accuracies) / 3, pd.Series(accuracies).std()
+    assert row.startswith(f"| CLIP (n=3) | 3 | {mean:.2f} ± {std:.2f}% |"), row
+    for task in tasks.values():
+        task.remove_log()

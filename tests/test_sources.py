@@ -57,15 +57,17 @@ def make_kaggle(root: Path, per_class: int = 8) -> Path:
     return root
 
 
-def make_hub_copy(root: Path, per_class: int = 8) -> Path:
-    """Like Bingsu/Human_Action_Recognition: image + labels, and a test split whose labels are all class 0."""
+def make_hub_copy(root: Path, per_class: int = 8, test_images: list | None = None) -> Path:
+    """Like Bingsu/Human_Action_Recognition: image + labels, and a test split whose labels are all class 0
+    (`test_images`, default one new image per class)."""
     features = Features({"image": Image(), "labels": ClassLabel(names=list(CLASSES))})
     train = {"image": [], "labels": []}
     for c in range(len(CLASSES)):
         for i in range(per_class):
             train["image"].append(_image(c, c * 100 + i))
             train["labels"].append(c)
-    test = {"image": [_image(c, 5000 + c) for c in range(len(CLASSES))], "labels": [0] * len(CLASSES)}
+    test_images = test_images or [_image(c, 5000 + c) for c in range(len(CLASSES))]
+    test = {"image": test_images, "labels": [0] * len(test_images)}
     splits = datasets.DatasetDict(
         train=datasets.Dataset.from_dict(train, features=features),
         test=datasets.Dataset.from_dict(test, features=features),
@@ -101,6 +103,15 @@ def test_hub_copy_with_placeholder_test_labels_carves_a_test_split(tmp_path, cap
     assert "placeholder" in caplog.text
     assert all(i.startswith("train/") for i in split.table["id"])  # placeholder-labelled rows never used
     assert source.reader("train/0")[:4] == b"\x89PNG"
+
+
+def test_placeholder_test_rows_that_copy_training_images_cost_no_training_image(tmp_path):
+    # The mirror's test split may hold copies of training photos, all labelled class 0: kept until de-duplication,
+    # they would make those training images "conflicting" (same pixels, two labels) and drop them.
+    copies = [_image(c, c * 100 + 1) for c in range(1, len(CLASSES))]  # one training image of every other class
+    split = _split(load_source(str(make_hub_copy(tmp_path / "hub", test_images=copies))))
+    assert split.test_source == "carved" and split.num_duplicates == 0
+    assert len(split.table) == 8 * len(CLASSES) and all(i.startswith("train/") for i in split.table["id"])
 
 
 def test_parquet_copy_is_read_like_the_hub(tmp_path):
@@ -155,3 +166,45 @@ def test_unreachable_hub_id_says_to_prefetch(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(UserError, match="prefetch"):
         load_source("someone/not_cached_dataset")
+
+
+def test_missing_relative_path_is_a_missing_folder_not_a_hub_id(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()  # data/ exists, data/har does not: a path typo, not the Hub dataset "data/har"
+    for name in ("data/har", "./har", str(tmp_path / "har")):
+        with pytest.raises(UserError, match=rf"--dataset {name}: no such folder") as error:
+            load_source(name)
+        assert "prefetch" not in str(error.value)
+
+
+def test_run_folders_and_plots_inside_the_dataset_are_not_classes(tmp_path, caplog):
+    root = make_class_folders(tmp_path / "har", per_class=3)
+    run = root / "train" / "clip_run"  # --output_dir inside the dataset: a run folder with its plots
+    (run / "plots").mkdir(parents=True)
+    (run / "run_config.json").write_text("{}")
+    for name in ("train_metrics.png", "eval_metrics.png", "confusion_matrix.png", "per_class_f1.png"):
+        _image(0, 1).save(run / "plots" / name)
+    plots_only = root / "train" / CLASSES[0] / "plots"  # plot_metrics.py --out inside a class folder
+    plots_only.mkdir()
+    _image(0, 2).save(plots_only / "train_metrics.png")
+    with caplog.at_level("INFO"):
+        source = load_source(str(root))
+    assert source.class_names == sorted(CLASSES)
+    assert not any("clip_run" in i or "plots" in i for i in source.ids)
+    assert "ignored 2 entries" in caplog.text and "clip_run/" in caplog.text and "run outputs" in caplog.text
+
+
+def test_a_class_too_small_for_a_test_image_gets_one_warning(tmp_path, caplog):
+    root = make_class_folders(tmp_path / "har", per_class=20)
+    for extra in sorted((root / "train" / CLASSES[0]).iterdir())[2:]:
+        extra.unlink()  # 2 images: stratification spares none for test or validation
+    with caplog.at_level("WARNING"):
+        split = _split(load_source(str(root)), test_fraction=0.1, validation_fraction=0.1)
+    small = CLASSES[0]
+    assert small not in split.labels("test") and small not in split.labels("validation")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"no {name} image for class '{small}' (2 images): too few images to spare one; its {name} figures are "
+        "missing; add images"
+        for name in ("test", "validation")
+    ]

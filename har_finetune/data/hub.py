@@ -14,7 +14,7 @@ from datasets import ClassLabel, DatasetDict, Image
 
 from ..errors import UserError
 from ..hub_access import check_hub_reachable, is_offline, prefetch_hint
-from .sources import LabelledImages
+from .labelled import LabelledImages
 
 logger = logging.getLogger(__name__)
 

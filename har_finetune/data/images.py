@@ -14,7 +14,6 @@ data/split.py skips it, counts it and lists it in `skipped_images.csv` (or stops
 import hashlib
 import io
 import logging
-import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from functools import partial
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 from tqdm.auto import tqdm
+
+from ..choices import available_cpus
 
 logger = logging.getLogger(__name__)
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file must fail, not decode as grey
@@ -72,18 +73,23 @@ def scan_bytes(image_id: str, data: bytes, on_image=None) -> ScanResult:
         return ScanResult(False, error="empty file (0 bytes)")
     try:
         image = decode_rgb(data)
-    except Image.DecompressionBombError as error:
-        return ScanResult(False, error=_bomb_reason(error))
-    except Image.UnidentifiedImageError:
-        return ScanResult(False, error="not an image (Pillow cannot identify the format)")
     except Exception as error:  # decoders raise OSError, SyntaxError, struct.error...: all mean "cannot use it"
-        return ScanResult(False, error=f"unreadable image ({type(error).__name__}: {error})")
+        return ScanResult(False, error=unreadable_reason(error))
     pixels = np.array(image)  # HWC uint8: the one copy out of Pillow, for the hash and the pixel cache alike
     digest = hashlib.sha256(pixels)  # SHA extensions on current CPUs: ~2.5x blake2b
     digest.update(f"{image.size}".encode())
     if on_image is not None:
         on_image(image_id, pixels)
     return ScanResult(True, digest.hexdigest()[:32], image.width, image.height)
+
+
+def unreadable_reason(error: Exception) -> str:
+    """Why a file does not decode, in plain words (Pillow's own message names a BytesIO object, not the file)."""
+    if isinstance(error, Image.DecompressionBombError):
+        return _bomb_reason(error)
+    if isinstance(error, Image.UnidentifiedImageError):
+        return "not an image (Pillow cannot identify the format)"
+    return f"unreadable image ({type(error).__name__}: {error})"
 
 
 def _bomb_reason(error: Exception) -> str:
@@ -104,7 +110,7 @@ def scan_images(reader, ids: list[str], workers: int | None = None, on_image=Non
     Threads, not processes: Pillow and hashlib release the GIL while decoding and hashing, and forking a
     process that already runs torch threads can deadlock.
     """
-    workers = workers or max(1, min(len(os.sched_getaffinity(0)), 16))
+    workers = workers or max(1, min(available_cpus(), 16))
     chunks = [ids[start : start + SCAN_CHUNK] for start in range(0, len(ids), SCAN_CHUNK)]
     results = []
     with (

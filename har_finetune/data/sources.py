@@ -14,45 +14,22 @@ its line; other new labels are classes of their own (a dataset may extend HAR).
 import difflib
 import logging
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from .. import HAR_CLASSES
 from ..errors import UserError
-from .scan_record import file_stamp
+from .labelled import FileReader, LabelledImages
 
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 KAGGLE_CSV = "Training_set.csv"
 NOT_CLASS_FOLDERS = {"__MACOSX"}  # resource forks left by unzipping on macOS
-
-
-@dataclass
-class LabelledImages:
-    kind: str  # "folder", "kaggle" or "hub"
-    root: str  # dataset folder, or the Hub id
-    ids: list[str]
-    labels: list[str]
-    source_splits: list[str]  # "train" or "test" as supplied by the source
-    reader: object  # callable id -> bytes, picklable for worker processes
-    class_names: list[str] = field(default_factory=list)
-    image_column: str | None = None
-    label_column: str | None = None
-
-
-class FileReader:
-    def __init__(self, root: str):
-        self.root = Path(root)
-
-    def __call__(self, image_id: str) -> bytes:
-        return (self.root / image_id).read_bytes()
-
-    def stamp(self, image_id: str) -> tuple[int, int, int, int]:
-        """What the recorded scan compares to know the file unchanged without reading it (data/scan_record.py)."""
-        return file_stamp(self.root / image_id)
+# files our own tools write (a run folder, plots, a comparison report): a folder holding one is output, not a class
+RUN_FILES = ("run_config.json", "all_results.json", "trainer_state.json", "split.csv", "REPORT.md")
+PLOT_FILES = ("train_metrics.png", "eval_metrics.png", "confusion_matrix.png", "per_class_f1.png")  # RUN/plots/
 
 
 def is_image_file(path: Path) -> bool:
@@ -66,6 +43,11 @@ def _is_image_name(name: str) -> bool:
 
 def _is_hidden(name: str) -> bool:
     return name.startswith(".") or name in NOT_CLASS_FOLDERS
+
+
+def _is_run_output(folder: Path) -> bool:
+    """A run folder (or plots/report folder) written inside the dataset: it must not become a class."""
+    return any((folder / name).is_file() for name in RUN_FILES + PLOT_FILES)
 
 
 def load_source(dataset: str, image_column: str | None = None, label_column: str | None = None) -> LabelledImages:
@@ -86,7 +68,7 @@ def load_source(dataset: str, image_column: str | None = None, label_column: str
             f"--dataset {dataset}: unrecognised layout; expected train/<class>/* folders, the Kaggle release "
             f"(train/ + {KAGGLE_CSV}), a save_to_disk folder or parquet files"
         )
-    if _looks_like_hub_id(dataset):
+    if _looks_like_hub_id(dataset) and not _looks_like_path(dataset):
         from .hub import load_hub_id
 
         return load_hub_id(dataset, image_column, label_column)
@@ -94,6 +76,11 @@ def load_source(dataset: str, image_column: str | None = None, label_column: str
         f"--dataset {dataset}: no such folder ({path.resolve()}); pass the dataset folder or a Hub "
         "dataset id like Bingsu/Human_Action_Recognition"
     )
+
+
+def _looks_like_path(name: str) -> bool:
+    """`./data/har`, `/data/har`, or `data/har` where `data/` exists here: a missing folder, not a Hub id."""
+    return name.startswith(("./", "../", "/", "~")) or Path(name.split("/")[0]).expanduser().is_dir()
 
 
 def _looks_like_hub_id(name: str) -> bool:
@@ -112,13 +99,14 @@ def _list_class_folder(folder: Path) -> dict[str, list[Path]]:
     classes = {}
     ignored: list[str] = []  # names, folders with a trailing "/"
     for class_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
-        if _is_hidden(class_dir.name):
+        if _is_hidden(class_dir.name) or _is_run_output(class_dir):
             ignored.append(class_dir.name + "/")
             continue
         images = []
         for parent, dirs, files in os.walk(class_dir):
-            ignored += [d + "/" for d in dirs if _is_hidden(d)]
-            dirs[:] = sorted(d for d in dirs if not _is_hidden(d))
+            skip = {d for d in dirs if _is_hidden(d) or _is_run_output(Path(parent) / d)}
+            ignored += [d + "/" for d in sorted(skip)]
+            dirs[:] = sorted(set(dirs) - skip)
             images += [Path(parent) / name for name in sorted(files) if _is_image_name(name)]
             ignored += [name for name in files if not _is_image_name(name)]
         if not images:
@@ -126,7 +114,7 @@ def _list_class_folder(folder: Path) -> dict[str, list[Path]]:
         classes[class_dir.name] = images
     if ignored:
         logger.info(
-            "ignored %d entries of %s that are not images or are hidden (e.g. %s)",
+            "ignored %d entries of %s that are not images, are hidden or are run outputs (e.g. %s)",
             len(ignored),
             folder,
             ", ".join(sorted(set(ignored))[:5]),

@@ -13,7 +13,7 @@ from sklearn.model_selection import train_test_split
 
 from ..errors import UserError
 from .images import ScanResult
-from .sources import LabelledImages
+from .labelled import LabelledImages
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +76,24 @@ def make_split(
     if test_source == "carved":
         rest, test = _stratified(rest, test_fraction, seed, "test")
     train, validation = _stratified(rest, validation_fraction, seed, "validation")
+    for name, part in (("test", test), ("validation", validation)):
+        _warn_missing_classes(source.class_names, table, part, name)
     table = pd.concat([train.assign(split="train"), validation.assign(split="validation"), test.assign(split="test")])
     return Split(table[["id", "label", "split"]].reset_index(drop=True), skipped, num_duplicates, test_source)
+
+
+def _warn_missing_classes(class_names: list[str], table: pd.DataFrame, part: pd.DataFrame, name: str) -> None:
+    """One line naming the classes that got no image in `part` (too few images): their figures are missing there."""
+    missing = sorted(set(class_names) - set(part["label"]))
+    if missing:
+        counts = table["label"].value_counts()
+        logger.warning(
+            "no %s image for class%s %s: too few images to spare one; its %s figures are missing; add images",
+            name,
+            "es" if len(missing) > 1 else "",
+            ", ".join(f"'{c}' ({counts.get(c, 0)} images)" for c in missing),
+            name,
+        )
 
 
 def _check_skips(skipped: pd.DataFrame, total: int, root: str, max_fraction: float, strict: bool) -> None:

@@ -19,9 +19,9 @@ import torch
 from torchvision.transforms import InterpolationMode, v2
 from torchvision.transforms.v2 import functional as F
 
+from ..choices import AUGMENTATIONS
 from .preprocessing import Preprocessing, preprocessing_of
 
-AUGMENTATIONS = ("none", "crop_flip", "randaugment", "trivialaugment")
 POLICIES = {"randaugment": v2.RandAugment, "trivialaugment": v2.TrivialAugmentWide}
 CPU_BLOCK_BYTES = 512 * 1024  # Normalize's working set per block on one CPU thread (L2: 0.5-2 MiB per core)
 CROP_SCALE = (0.25, 1.0)  # milder than torchvision's (0.08, 1): 6 epochs of fine-tuning, not training from scratch

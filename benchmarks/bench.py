@@ -1,49 +1,48 @@
 """Benchmark: the report's data path against ours, the model's train and eval steps, and a whole tiny-model run.
 
-    python -m har_finetune.bench                    # CUDA if present: ViT-B/16 at batch 32 and 128, 8 workers
-    python -m har_finetune.bench --device cpu       # small settings: about 2 minutes on 2 shared cores
-    python -m har_finetune.bench --only data run    # some sections (data, models, run)
+    python benchmarks/bench.py                    # CUDA if present: ViT-B/16 at batch 32 and 128, 8 workers
+    python benchmarks/bench.py --device cpu       # small settings: about 2 minutes on 2 shared cores
+    python benchmarks/bench.py --only data run    # some sections (data, models, run)
 
 Nothing is downloaded: images are generated (HAR-sized JPEGs, ~250x180 px), models are built from their configs
-with random weights. Measured tables and the machines they came from: docs/performance.md.
+with random weights (the real checkpoints' configurations: benchmarks/configs/). Measured tables and the machines
+they came from: docs/performance.md.
 
 1. data path: images/s delivered to the model (decode, augment, normalise, collate, on the device), same images,
    same batch size and loader workers, epochs interleaved so that load from other processes hits all alike:
-   - report: the PIL-backend image processor per PIL image in `set_transform` (transformers 4's default);
+   - report: the PIL-backend image processor per PIL image, `set_transform`-like (transformers 4's default);
    - stock: the same with today's default (torchvision-backed) processor;
    - ours: uint8 pixel cache (built during epoch 1), crop+flip in the workers, normalise on the device;
    - ours with the report's preprocessing (no augmentation): processor-exact pixels from the evaluation cache.
 2. models: CLIP ViT-B/16 and SigLIP B/16 train step (AdamW, bf16 autocast on CUDA) and eval step, with MFU on
    CUDA (ViT-B/16: 17.6 GMACs forward = 35.2 GFLOP, x3 for training) and peak memory.
-3. run (bench_run.py): `train.main` (our recipe) against the stock recipe (processor per image in `set_transform`,
+3. run (bench_run.py): `train.main` (our recipe) against the stock recipe (processor per image, `set_transform`-like,
    Trainer defaults) on a few hundred HAR-sized JPEGs with a tiny CLIP at 224 px, several epochs, same split.
 """
 
 import argparse
 import contextlib
-import os
 import resource
 import statistics
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-import torch
-from transformers import (
-    CLIPConfig,
-    CLIPForImageClassification,
-    CLIPImageProcessor,
-    CLIPImageProcessorPil,
-    SiglipConfig,
-    SiglipForImageClassification,
-)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/bench.py`: the repository root
 
-from .bench_run import bench_run, har_sized_jpegs, per_image_processor_dataset, stack_batch
-from .data.cache import ScanRecorder, open_store
-from .data.datasets import Collator, build_dataset
-from .data.images import scan_images
-from .data.sources import FileReader
-from .data.transforms import DeviceTransform, train_storage
+import torch
+from transformers import AutoModelForImageClassification, CLIPImageProcessor, CLIPImageProcessorPil
+
+from benchmarks.bench_run import bench_run
+from benchmarks.common import PerImageProcessorDataset, device_name, har_sized_jpegs, model_config, stack_batch
+from har_finetune.choices import available_cpus
+from har_finetune.data.cache import ScanRecorder, open_store
+from har_finetune.data.datasets import Collator, build_dataset
+from har_finetune.data.images import scan_images
+from har_finetune.data.sources import FileReader
+from har_finetune.data.transforms import DeviceTransform, train_storage
 
 # Dense bf16 peak, TFLOP/s, by device name (H100 SXM and H200 alike); --peak_tflops for others.
 PEAK_TFLOPS = {"H200": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0}
@@ -68,7 +67,7 @@ def _scan_and_store(reader, ids: list[str], storage, cache_dir: Path, threads: i
     """(store, {threads: seconds of the plain input scan} for `threads` and for all cores (what a run uses),
     extra seconds to record the store during the scan and publish it)."""
     scans = {}
-    for count in sorted({threads, len(os.sched_getaffinity(0))}):
+    for count in sorted({threads, available_cpus()}):
         start = time.perf_counter()
         scan_images(reader, ids, workers=count)  # what every run does anyway: the bad-input check
         scans[count] = time.perf_counter() - start
@@ -89,12 +88,12 @@ OURS = {
 
 def bench_data(device: torch.device, count: int, epochs: int, batch: int, workers: int, work: Path) -> list[str]:
     folder, threads = work / "data_path", max(workers, 1)  # threads of our scan, like each path's processes
-    ids = har_sized_jpegs(folder, count)
+    ids = har_sized_jpegs(folder, count, processes=available_cpus())
     reader, processor = FileReader(str(folder)), CLIPImageProcessor()
     loader_args = dict(batch_size=batch, shuffle=True, num_workers=workers, pin_memory=device.type == "cuda")
     paths = {
-        "report: PIL-backend processor per image": per_image_processor_dataset(folder, ids, CLIPImageProcessorPil()),
-        "stock: torchvision processor per image": per_image_processor_dataset(folder, ids, processor),
+        "report: PIL-backend processor per image": PerImageProcessorDataset(folder, ids, CLIPImageProcessorPil()),
+        "stock: torchvision processor per image": PerImageProcessorDataset(folder, ids, processor),
     }
     loaders = {
         name: torch.utils.data.DataLoader(ds, collate_fn=stack_batch, **loader_args) for name, ds in paths.items()
@@ -143,7 +142,7 @@ def _data_table(seconds, count, epochs, batch, workers, device, scans, record, f
     report = next(iter(rates.values()))
     lines = [
         f"data path: {count} HAR-sized JPEGs (~250x180), CLIP 224 px, batch {batch}, {workers} loader workers, "
-        f"{epochs} epochs, {_device_name(device)}",
+        f"{epochs} epochs, {device_name(device)}",
         f"| path | epoch 1 img/s | epochs 2-{epochs}, median img/s | vs report, epoch 1 | vs report, epochs 2+ |",
         "|---|---:|---:|---:|---:|",
     ]
@@ -159,14 +158,13 @@ def _data_table(seconds, count, epochs, batch, workers, device, scans, record, f
     return lines
 
 
-def vit_b16(family: str, num_labels: int = 15) -> torch.nn.Module:
-    """ViT-B/16 vision tower + linear head with random weights: CLIPVisionConfig's default patch is 32."""
-    if family == "clip":
-        return CLIPForImageClassification(CLIPConfig(vision_config={"patch_size": 16}, num_labels=num_labels))
-    config = SiglipConfig(
-        vision_config={"patch_size": 16, "image_size": 224, "vision_use_head": False}, num_labels=num_labels
-    )
-    return SiglipForImageClassification(config)
+def vit_b16(family: str, num_labels: int = 15, tiny: bool = False) -> torch.nn.Module:
+    """The real checkpoint's vision tower (benchmarks/configs/) + a linear head, random weights; `tiny`: 16 wide."""
+    config = model_config(family, tiny)
+    config.num_labels = num_labels
+    if family == "siglip":
+        config.vision_config.vision_use_head = False  # as training uses it (models.py: the head is unused)
+    return AutoModelForImageClassification.from_config(config)
 
 
 def forward_flops_per_image(vision_config, cls_token: bool) -> float:
@@ -197,10 +195,12 @@ def _time_steps(step, steps: int, warmup: int, device: torch.device) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def bench_model(family: str, device, batch: int, eval_batch: int, steps: int, warmup: int, compile_model: bool):
+def bench_model(
+    family: str, device, batch: int, eval_batch: int, steps: int, warmup: int, compile_model: bool, tiny: bool = False
+):
     """(train img/s, eval img/s, train peak memory GB, forward GFLOP per image) for one ViT-B/16 classifier."""
     torch.manual_seed(0)
-    model = vit_b16(family).to(device)
+    model = vit_b16(family, tiny=tiny).to(device)
     vision = model.config.vision_config
     finish = DeviceTransform(CLIPImageProcessor())
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
@@ -235,37 +235,41 @@ def bench_model(family: str, device, batch: int, eval_batch: int, steps: int, wa
 
 
 def bench_models(
-    device, batches: list[int], eval_batch: int, steps: int, warmup: int, compile_model: bool, peak_tflops: float | None
-) -> list[str]:
-    lines = [
-        f"model steps: random-weight ViT-B/16 classifiers (15 classes), 224 px, "
+    device,
+    batches: list[int],
+    eval_batch: int,
+    steps: int,
+    warmup: int,
+    compile_model: bool,
+    peak_tflops: float | None,
+    tiny: bool = False,
+) -> Iterator[str]:
+    """The table's lines, each as soon as it is measured (a time-boxed caller keeps the rows done so far)."""
+    yield from [
+        f"model steps: {'16-wide stand-ins for ' if tiny else ''}random-weight ViT-B/16 classifiers (15 classes), "
+        "224 px, "
         f"{'bf16 autocast' if device.type == 'cuda' else 'fp32'}, fused AdamW, "
-        f"{'torch.compile, ' if compile_model else ''}{steps} timed steps after {warmup}, {_device_name(device)}",
+        f"{'torch.compile, ' if compile_model else ''}{steps} timed steps after {warmup}, {device_name(device)}",
         "| model | train batch | train img/s | eval batch | eval img/s | train MFU | peak memory GB |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for family, name in (("clip", "CLIP ViT-B/16"), ("siglip", "SigLIP B/16")):
         for batch in batches:
             train, evaluate, memory, flops = bench_model(
-                family, device, batch, eval_batch, steps, warmup, compile_model
+                family, device, batch, eval_batch, steps, warmup, compile_model, tiny
             )
             mfu = f"{train * 3 * flops / (peak_tflops * 1e12):.0%}" if peak_tflops else "n/a"
-            lines.append(f"| {name} | {batch} | {train:,.1f} | {eval_batch} | {evaluate:,.1f} | {mfu} | {memory:.1f} |")
+            yield f"| {name} | {batch} | {train:,.1f} | {eval_batch} | {evaluate:,.1f} | {mfu} | {memory:.1f} |"
             if device.type == "cuda":
                 torch.cuda.empty_cache()
     if device.type != "cuda":
-        lines.append("(peak memory on CPU: the process's peak resident set, all sections so far)")
-    return lines
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU ({len(os.sched_getaffinity(0))} cores, {torch.get_num_threads()} torch threads)"
+        yield "(peak memory on CPU: the process's peak resident set, all sections so far)"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python benchmarks/bench.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cuda or cpu")
     parser.add_argument(
         "--only",
@@ -286,6 +290,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, help="timed steps per measurement (default 20; CPU: 2)")
     parser.add_argument("--warmup", type=int, help="untimed steps first (default 5; CPU: 1)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the models (like --torch_compile)")
+    parser.add_argument("--tiny_models", action="store_true", help="models: 16-wide stand-ins (CPU dry runs)")
     parser.add_argument("--peak_tflops", type=float, help="dense bf16 peak of the GPU, for MFU (default: by name)")
     parser.add_argument("--run_images_per_class", type=int, default=20, help="whole run: images per class (x15)")
     parser.add_argument("--run_epochs", type=int, default=6, help="whole run: epochs (the report's 6)")
@@ -294,7 +299,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     cuda = args.device.startswith("cuda")
     defaults = dict(
         images=2048 if cuda else 512,
-        workers=min(8, max(0, (os.cpu_count() or 1) - 1)) if cuda else 0,
+        workers=min(8, max(0, available_cpus() - 1)) if cuda else 0,
         batch_size=[32, 128] if cuda else [4],
         eval_batch_size=256 if cuda else 8,
         steps=20 if cuda else 2,
@@ -309,7 +314,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def _peak(device: torch.device, explicit: float | None) -> float | None:
     if explicit or device.type != "cuda":
         return explicit
-    name = torch.cuda.get_device_name(device)
+    name = torch.cuda.getdevice_name(device)
     return next((tflops for key, tflops in PEAK_TFLOPS.items() if key in name), None)
 
 
@@ -329,12 +334,15 @@ def main(argv: list[str] | None = None) -> int:
                 args.warmup,
                 args.compile,
                 _peak(device, args.peak_tflops),
+                args.tiny_models,
             ),
-            "run": lambda: bench_run(device, args.run_images_per_class, args.run_epochs, work, _device_name(device)),
+            "run": lambda: bench_run(device, args.run_images_per_class, args.run_epochs, work, device_name(device)),
         }
         for name in args.only:
             start = time.perf_counter()
-            print("\n".join(sections[name]()), f"\n[{name}: {time.perf_counter() - start:.0f} s]\n", flush=True)
+            for line in sections[name]():
+                print(line, flush=True)
+            print(f"[{name}: {time.perf_counter() - start:.0f} s]\n", flush=True)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Read a run folder (docs/run_folder.md) for plotting, visualising and reporting; write outputs atomically.
+"""Read a run folder (docs/run_folder.md) for plotting, visualising and reporting.
 
 Used by `python plot_metrics.py RUN_DIR ...` and `python visualize_predictions.py RUN_DIR ...`. Reads only files;
 never imports training code, torch or transformers.
@@ -7,12 +7,13 @@ never imports training code, torch or transformers.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pandas as pd
 
-from har_finetune.errors import UserError
+from ..errors import UserError
+from .checkpoints import checkpoint_problem, numbered_checkpoints
+from .files import CLASS_REPORT, MODEL_CONFIG, PREDICTIONS, RESULTS, RUN_CONFIG, TRAINER_STATE
 
 # Display names for `model_type`; the one place that knows the model families on the reading side.
 DISPLAY_NAMES = {"clip": "CLIP", "siglip": "SigLIP", "siglip2": "SigLIP2"}
@@ -56,22 +57,18 @@ def read_optional_csv(path: Path) -> pd.DataFrame | None:
 
 
 def trainer_state_path(run_dir: Path) -> Path:
-    """`RUN_DIR/trainer_state.json`, or while training runs, that of the newest complete `checkpoint-N/`."""
+    """`RUN_DIR/trainer_state.json`, or while training runs, that of the newest complete `checkpoint-N/` (the one
+    being written may hold a half-written state: checkpoints.checkpoint_problem, as resuming uses)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunFolderError(f"{run_dir} is not a folder: pass a run folder written by training")
-    top = run_dir / "trainer_state.json"
+    top = run_dir / TRAINER_STATE
     if top.exists():
         return top
-    checkpoints = [p for p in run_dir.glob("checkpoint-*") if re.fullmatch(r"checkpoint-\d+", p.name)]
-    complete = [
-        p
-        for p in checkpoints
-        if (p / "trainer_state.json").is_file() and not (p / "checkpoint-is-incomplete.txt").exists()
-    ]
-    if not complete:
+    complete = next((p for p in numbered_checkpoints(run_dir) if checkpoint_problem(p) is None), None)
+    if complete is None:
         raise RunFolderError(f"no trainer_state.json in {run_dir} or its checkpoint-N/ folders: has training started?")
-    return max(complete, key=lambda p: int(p.name.split("-")[1])) / "trainer_state.json"
+    return complete / TRAINER_STATE
 
 
 def load_log_history(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -96,22 +93,19 @@ def load_log_history(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     return train, evals, state
 
 
-def steps_per_epoch(train: pd.DataFrame, state: dict) -> float | None:
-    """Optimizer steps per epoch, from the state's max_steps/num_train_epochs or else from the logged rows."""
-    max_steps, epochs = state.get("max_steps"), state.get("num_train_epochs")
-    if max_steps and epochs:
-        return max_steps / epochs
-    if len(train) and {"step", "epoch"} <= set(train.columns):
-        last = train.dropna(subset=["step", "epoch"]).iloc[-1]
-        if last["epoch"] > 0:
-            return float(last["step"] / last["epoch"])
-    return None
-
-
 def model_name(run_dir: Path) -> str:
-    """Display name of the run's model (`CLIP`, `SigLIP`, ...) from its files; the folder name as a last resort."""
+    """Display name of the run's model (`CLIP`, `SigLIP`, ...) from its files; the folder name as a last resort.
+
+    run_config.json's `model_type` (written before training) comes first, so the name is the same while the run
+    trains and once it has finished."""
     run_dir = Path(run_dir)
-    for file, key in (("all_results.json", "model_type"), ("config.json", "model_type"), ("run_config.json", "family")):
+    sources = (
+        (RUN_CONFIG, "model_type"),
+        (RESULTS, "model_type"),
+        (MODEL_CONFIG, "model_type"),
+        (RUN_CONFIG, "family"),
+    )
+    for file, key in sources:
         path = run_dir / file
         if path.is_file():
             try:
@@ -126,11 +120,11 @@ def model_name(run_dir: Path) -> str:
 def class_names(run_dir: Path, predictions: pd.DataFrame | None = None) -> list[str]:
     """HAR class names in label-id order (config.json's id2label), else the report's order, else sorted."""
     run_dir = Path(run_dir)
-    config = read_optional_json(run_dir / "config.json")
+    config = read_optional_json(run_dir / MODEL_CONFIG)
     if config and config.get("id2label"):
         id2label = config["id2label"]
         return [id2label[k] for k in sorted(id2label, key=int)]
-    report = read_optional_csv(run_dir / "classification_report.csv")
+    report = read_optional_csv(run_dir / CLASS_REPORT)
     if report is not None and "class" in report.columns:
         return [str(c) for c in report["class"] if str(c) not in SUMMARY_ROWS]
     if predictions is not None:
@@ -140,7 +134,7 @@ def class_names(run_dir: Path, predictions: pd.DataFrame | None = None) -> list[
 
 def load_predictions(run_dir: Path) -> pd.DataFrame | None:
     """`test_predictions.csv` with id/label/prediction as strings and confidence as float, or None."""
-    path = Path(run_dir) / "test_predictions.csv"
+    path = Path(run_dir) / PREDICTIONS
     frame = read_optional_csv(path)
     if frame is None:
         return None

@@ -1,0 +1,34 @@
+"""Check a training command line before a Slurm job starts anything (scripts/slurm_job.sh runs it on the batch host).
+
+    python -m har_finetune.check_args clip --dataset data/har --num_train_epochs 3    # exit 0: go ahead
+
+The same parser and checks as fine_tune_har_<family>.py, without reading data or loading a model (a few seconds
+of imports, no torchrun, no srun). Exit codes: 0 the job should train; 2 bad flags or environment, one `error:`
+line on stderr (also: the run folder holds a run with other settings); 10 the run folder already holds a finished
+run of these settings (one line on stdout): nothing to do.
+"""
+
+import sys
+from pathlib import Path
+
+from .config import DESCRIPTIONS, parse_args
+from .errors import UserError, run_cli
+from .run_folder.identity import settings_identity
+from .run_folder.writer import check_rerun
+
+FINISHED_EXIT_CODE = 10
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in DESCRIPTIONS:
+        raise UserError(f"usage: python -m har_finetune.check_args {'|'.join(DESCRIPTIONS)} [training flags ...]")
+    model_args, data_args, training_args = parse_args(argv[1:], argv[0])
+    identity = settings_identity(vars(model_args), vars(data_args), training_args.to_dict())
+    if check_rerun(Path(training_args.output_dir), identity):  # other settings than the folder's run: one line
+        print(f"{training_args.output_dir} holds a finished run (all_results.json); not training again", flush=True)
+        return FINISHED_EXIT_CODE
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(lambda: main(sys.argv[1:]))

@@ -1,0 +1,142 @@
+"""What a run writes about itself: its settings record (run_config.json) and, once trained, the final model,
+predictions, per-class report and all_results.json (last). docs/run_folder.md specifies the files."""
+
+import logging
+import math
+import platform
+from functools import partial
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import torch
+from transformers import Trainer
+
+from .config import DataArguments, HarTrainingArguments, ModelArguments
+from .data.labelled import LabelledImages
+from .data.split import Split
+from .metrics import logits_of, per_class_report, predictions_table
+from .model_card import write_model_card
+from .models import ModelFamily, count_parameters
+from .run_folder.files import CLASS_REPORT, PREDICTIONS, TRAINER_STATE, write_csv
+from .run_folder.writer import recorded_value, replace_model_files, write_results
+
+logger = logging.getLogger("har_finetune")
+CARD_SETTINGS = ("learning_rate", "num_train_epochs", "per_device_train_batch_size", "seed")
+
+
+def library_versions() -> dict[str, str | None]:
+    packages = ("torch", "torchvision", "transformers", "datasets", "accelerate", "scikit-learn", "pillow", "numpy")
+    return {"python": platform.python_version(), **{name: _version(name) for name in packages}}
+
+
+def _version(package: str) -> str | None:
+    try:
+        return version(package)
+    except PackageNotFoundError:  # e.g. `datasets`, needed only for Hub-format data (not on the GPU machine)
+        return None
+
+
+def run_config(
+    family: str,
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    training_args: HarTrainingArguments,
+    source: LabelledImages,
+    identity: dict,
+) -> dict:
+    """run_config.json: the resolved settings, the dataset's location and the run's identity (run_folder/identity.py).
+    `model_type` names the run the same way while it trains and once it has finished."""
+    local = source.kind != "hub" or Path(source.root).exists()
+    return {
+        "family": family,
+        "model_type": identity.get("model_type"),
+        "identity": identity,
+        "model_args": vars(model_args),
+        "data_args": vars(data_args),
+        "training_args": training_args.to_dict(),
+        "dataset": {
+            "kind": source.kind,
+            "root": str(Path(source.root).resolve()) if local else source.root,
+            "image_column": source.image_column,
+            "label_column": source.label_column,
+        },
+    }
+
+
+def _save_model(trainer: Trainer, folder: Path) -> None:
+    trainer.save_model(str(folder))
+    trainer.state.save_to_json(str(folder / TRAINER_STATE))
+
+
+def finish_run(
+    trainer: Trainer,
+    train_metrics: dict,
+    datasets: dict,
+    split: Split,
+    source: LabelledImages,
+    model_args: ModelArguments,
+    model_family: ModelFamily,
+    extra_results: dict | None = None,
+    resumed_from_epoch: float = 0.0,
+) -> None:
+    """Validation and test metrics of the kept model, predictions, per-class report; all_results.json last.
+
+    `extra_results` (e.g. the WiSE-FT choice) are added to all_results.json. After a resume from a checkpoint
+    taken at `resumed_from_epoch`, Trainer's train_* figures cover only this process's part of the training."""
+    eval_metrics = trainer.evaluate(datasets["validation"])
+    test = trainer.predict(datasets["test"], metric_key_prefix="test")
+    if not trainer.args.should_save:
+        return
+    output_dir = Path(trainer.args.output_dir)
+    replace_model_files(output_dir, partial(_save_model, trainer))  # old model files stay until all new are written
+    table = predictions_table(datasets["test"].ids, test.label_ids, logits_of(test.predictions), source.class_names)
+    write_csv(output_dir / PREDICTIONS, table)
+    write_csv(output_dir / CLASS_REPORT, per_class_report(table, source.class_names))
+    epochs = train_metrics.get("epoch") or trainer.state.epoch
+    epochs_timed = epochs - resumed_from_epoch  # what train_runtime measured
+    history = [e["eval_accuracy"] for e in trainer.state.log_history if "eval_accuracy" in e]
+    results = {
+        "model_type": model_family.model_type,
+        "model_name_or_path": model_args.model_name_or_path,
+        "num_parameters": count_parameters(trainer.model),
+        **{f"num_{name}_samples": len(ds) for name, ds in datasets.items()},
+        "num_duplicates_removed": split.num_duplicates,
+        "num_skipped_images": len(split.skipped),
+        "test_split": split.test_source,
+        "epochs": epochs,
+        **train_metrics,
+        "seconds_per_epoch": train_metrics["train_runtime"] / epochs_timed if epochs_timed > 0 else math.nan,
+        "resumed_from_epoch": resumed_from_epoch,
+        "best_validation_accuracy": max(history) if history else eval_metrics["eval_accuracy"],
+        **eval_metrics,
+        **test.metrics,
+        "device": _device_name(),
+        "split_fingerprint": recorded_value(output_dir, "split_fingerprint"),
+        **(extra_results or {}),
+    }
+    if torch.cuda.is_available():
+        results["peak_gpu_memory_gb"] = torch.cuda.max_memory_allocated() / 2**30
+    write_model_card(
+        output_dir,
+        base_model=model_args.model_name_or_path,
+        dataset=source.root,
+        class_names=source.class_names,
+        split_sizes={name: len(ds) for name, ds in datasets.items()},
+        test_metrics=test.metrics,
+        model_type=model_family.model_type,
+        test_split=split.test_source,
+        settings={"head": model_args.head, **{k: getattr(trainer.args, k) for k in CARD_SETTINGS}},
+        versions=library_versions(),
+    )
+    write_results(output_dir, results)  # last: the run is finished
+    logger.info(
+        "test accuracy %.4f, macro-F1 %.4f (%d images); run folder %s",
+        results["test_accuracy"],
+        results["test_macro_f1"],
+        len(datasets["test"]),
+        output_dir,
+    )
+
+
+def _device_name() -> str:
+    return f"cuda:{torch.cuda.get_device_name()}" if torch.cuda.is_available() else "cpu"

@@ -1,0 +1,60 @@
+"""The run folder's file names, and atomic writes: a file that exists is complete (temporary file in the same
+folder, fsync, rename). docs/run_folder.md specifies every file."""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+RUN_CONFIG = "run_config.json"  # written first: its presence makes a folder one of our runs
+VERSIONS = "versions.json"
+SPLIT = "split.csv"
+SKIPPED = "skipped_images.csv"
+RESULTS = "all_results.json"  # written last: its presence means the run finished
+PREDICTIONS = "test_predictions.csv"
+CLASS_REPORT = "classification_report.csv"
+TRAINER_STATE = "trainer_state.json"
+MODEL_CONFIG = "config.json"
+ZERO_SHOT_RESULTS = "zero_shot_results.json"
+ZERO_SHOT_PREDICTIONS = "zero_shot_predictions.csv"
+LOCK = ".run.lock"  # held by the process that trains into the folder (lock.py)
+LOCK_HOLDER = ".run.lock.holder"  # who holds it: host, pid, Slurm job
+FINAL_STAGING = ".final-model.tmp"  # hidden: never mistaken for a checkpoint or a model folder
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, data: object) -> Path:
+    return write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def write_csv(path: str | os.PathLike, frame: pd.DataFrame) -> Path:
+    return write_text(path, frame.to_csv(index=False))
+
+
+def read_json_or_none(path: Path) -> object | None:
+    """The parsed file, or None when it is missing, unreadable or not JSON (a half-written file)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None

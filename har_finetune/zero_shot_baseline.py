@@ -1,0 +1,72 @@
+"""The zero-shot baseline (`--zero_shot`): the class-prompt classifier scored on the test split before training.
+
+python fine_tune_har_clip.py --zero_shot ...   # zero_shot_results.json: the baseline row of the report
+"""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from transformers import Trainer
+
+from .metrics import logits_of, predictions_table
+from .models import load_classifier
+from .run_folder.files import ZERO_SHOT_PREDICTIONS, ZERO_SHOT_RESULTS, write_csv, write_json
+from .trainer import HarTrainer
+from .zero_shot import prompts
+
+logger = logging.getLogger(__name__)
+
+
+def write_baseline(
+    trainer: Trainer,
+    test_dataset,
+    class_names: list[str],
+    name_or_path: str,
+    head: str,
+    templates: tuple[str, ...] | list[str],
+    model_type: str,
+) -> None:
+    """Score the zero-shot classifier on the test split, before any training, into zero_shot_results.json and
+    zero_shot_predictions.csv (test_predictions.csv's format). Done once per run folder.
+
+    With `--head zero_shot` the trainer's own model is that classifier until `train()` starts; otherwise it is
+    built here and scored by a trainer with the same data path.
+    """
+    output_dir = Path(trainer.args.output_dir)
+    if (output_dir / ZERO_SHOT_RESULTS).is_file():
+        return
+    evaluator = trainer
+    if head != "zero_shot":
+        model, _ = load_classifier(name_or_path, class_names, trainer.args.seed, "zero_shot", templates)
+        evaluator = HarTrainer(
+            model=model,
+            args=trainer.args,
+            eval_dataset=trainer.eval_dataset,
+            data_collator=trainer.data_collator,
+            compute_metrics=trainer.compute_metrics,
+            device_transform=trainer.device_transform,
+        )
+    output = evaluator.predict(test_dataset, metric_key_prefix="test")
+    if not trainer.args.should_save:
+        return
+    logits = logits_of(output.predictions)
+    write_csv(
+        output_dir / ZERO_SHOT_PREDICTIONS,
+        predictions_table(test_dataset.ids, output.label_ids, np.asarray(logits), class_names),
+    )
+    results = {
+        "model_type": model_type,
+        "model_name_or_path": name_or_path,
+        "templates": list(templates),
+        "example_prompt": prompts(class_names[:1], templates[:1])[0],
+        "num_test_samples": len(test_dataset),
+        **{key: value for key, value in output.metrics.items() if key.startswith("test_")},
+    }
+    write_json(output_dir / ZERO_SHOT_RESULTS, results)
+    logger.info(
+        "zero-shot test accuracy %.4f, macro-F1 %.4f (%d templates)",
+        results["test_accuracy"],
+        results["test_macro_f1"],
+        len(templates),
+    )

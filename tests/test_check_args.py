@@ -1,0 +1,138 @@
+"""The command line checked before any work: the Slurm batch script's gate, --help, macOS, usage names.
+
+    OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_check_args.py     # ~30 s
+
+scripts/slurm_job.sh runs for real here, with `srun` and `scontrol` replaced by stand-ins that record their calls
+(no cluster needed): a bad flag must end the job with one error line and exit 2 before srun, a finished run must
+exit 0 in seconds without srun, and valid flags must reach srun. tests/test_slurm.py runs the whole job on a cluster.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import bench
+from har_finetune import demo, prefetch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def batch_host(tmp_path_factory) -> Path:
+    """A "virtual environment" whose bin/activate puts this interpreter's folder and stand-in `srun`/`scontrol` on
+    the PATH."""
+    root = tmp_path_factory.mktemp("batch_host")
+    bin_dir = root / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "activate").write_text(f'export PATH="{bin_dir}:{Path(sys.executable).parent}:$PATH"\n')
+    for tool in ("srun", "scontrol"):
+        (bin_dir / tool).write_text(f'#!/bin/bash\necho "{tool} $*" >> "$STAND_IN_LOG"\necho localhost\n')
+        (bin_dir / tool).chmod(0o755)
+    return root
+
+
+def run_batch_script(batch_host: Path, tmp_path: Path, *flags: str) -> tuple[int, str, list[str]]:
+    """(exit code, the job's log, calls of srun/scontrol) of `slurm_job.sh clip FLAGS` as sbatch would start it."""
+    calls = tmp_path / "calls.log"
+    env = {
+        **os.environ,
+        "VENV": str(batch_host),
+        "SLURM_SUBMIT_DIR": str(REPO),
+        "SLURM_JOB_ID": "7",
+        "SLURM_JOB_NODELIST": "localhost",
+        "SLURM_JOB_NUM_NODES": "1",
+        "STAND_IN_LOG": str(calls),
+        "HF_HUB_OFFLINE": "1",
+        "HAR_FINETUNE_CACHE": str(tmp_path / "cache"),
+        "OMP_NUM_THREADS": "1",
+    }
+    job = subprocess.run(
+        ["bash", "scripts/slurm_job.sh", "clip", *flags],
+        cwd=REPO,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # one log file, as #SBATCH --output gives
+        timeout=300,
+    )
+    return job.returncode, job.stdout, calls.read_text().splitlines() if calls.exists() else []
+
+
+@pytest.mark.slow  # a Python process imports torch and transformers
+def test_batch_script_refuses_a_bad_flag_in_one_line_before_srun(batch_host, tmp_path):
+    code, log, calls = run_batch_script(batch_host, tmp_path, "--epochs", "3", "--output_dir", str(tmp_path / "run"))
+    assert code == 2, log
+    assert log.strip().splitlines() == ["error: unknown flag --epochs; did you mean --num_train_epochs?"], log
+    assert calls == [] and not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow  # a Python process imports torch and transformers
+def test_batch_script_recognises_a_finished_run_without_srun(batch_host, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "all_results.json").write_text(json.dumps({"test_accuracy": 0.9}))
+    before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
+    code, log, calls = run_batch_script(batch_host, tmp_path, "--output_dir", str(run))
+    assert code == 0, log
+    assert log.strip().splitlines() == [f"{run} holds a finished run (all_results.json); not training again"], log
+    assert calls == [] and {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == before
+
+
+@pytest.mark.slow  # a Python process imports torch and transformers
+def test_batch_script_starts_srun_for_valid_flags(batch_host, tmp_path):
+    code, log, calls = run_batch_script(batch_host, tmp_path, "--output_dir", str(tmp_path / "run"), "--seed", "3")
+    assert code == 0, log
+    srun = [call for call in calls if call.startswith("srun ")]
+    assert len(srun) == 1 and srun[0].endswith("fine_tune_har_clip.py --output_dir " + f"{tmp_path / 'run'} --seed 3")
+    assert "error" not in log
+
+
+CHECK_WITHOUT_AFFINITY = """
+import os, runpy, sys
+del os.sched_getaffinity  # as on macOS
+sys.argv = ["fine_tune_har_clip.py", "--help"]
+try:
+    runpy.run_path("fine_tune_har_clip.py", run_name="__main__")
+except SystemExit as stop:
+    assert stop.code == 0, stop.code
+print("training stack imported:", [m for m in ("har_finetune.train", "torchvision", "sklearn") if m in sys.modules])
+from har_finetune.config import parse_flags
+_, _, args = parse_flags(["--output_dir", "x"], "clip")
+assert args.dataloader_num_workers == min(8, max(0, os.cpu_count() - 1)), args.dataloader_num_workers
+"""
+
+
+@pytest.mark.slow  # a Python process imports torch and transformers
+def test_settings_work_without_sched_getaffinity_and_help_skips_the_training_stack():
+    result = subprocess.run(
+        [sys.executable, "-c", CHECK_WITHOUT_AFFINITY],
+        cwd=REPO,
+        text=True,
+        capture_output=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "usage: fine_tune_har_clip.py" in result.stdout
+    assert "Fine-tune a CLIP vision tower on Human Action Recognition" in result.stdout
+    assert "training stack imported: []" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "command, main",
+    [
+        ("python -m har_finetune.demo", demo.main),
+        ("python -m har_finetune.prefetch", prefetch.main),
+        ("python benchmarks/bench.py", bench.parse_args),
+    ],
+    ids=str,
+)
+def test_help_names_the_command_to_type(command, main, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: {command} ")

@@ -1,0 +1,262 @@
+"""Errors users meet first, part 2 (issue 12): flags, environment and messages, each one line before any work.
+
+    OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_flag_errors.py     # ~40 s
+
+Every case runs the real entry point (`python fine_tune_har_clip.py ARGV`, `python -m har_finetune.predict ARGV`) in
+its own process with its own stderr and exit code. Importing torch and transformers costs ~10 s of CPU per process,
+so one driver process imports once and forks a child per case (as in test_first_errors.py). In the driver the image
+scan is a tripwire: it writes a marker file and exits 99. A flag case must exit 2 with one `error:` line, leave
+no marker (it failed before the scan), no run folder and no pixel cache; the control cases show that the tripwire
+fires for valid flags. The read-only pixel cache is a read-only tmpfs mounted in a private mount namespace
+(`unshare -rm`) where that is allowed, else a folder without write permission (non-root).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from helpers_bad_input import make_dataset, tiny_checkpoint
+from transformers import AutoConfig, AutoImageProcessor, SiglipForImageClassification
+
+REPO = Path(__file__).resolve().parents[1]
+SCAN_MARKER_EXIT = 99
+
+FORKING_DRIVER = """
+import json, os, runpy, sys, traceback, warnings
+import har_finetune.train, har_finetune.predict  # the slow imports, once
+
+warnings.filterwarnings("ignore", "'har_finetune.predict' found in sys.modules")  # runpy: imported above, on purpose
+from har_finetune.data import images
+
+cases, out = json.loads(sys.argv[1]), sys.argv[2]
+case_name = None
+
+def tripwire(*args, **kwargs):  # the image scan: reaching it means every check before it passed
+    open(f"{out}/{case_name}.scanned", "w").close()
+    sys.stderr.flush()
+    os._exit(EXIT_CODE)
+
+images.scan_images = har_finetune.train.scan_source = tripwire
+codes = {}
+for case_name, case in cases.items():
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(os.open(f"{out}/{case_name}.stderr", os.O_WRONLY | os.O_CREAT), 2)
+        os.dup2(os.open(f"{out}/{case_name}.stdout", os.O_WRONLY | os.O_CREAT), 1)
+        os.environ.update(case.get("env", {}))
+        try:
+            if case["run"].endswith(".py"):
+                sys.argv = [case["run"], *case["argv"]]
+                runpy.run_path(case["run"], run_name="__main__")
+            else:
+                sys.argv = [case["run"], *case["argv"]]
+                runpy.run_module(case["run"], run_name="__main__")
+            code = 0
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else 1
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    codes[case_name] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+print(json.dumps(codes))
+""".replace("EXIT_CODE", str(SCAN_MARKER_EXIT))
+
+# case -> (extra flags, words the one error line must hold)
+FLAG_CASES = {
+    "unknown_flag": (["--epochs", "3"], ["unknown flag --epochs", "did you mean --num_train_epochs?"]),
+    "transformers4_eval": (["--evaluation_strategy", "steps"], ["--evaluation_strategy", "use --eval_strategy steps"]),
+    "transformers4_warmup": (["--warmup_ratio", "0.1"], ["--warmup_ratio", "use --warmup_steps 0.1"]),
+    "negative_learning_rate": (["--learning_rate", "-1"], ["--learning_rate must be positive (got -1.0)"]),
+    "zero_batch_size": (["--per_device_train_batch_size", "0"], ["--per_device_train_batch_size must be positive"]),
+    "zero_epochs": (["--num_train_epochs", "0"], ["--num_train_epochs must be positive", "--max_steps"]),
+    "value_of_wrong_type": (["--learning_rate", "fast"], ["--learning_rate", "invalid float value: 'fast'"]),
+    "conflicting_strategies": (
+        ["--eval_strategy", "epoch", "--save_strategy", "steps"],
+        ["--eval_strategy epoch and --save_strategy steps differ", "--load_best_model_at_end false"],
+    ),
+    "training_arguments_refuse": (
+        ["--save_strategy", "steps", "--save_steps", "5", "--eval_steps", "2"],
+        ["invalid settings (TrainingArguments)", "not a round multiple of 2"],
+    ),
+    "report_to_not_installed": (["--report_to", "wandb"], ["--report_to wandb", "pip install wandb"]),
+    "push_to_hub_offline": (["--push_to_hub"], ["--push_to_hub", "HF_HUB_OFFLINE is set", "hf upload"]),
+    "read_only_pixel_cache": ([], ["pixel cache folder", "read-only", "--pixel_cache_dir", "--no_pixel_cache"]),
+    "recipe_syntax_error": ([], ["bad_recipe.yaml line", "YAML syntax error"]),
+    "recipe_not_first": ([], ["recipe.yaml: a recipe file must come first"]),
+    "missing_local_dataset": ([], ["--dataset tests/no_such_dataset: no such folder"]),
+}
+CONTROL_CASES = ("valid_flags", "frequent_checkpoints", "no_evaluation")  # these must reach the scan
+
+
+def _read_only_setup(ro_dir: Path) -> tuple[list[str], bool]:
+    """(command prefix, possible): a read-only mount in a private namespace, or a folder root could still write."""
+    if shutil.which("unshare") and subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode == 0:
+        return ["unshare", "-rm", "sh", "-c", 'mount -t tmpfs -o ro none "$0" && exec "$@"', str(ro_dir)], True
+    if os.geteuid() != 0:
+        ro_dir.chmod(0o555)
+        return [], True
+    return [], False
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory, tiny_checkpoints) -> dict:
+    """case -> dict(code, stderr, stdout, scanned, run_dir, cache)."""
+    root = tmp_path_factory.mktemp("flag_errors")
+    data = make_dataset(root / "data", per_class=4)
+    checkpoint = tiny_checkpoint(tmp_path_factory)
+    (root / "bad_recipe.yaml").write_text("learning_rate: 1.0e-4\nnum_train_epochs 3\nseed: 1\n")
+    (root / "recipe.yaml").write_text("seed: 1\n")
+    ro_dir = root / "read_only"
+    ro_dir.mkdir()
+    prefix, read_only_possible = _read_only_setup(ro_dir)
+    cases = {}
+    for name, (extra, _) in FLAG_CASES.items():
+        cases[name] = {"argv": ["--dataset", str(data), "--model_name_or_path", checkpoint, *extra]}
+    cases["recipe_syntax_error"]["argv"].insert(0, str(root / "bad_recipe.yaml"))
+    cases["recipe_not_first"]["argv"].append(str(root / "recipe.yaml"))
+    cases["missing_local_dataset"]["argv"][1] = "tests/no_such_dataset"  # tests/ exists: a path, not a Hub id
+    cases["read_only_pixel_cache"]["env"] = {"HAR_FINETUNE_CACHE": str(ro_dir / "har_finetune")}
+    if not read_only_possible:
+        del cases["read_only_pixel_cache"]
+    control_flags = {
+        "valid_flags": [],
+        "frequent_checkpoints": ["--save_strategy", "steps", "--save_steps", "5"],
+        "no_evaluation": ["--eval_strategy", "no"],
+    }
+    for name, extra in control_flags.items():
+        cases[name] = {"argv": ["--dataset", str(data), "--model_name_or_path", checkpoint, *extra]}
+    for name, case in cases.items():
+        case["run"] = "fine_tune_har_clip.py"
+        case["argv"] += ["--output_dir", str(root / "runs" / name)]
+        case.setdefault("env", {}).setdefault("HAR_FINETUNE_CACHE", str(root / "caches" / name))
+    cases.update(_predict_cases(root, tiny_checkpoints))
+    for case in cases.values():
+        case.setdefault("env", {})
+    env = {**os.environ, "HF_HOME": str(root / "hf_home"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    driver = subprocess.run(
+        [*prefix, sys.executable, "-c", FORKING_DRIVER, json.dumps(cases), str(root)],
+        cwd=REPO,
+        text=True,
+        capture_output=True,
+        env=env,
+        timeout=600,
+    )
+    assert driver.returncode == 0, driver.stderr[-3000:]
+    codes = json.loads(driver.stdout.strip().splitlines()[-1])
+    return {
+        name: {
+            "code": code,
+            "stderr": (root / f"{name}.stderr").read_text(),
+            "stdout": (root / f"{name}.stdout").read_text(),
+            "scanned": (root / f"{name}.scanned").exists(),
+            "run_dir": Path(cases[name]["argv"][cases[name]["argv"].index("--output_dir") + 1])
+            if "--output_dir" in cases[name]["argv"]
+            else None,
+            "cache": Path(cases[name]["env"]["HAR_FINETUNE_CACHE"])
+            if "HAR_FINETUNE_CACHE" in cases[name]["env"]
+            else None,
+            "root": root,
+        }
+        for name, code in codes.items()
+    }
+
+
+def _flag_value(argv: list[str], flag: str) -> Path | None:
+    return Path(argv[argv.index(flag) + 1]) if flag in argv else None
+
+
+def _predict_cases(root: Path, tiny_checkpoints: dict) -> dict:
+    """A plain checkpoint (LABEL_0...) and a SigLIP run whose config has text token ids beyond its vocabulary."""
+    photos = root / "photos"
+    photos.mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (40, 30), (200, 30, 40)).save(photos / "red.jpg")
+    (photos / "notes.jpg").write_bytes(b"my notes, not a picture\n" * 10)
+    siglip_run = root / "siglip_run"
+    config = AutoConfig.from_pretrained(tiny_checkpoints["siglip"])
+    config.id2label = {0: "calling", 1: "clapping"}
+    config.label2id = {"calling": 0, "clapping": 1}
+    config.text_config.bos_token_id = config.text_config.vocab_size + 100  # as real SigLIP configs have it
+    config.vision_config.vision_use_head = False
+    torch.manual_seed(0)
+    SiglipForImageClassification.from_pretrained(tiny_checkpoints["siglip"], config=config).save_pretrained(siglip_run)
+    AutoImageProcessor.from_pretrained(tiny_checkpoints["siglip"]).save_pretrained(siglip_run)
+    return {
+        "predict_plain_checkpoint": {
+            "run": "har_finetune.predict",
+            "argv": [tiny_checkpoints["clip"], str(photos / "red.jpg"), "--output", str(root / "plain.csv")],
+        },
+        "predict_siglip_run": {
+            "run": "har_finetune.predict",
+            "argv": [str(siglip_run), str(photos), "--output", str(root / "siglip.csv")],
+        },
+    }
+
+
+def _one_error_line(outcome: dict) -> str:
+    lines = outcome["stderr"].strip().splitlines()
+    assert outcome["code"] == 2, outcome["stderr"][-3000:]
+    assert len(lines) == 1 and "Traceback" not in outcome["stderr"], outcome["stderr"][-3000:]
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+@pytest.mark.slow  # one driver process imports torch and transformers, then forks a child per case
+@pytest.mark.parametrize("case", FLAG_CASES)
+def test_flag_and_environment_problems_are_one_line_before_the_scan(outcomes, case):
+    if case not in outcomes:
+        pytest.skip("no way to make a read-only folder here (root without unshare)")
+    outcome = outcomes[case]
+    line = _one_error_line(outcome)
+    assert all(word in line for word in FLAG_CASES[case][1]), line
+    assert not outcome["scanned"], "failed only after the image scan had started"
+    assert not outcome["run_dir"].exists(), "wrote into the run folder"
+    cache = outcome["cache"]
+    assert not cache.exists() or not any(cache.iterdir()), "wrote into the pixel cache"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "case, note",
+    [
+        ("valid_flags", None),
+        ("frequent_checkpoints", "note: evaluating at every checkpoint (--eval_strategy steps --eval_steps 5)"),
+        ("no_evaluation", "note: --eval_strategy no: no validation during training"),
+    ],
+)
+def test_valid_flags_reach_the_scan_and_say_what_they_changed(outcomes, case, note):
+    outcome = outcomes[case]
+    assert outcome["code"] == SCAN_MARKER_EXIT and outcome["scanned"], outcome["stderr"][-3000:]
+    assert "error" not in outcome["stderr"] and "Traceback" not in outcome["stderr"], outcome["stderr"][-3000:]
+    if note:
+        assert note in outcome["stderr"], outcome["stderr"]
+
+
+@pytest.mark.slow
+def test_predict_refuses_a_plain_checkpoint(outcomes):
+    outcome = outcomes["predict_plain_checkpoint"]
+    line = _one_error_line(outcome)
+    assert "is not a fine-tuned classifier" in line and "LABEL_0" in line, line
+    assert not (outcome["root"] / "plain.csv").exists() and "LABEL_0" not in outcome["stdout"]
+
+
+@pytest.mark.slow
+def test_predict_on_siglip_run_is_quiet_and_names_skipped_files_plainly(outcomes):
+    outcome = outcomes["predict_siglip_run"]
+    assert outcome["code"] == 0, outcome["stderr"][-3000:]
+    assert "bos_token_id" not in outcome["stderr"] and "LOAD REPORT" not in outcome["stderr"], outcome["stderr"]
+    skipped = [line for line in outcome["stderr"].splitlines() if line.startswith("skipped")]
+    assert skipped == [
+        f"skipped {outcome['root'] / 'photos' / 'notes.jpg'}: not an image (Pillow cannot identify the format)"
+    ]
+    assert "BytesIO" not in outcome["stderr"]
+    assert "1 images classified, 1 skipped" in outcome["stdout"]

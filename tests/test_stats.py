@@ -1,0 +1,114 @@
+"""The report's statistics against independent references: scipy calls written here, textbook values, constructions.
+
+Run: OMP_NUM_THREADS=1 python -m pytest tests/test_stats.py -q
+"""
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from har_finetune import stats
+
+
+def paired(both: int, a_only: int, b_only: int, neither: int) -> tuple[np.ndarray, np.ndarray]:
+    """Correctness arrays of two classifiers with the given 2x2 contingency table."""
+    a = np.array([1] * both + [1] * a_only + [0] * b_only + [0] * neither, bool)
+    b = np.array([1] * both + [0] * a_only + [1] * b_only + [0] * neither, bool)
+    return a, b
+
+
+@pytest.mark.parametrize(("correct", "total"), [(81, 263), (0, 10), (10, 10), (1_700, 1_890), (86, 90)])
+def test_wilson_interval_matches_the_formula(correct, total):
+    """Against the Wilson score formula written out, with z from scipy's normal quantile."""
+    z = scipy_stats.norm.ppf(0.975)
+    p = correct / total
+    centre = (p + z**2 / (2 * total)) / (1 + z**2 / total)
+    half = z / (1 + z**2 / total) * np.sqrt(p * (1 - p) / total + z**2 / (4 * total**2))
+    assert stats.wilson_interval(correct, total) == pytest.approx((centre - half, centre + half), abs=1e-12)
+
+
+def test_wilson_interval_textbook_value():
+    """Newcombe (1998), Statistics in Medicine 17:857, example 81 of 263: Wilson 95% interval 0.2553 to 0.3662."""
+    low, high = stats.wilson_interval(81, 263)
+    assert (round(low, 4), round(high, 4)) == (0.2553, 0.3662)
+
+
+@pytest.mark.parametrize("table", [(50, 11, 6, 23), (10, 0, 0, 5), (0, 7, 1, 0), (400, 30, 12, 58)])
+def test_mcnemar_exact_matches_a_binomial_test_on_the_discordant_pairs(table):
+    a, b = paired(*table)
+    a_only, b_only, p = stats.mcnemar_exact(a, b)
+    assert (a_only, b_only) == table[1:3]
+    n = a_only + b_only
+    expected = 1.0 if n == 0 else min(1.0, 2 * scipy_stats.binom.cdf(min(a_only, b_only), n, 0.5))
+    assert p == pytest.approx(expected, rel=1e-12)
+
+
+def test_mcnemar_textbook_values():
+    """Fagerland, Lydersen & Laake (2013), BMC Med Res Methodol 13:91, worked example with 1 and 7 discordant pairs:
+    exact conditional p = 2 * 9/256 = 0.0703. And the make-demo case of issue 13 (11 vs 6 of 90): p = 0.3323."""
+    a, b = paired(12, 1, 7, 1)
+    assert stats.mcnemar_exact(a, b)[2] == pytest.approx(18 / 256)
+    a, b = paired(70, 11, 6, 3)
+    assert round(stats.mcnemar_exact(a, b)[2], 4) == 0.3323
+
+
+def test_bootstrap_is_deterministic_for_a_seed_and_covers_the_difference():
+    rng = np.random.default_rng(0)
+    a, b = rng.random(500) < 0.9, rng.random(500) < 0.8
+    d = a.astype(float) - b
+    first = stats.paired_bootstrap_interval(d, seed=3)
+    assert first == stats.paired_bootstrap_interval(d, seed=3)
+    assert first != stats.paired_bootstrap_interval(d, seed=4)
+    assert first[0] < d.mean() < first[1]
+    assert stats.paired_bootstrap_interval(np.zeros(50)) == (0.0, 0.0)  # identical predictions
+
+
+def test_bootstrap_matches_scipy_percentile_bootstrap():
+    rng = np.random.default_rng(1)
+    d = (rng.random(300) < 0.85).astype(float) - (rng.random(300) < 0.8)
+    reference = scipy_stats.bootstrap(
+        (d,), np.mean, n_resamples=stats.N_RESAMPLES, method="percentile", rng=np.random.default_rng(7)
+    ).confidence_interval
+    assert stats.paired_bootstrap_interval(d, seed=7) == pytest.approx((reference.low, reference.high))
+
+
+def test_holm_against_a_hand_computed_example():
+    """p = 0.01, 0.04, 0.03, 0.005 (m = 4): sorted 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> 0.06
+    (kept non-decreasing)."""
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert stats.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert stats.holm([0.02]) == pytest.approx([0.02])
+
+
+def test_permutation_p_separates_a_real_difference_from_noise():
+    rng = np.random.default_rng(2)
+    real = (rng.random(400) < 0.9).astype(float) - (rng.random(400) < 0.6)
+    assert stats.paired_permutation_p(real) < 0.001
+    balanced = np.array([1.0] * 10 + [-1.0] * 9 + [0.0] * 40)  # 10 vs 9 images: McNemar p = 1.0
+    assert stats.paired_permutation_p(balanced) > 0.5
+    assert stats.paired_permutation_p(np.zeros(10)) == 1.0
+
+
+def test_ece_of_a_perfectly_calibrated_set_is_zero():
+    """In every bin the share right equals the confidence: 10 images at 0.3 with 3 right, 10 at 0.9 with 9 right."""
+    confidence = np.array([0.3] * 10 + [0.9] * 10)
+    correct = np.array([1] * 3 + [0] * 7 + [1] * 9 + [0] * 1)
+    result = stats.calibration(confidence, correct)
+    assert result.ece == pytest.approx(0.0, abs=1e-12)
+    assert result.counts.sum() == 20 and len(result.counts) == 15
+
+
+def test_ece_of_an_over_confident_set():
+    """Confidence 0.95 everywhere, 60% right: ECE = |0.6 - 0.95| = 0.35; plus a second bin at 0.5 with 50% right."""
+    assert stats.calibration(np.full(100, 0.95), np.arange(100) < 60).ece == pytest.approx(0.35)
+    confidence = np.array([0.95] * 100 + [0.5] * 100)
+    correct = np.concatenate([np.arange(100) < 60, np.arange(100) < 50])
+    assert stats.calibration(confidence, correct).ece == pytest.approx(0.5 * 0.35 + 0.5 * 0.0)
+    edges = stats.calibration(np.array([0.0, 1 / 15, 1.0]), np.array([1, 1, 1]))
+    assert list(edges.counts[[0, 14]]) == [2, 1]  # (0, 1/15] holds 0 and 1/15; 1.0 is in the last bin
+
+
+def test_spread_uses_the_sample_standard_deviation():
+    result = stats.spread([0.80, 0.82, 0.84])
+    assert (result.mean, result.low, result.high, result.n) == pytest.approx((0.82, 0.80, 0.84, 3))
+    assert result.std == pytest.approx(np.std([0.80, 0.82, 0.84], ddof=1))
