@@ -156,7 +156,7 @@ def _block_rows(rows: torch.Tensor) -> int:
     than whole batches). Several threads: the whole batch, three OpenMP regions in all. Each region ends in a
     barrier that waits for every thread, and when another process holds a core one thread is descheduled for a
     scheduler slice (ms): 300 blocks x 3 regions per batch of 256 made evaluation 25-100x slower on a busy
-    machine (docs/performance.md, scripts/bench_normalize.py)."""
+    machine (docs/performance.md, benchmarks/normalize_busy_cpu.py)."""
     if rows.device.type != "cpu" or torch.get_num_threads() > 1:
         return len(rows)
     return max(1, CPU_BLOCK_BYTES // (rows.shape[-1] * rows.element_size()))

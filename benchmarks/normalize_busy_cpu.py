@@ -1,7 +1,7 @@
 """Evaluation-side normalisation on a CPU, idle and with another process spinning on one core (issue 14, item 4).
 
-    python scripts/bench_normalize.py              # ~30 s; torch's default threads (one per core)
-    python scripts/bench_normalize.py --batches 4
+    python benchmarks/normalize_busy_cpu.py              # ~30 s; torch's default threads (one per core)
+    python benchmarks/normalize_busy_cpu.py --batches 4
 
 Prints images/s of `Normalize` (uint8 channels-last batches of 256 at 224x224, what evaluation feeds it) for the
 previous code (the batch in 512 KiB blocks, three OpenMP regions per block, whatever the thread count) and the

@@ -1,8 +1,8 @@
 """Peak memory of the data side of a run, split into heap (RssAnon) and mapped file pages (RssFile), with and
 without dropping the pages behind (issue 14, item 3).
 
-    python scripts/bench_memory.py                   # 6,000 generated HAR-sized JPEGs, ~2 min on 2 cores
-    python scripts/bench_memory.py --images 1500
+    python benchmarks/memory.py                   # 6,000 generated HAR-sized JPEGs, ~2 min on 2 cores
+    python benchmarks/memory.py --images 1500
 
 Each setting runs in a fresh process on the same images and cache folder layout (a new cache dir each time):
 the input scan (recording the pixel store), the store, evaluation caches for a quarter of the images (what

@@ -1,7 +1,7 @@
 """The input scan: threads against processes for the decode, and what a second run costs with the recorded scan.
 
-    python scripts/bench_scan.py                 # 2,000 generated HAR-sized JPEGs, ~1 min on 2 cores
-    python scripts/bench_scan.py --images 6000
+    python benchmarks/scan.py                 # 2,000 generated HAR-sized JPEGs, ~1 min on 2 cores
+    python benchmarks/scan.py --images 6000
 
 Prints images/s of: the decoding scan on 1 and on all cores' threads (what a run uses), the same decode on a
 process pool (spawn and forkserver: never fork a process that runs torch threads; pool start-up counted, and
