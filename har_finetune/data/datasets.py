@@ -138,7 +138,7 @@ def build_dataset(
 ) -> ImageClassificationDataset:
     """One split's dataset. With a pixel `store` (cache.open_store) the fast uint8 path, whose batches must then
     go through `DeviceTransform`; `policy_on_device`: leave the augmentation policy to `DeviceTransform` (on a
-    GPU) instead of the loader workers. (`preprocessing` may still be an image processor: bench.py's call.)"""
+    GPU) instead of the loader workers. (`preprocessing` may be an image processor: benchmarks/bench.py's call.)"""
     preprocessing, labels = preprocessing_of(preprocessing), (reader, ids, label_ids)
     if preprocessing.processor_builds_batches or store is None:
         transform = train_transform(preprocessing, augmentation) if train else eval_transform(preprocessing)

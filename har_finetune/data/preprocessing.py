@@ -76,8 +76,8 @@ class Preprocessing:
 
 
 def preprocessing_of(value: "Preprocessing | BaseImageProcessor") -> Preprocessing:
-    """`value` itself, or read from an image processor: for callers that still hold a processor (har_finetune/bench.py
-    until it moves out of the package, issue 14)."""
+    """`value` itself, or read from an image processor: for callers that still pass a processor
+    (benchmarks/bench.py passes one to `build_dataset`, `train_storage` and `DeviceTransform`)."""
     return value if isinstance(value, Preprocessing) else Preprocessing.from_processor(value)
 
 
