@@ -19,9 +19,9 @@ from transformers.utils import logging as hf_logging
 from . import wise_ft, zero_shot_baseline
 from .config import DataArguments, HarTrainingArguments, parse_args
 from .data.cache import default_cache_dir
-from .data.datasets import Collator, EpochSetter, build_dataset, pixel_store, scan_recorder
-from .data.images import scan_images
+from .data.datasets import Collator, EpochSetter, build_dataset, pixel_store, scan_recorder, scan_source
 from .data.labelled import LabelledImages
+from .data.preprocessing import Preprocessing
 from .data.sources import load_source
 from .data.split import make_split
 from .data.transforms import DeviceTransform
@@ -80,9 +80,9 @@ def train(model_args, data_args, training_args, family: str, identity: dict) -> 
     }
     check_rerun(run_dir, identity)
     resume_from = checkpoint_to_resume(run_dir, training_args.resume_from_checkpoint, source.class_names)
-    record = training_args.local_process_index == 0  # DDP: one rank per node records, the others wait for it
-    with _pixel_cache_space(data_args):
-        split, scans, recorder = prepare_split(source, data_args, data_args.split_seed, processor, record)
+    preprocessing = Preprocessing.from_processor(processor)  # what the data layer takes
+    with _pixel_cache_space(data_args):  # DDP: every rank scans and records its share of the images
+        split, scans, recorder = prepare_split(source, data_args, data_args.split_seed, preprocessing)
     identity["dataset_fingerprint"] = content_fingerprint(scan.content_hash for scan in scans)
     check_rerun(run_dir, identity)
     if training_args.should_save:  # the data is accepted: the folder records what this run is
@@ -99,7 +99,7 @@ def train(model_args, data_args, training_args, family: str, identity: dict) -> 
     )
     with training_args.main_process_first(desc="pixel cache"), _pixel_cache_space(data_args):
         datasets = build_datasets(
-            source, split, scans, recorder, processor, model_family, data_args, training_args.seed
+            source, split, scans, recorder, preprocessing, model_family, data_args, training_args.seed
         )
     guard = NonFiniteGuard()
     trainer = build_trainer(model, processor, model_family, datasets, data_args, training_args, [preemption, guard])
@@ -180,7 +180,7 @@ def build_trainer(
         args=training_args,
         train_dataset=datasets["train"],
         eval_dataset=datasets["validation"],
-        device_transform=DeviceTransform(processor, data_args.augmentation),
+        device_transform=DeviceTransform(Preprocessing.from_processor(processor), data_args.augmentation),
         data_collator=Collator(processor if model_family.processor_builds_batches else None),
         processing_class=processor,
         compute_metrics=compute_metrics,
@@ -215,18 +215,14 @@ def check_output_dir(output_dir: Path) -> None:
             )
 
 
-def prepare_split(source: LabelledImages, data_args: DataArguments, seed: int, processor, record: bool):
-    """Decode-check every image (the pixel cache keeps them), de-duplicate, split."""
-    recorder = (
-        scan_recorder(_cache_dir(data_args), processor, data_args.pixel_cache_resolution, source.root, source.ids)
-        if record
-        else None
-    )
+def prepare_split(source: LabelledImages, data_args: DataArguments, seed: int, preprocessing: Preprocessing):
+    """Decode-check every image changed since the recorded scan (the pixel cache keeps them), de-duplicate, split."""
+    recorder = scan_recorder(_cache_dir(data_args), preprocessing, data_args.pixel_cache_resolution)
     try:
-        scans = scan_images(source.reader, source.ids, on_image=recorder)
+        scans = scan_source(source, _cache_dir(data_args), recorder)
     except BaseException:
         if recorder is not None:  # give the space back now: the disk may be what filled up
-            recorder.writer.discard()
+            recorder.discard()
         raise
     split = make_split(
         source,
@@ -267,7 +263,7 @@ def _subset(ids: list[str], labels: list[str], limit: int | None, seed: int) -> 
 
 
 def build_datasets(
-    source, split, scans, recorder, processor, model_family: ModelFamily, data_args: DataArguments, seed: int
+    source, split, scans, recorder, preprocessing, model_family: ModelFamily, data_args: DataArguments, seed: int
 ):
     label_index = {name: i for i, name in enumerate(source.class_names)}
     limits = {
@@ -276,9 +272,8 @@ def build_datasets(
         "test": data_args.max_eval_samples,
     }
     builds = model_family.processor_builds_batches
-    store = pixel_store(
-        source, scans, processor, _cache_dir(data_args), data_args.pixel_cache_resolution, recorder, needed=not builds
-    )
+    cache_dir, resolution = _cache_dir(data_args), data_args.pixel_cache_resolution
+    store = pixel_store(source, scans, preprocessing, cache_dir, resolution, recorder, needed=not builds)
     datasets = {}
     for name, limit in limits.items():
         subset_seed = seed if name == "train" else data_args.split_seed  # every --seed is scored on the same images
@@ -287,11 +282,10 @@ def build_datasets(
             source.reader,
             ids,
             [label_index[x] for x in labels],
-            processor,
+            preprocessing,
             train=name == "train",
             augmentation=data_args.augmentation,
             seed=seed,
-            processor_builds_batches=builds,
             store=store,
             policy_on_device=torch.cuda.is_available(),
         )

@@ -16,9 +16,11 @@ from transformers import CLIPImageProcessor, SiglipImageProcessor
 
 from har_finetune.config import parse_args
 from har_finetune.data import cache as cache_module
-from har_finetune.data.cache import ScanRecorder, cached_pixels, default_cache_dir, open_store, should_record
+from har_finetune.data import pixel_files
+from har_finetune.data.cache import ScanRecorder, cached_pixels, default_cache_dir, open_store
 from har_finetune.data.datasets import Collator, build_dataset
 from har_finetune.data.images import decode_rgb, scan_images
+from har_finetune.data.preprocessing import Preprocessing
 from har_finetune.data.sources import FileReader
 from har_finetune.data.transforms import DeviceTransform, ProcessorGeometry, train_storage
 from har_finetune.synthetic import synthetic_image
@@ -52,7 +54,7 @@ def test_cache_holds_the_decoded_pixels_and_is_reused(jpegs, tmp_path, monkeypat
     for i in range(7):  # under the working resolution: exactly the decoded file
         assert torch.equal(pixels[i], _decoded(reader, ids[i]))
     assert pixels[7].shape == (3, 256, 341)  # 640x480 shrunk to a 256 shortest edge
-    monkeypatch.setattr(cache_module, "_write_all", lambda *args: pytest.fail("rebuilt a complete cache"))
+    monkeypatch.setattr(cache_module, "write_all", lambda *args: pytest.fail("rebuilt a complete cache"))
     again = cached_pixels(reader, ids, _hashes(reader, ids), storage, tmp_path / "cache")
     assert again.folder == pixels.folder and torch.equal(again[3], pixels[3])
     assert [p.name for p in (tmp_path / "cache" / "pixels").iterdir()] == [pixels.folder.name]  # no leftovers
@@ -89,7 +91,7 @@ def test_incomplete_cache_is_rebuilt(jpegs, tmp_path):
     reader, ids = jpegs
     hashes = _hashes(reader, ids)
     folder = cached_pixels(reader, ids, hashes, train_storage(CLIPImageProcessor()), tmp_path, workers=2).folder
-    data = folder / "pixels.u8"
+    data = folder / "shard-0.u8"
     data.write_bytes(data.read_bytes()[:1000])  # truncated (disk full, killed copy)
     rebuilt = cached_pixels(reader, ids, hashes, train_storage(CLIPImageProcessor()), tmp_path, workers=2)
     assert rebuilt.folder == folder and torch.equal(rebuilt[5], _decoded(reader, ids[5]))
@@ -135,7 +137,7 @@ def test_default_cache_dir_follows_the_environment(monkeypatch, tmp_path):
 
 def _recorded_store(reader, ids, cache_dir, processor=None):
     storage = train_storage(processor or CLIPImageProcessor())
-    recorder = ScanRecorder(cache_dir, storage) if should_record(cache_dir, storage, "jpegs", ids) else None
+    recorder = ScanRecorder(cache_dir, storage)
     hashes = [scan.content_hash for scan in scan_images(reader, ids, workers=2, on_image=recorder)]
     return open_store(reader, ids, hashes, storage, cache_dir, "jpegs", recorder), recorder
 
@@ -144,7 +146,7 @@ def test_the_scan_fills_the_store_so_no_image_is_decoded_twice(jpegs, tmp_path, 
     reader, ids = jpegs
     decoded = {i: _decoded(reader, i) for i in ids}
     decodes = []
-    monkeypatch.setattr(cache_module, "decode_rgb", lambda data: decodes.append(1) or decode_rgb(data))
+    monkeypatch.setattr(pixel_files, "decode_rgb", lambda data: decodes.append(1) or decode_rgb(data))
     store, recorder = _recorded_store(reader, ids, tmp_path)
     assert recorder is not None and decodes == []
     assert torch.equal(store.training(ids[2:3])[0], decoded[ids[2]])
@@ -166,15 +168,16 @@ def test_a_recording_that_is_never_published_leaves_nothing(jpegs, tmp_path):
     assert list((tmp_path / "pixels").iterdir()) == []
 
 
-def test_a_second_run_reuses_the_store_without_recording(jpegs, tmp_path):
+def test_a_second_run_reuses_the_store_and_an_edited_image_gets_a_new_one(jpegs, tmp_path):
     reader, ids = jpegs
     first, _ = _recorded_store(reader, ids, tmp_path)
-    again, recorder = _recorded_store(reader, ids, tmp_path)
-    assert recorder is None and again.cache.folder == first.cache.folder
+    again, _ = _recorded_store(reader, ids, tmp_path)
+    assert again.cache.folder == first.cache.folder
     synthetic_image(4, 5, random.Random(9), (251, 183)).save(Path(reader.root) / ids[0], quality=90)  # edited
-    edited, recorder = _recorded_store(reader, ids, tmp_path)  # expected a hit: the key says otherwise
-    assert recorder is None and edited.cache.folder != first.cache.folder
+    edited, _ = _recorded_store(reader, ids, tmp_path)
+    assert edited.cache.folder != first.cache.folder
     assert torch.equal(edited.cache[0], _decoded(reader, ids[0]))
+    assert [p for p in (tmp_path / "pixels").iterdir() if ".tmp-" in p.name] == []  # recordings removed
 
 
 @pytest.mark.parametrize("processor", [CLIPImageProcessor(), SiglipImageProcessor()], ids=["clip", "siglip"])
@@ -182,7 +185,14 @@ def test_cached_evaluation_batches_equal_the_processor(jpegs, tmp_path, processo
     reader, ids = jpegs
     store, _ = _recorded_store(reader, ids, tmp_path, processor)
     dataset = build_dataset(
-        reader, ids, list(range(len(ids))), processor, train=False, augmentation="crop_flip", seed=0, store=store
+        reader,
+        ids,
+        list(range(len(ids))),
+        Preprocessing.from_processor(processor),
+        train=False,
+        augmentation="crop_flip",
+        seed=0,
+        store=store,
     )
     batch = Collator()([dataset[i] for i in range(len(ids))])
     assert batch["pixel_values"].dtype == torch.uint8  # a quarter of float32's bytes to copy
@@ -197,7 +207,7 @@ def test_training_dataset_uses_the_store_and_static_shapes(jpegs, tmp_path):
         reader,
         ids[1:],
         [0] * 7,
-        CLIPImageProcessor(),
+        Preprocessing.from_processor(CLIPImageProcessor()),
         train=True,
         augmentation="randaugment",
         seed=0,
@@ -209,7 +219,13 @@ def test_training_dataset_uses_the_store_and_static_shapes(jpegs, tmp_path):
     assert {tuple(item["pixel_values"].shape) for item in items} == {(3, 224, 224)}
     assert all(isinstance(item["aug_seeds"], int) for item in items)
     per_image = build_dataset(
-        reader, ids, [0] * len(ids), CLIPImageProcessor(), train=True, augmentation="crop_flip", seed=0
+        reader,
+        ids,
+        [0] * len(ids),
+        Preprocessing.from_processor(CLIPImageProcessor()),
+        train=True,
+        augmentation="crop_flip",
+        seed=0,
     )
     assert per_image.pixels is None and per_image[0]["pixel_values"].dtype == torch.float32
 
@@ -219,9 +235,9 @@ def test_no_recording_without_a_cache_or_a_fixed_size(tmp_path):
 
     from har_finetune.data.datasets import scan_recorder
 
-    assert scan_recorder(None, CLIPImageProcessor(), None, "x", ["a.jpg"]) is None  # --no_pixel_cache
-    assert scan_recorder(tmp_path, Siglip2ImageProcessor(), None, "x", ["a.jpg"]) is None  # NaFlex: no fixed size
-    assert isinstance(scan_recorder(tmp_path, CLIPImageProcessor(), None, "x", ["a.jpg"]), ScanRecorder)
+    assert scan_recorder(None, Preprocessing.from_processor(CLIPImageProcessor()), None) is None  # --no_pixel_cache
+    assert scan_recorder(tmp_path, Preprocessing.from_processor(Siglip2ImageProcessor()), None) is None  # NaFlex
+    assert isinstance(scan_recorder(tmp_path, Preprocessing.from_processor(CLIPImageProcessor()), None), ScanRecorder)
 
 
 def test_fast_path_defaults(tmp_path):
@@ -266,3 +282,19 @@ def test_trainer_normalises_uint8_batches_and_keeps_eval_loaders_apart(tmp_path,
     inputs = trainer._prepare_inputs(batch)
     assert set(inputs) == {"pixel_values", "labels"} and inputs["pixel_values"].dtype == torch.float32
     assert torch.allclose(inputs["pixel_values"][:, 0], torch.tensor((1 - 0.48145466) / 0.26862954))
+
+
+def test_pages_dropped_behind_readers_and_builders_leave_the_pixels_intact(jpegs, tmp_path, monkeypatch):
+    """Memory that scales: readers drop their mapped pages every RESIDENT_BYTES and builders after every CHUNK
+    images; what comes back is the file's pixels (docs/performance.md, "Memory")."""
+    reader, ids = jpegs
+    hashes, clip = _hashes(reader, ids), ProcessorGeometry(CLIPImageProcessor())
+    whole = cached_pixels(reader, ids, hashes, clip, tmp_path / "whole", workers=2)
+    monkeypatch.setattr(pixel_files, "RESIDENT_BYTES", 1)  # drop before every image
+    monkeypatch.setattr(pixel_files, "CHUNK", 3)
+    chunked = cached_pixels(reader, ids, hashes, clip, tmp_path / "chunked", workers=2)
+    assert all(torch.equal(chunked[i], whole[i]) for i in range(len(ids)))
+    image = chunked[2]
+    image.zero_()  # a private page, then dropped: the file's pixels come back
+    chunked.drop_pages()
+    assert torch.equal(chunked[2], whole[2])

@@ -21,7 +21,7 @@ from torch import nn
 from transformers import AutoModelForImageClassification, Trainer, TrainerCallback, TrainingArguments
 
 from har_finetune import train
-from har_finetune.data import cache as cache_module
+from har_finetune.data import pixel_files
 from har_finetune.errors import RunFailed, UserError, run_cli
 from har_finetune.guards import NonFiniteGuard
 from har_finetune.run_folder import files as io
@@ -248,14 +248,14 @@ def test_disk_full_while_writing_the_run_metadata_is_one_line(run, monkeypatch, 
 
 def test_disk_full_in_the_pixel_cache_is_one_line_and_gives_the_space_back(run, monkeypatch, tmp_path):
     cache = tmp_path / "cache"
-    real_append = cache_module._Writer.append
+    real_append = pixel_files.Writer.append
     appended = []
 
     def append(self, pixels, size):  # a few images fit, then the disk is full
         appended.append(size)
         return _full_disk() if len(appended) > 5 else real_append(self, pixels, size)
 
-    monkeypatch.setattr(cache_module._Writer, "append", append)
+    monkeypatch.setattr(pixel_files.Writer, "append", append)
     with pytest.raises(RunFailed, match=r"disk full .* pixel cache in .*cache.*--pixel_cache_dir.*--no_pixel_cache"):
         run("--pixel_cache_dir", str(cache))
     assert len(appended) > 5 and not [p for p in (cache / "pixels").iterdir() if p.is_dir()]  # no partial store

@@ -41,7 +41,7 @@ def tripwire(*args, **kwargs):  # the image scan: reaching it means every check 
     sys.stderr.flush()
     os._exit(EXIT_CODE)
 
-images.scan_images = har_finetune.train.scan_images = tripwire
+images.scan_images = har_finetune.train.scan_source = tripwire
 codes = {}
 for case_name, case in cases.items():
     pid = os.fork()

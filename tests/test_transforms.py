@@ -4,6 +4,7 @@ OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_transforms.py      # a f
 """
 
 import io
+import pickle
 import random
 
 import numpy as np
@@ -18,6 +19,7 @@ from transformers import (
 )
 
 from har_finetune.data.datasets import Collator, ImageClassificationDataset
+from har_finetune.data.preprocessing import Preprocessing
 from har_finetune.data.transforms import (
     DeviceTransform,
     ProcessorGeometry,
@@ -42,6 +44,10 @@ def _noise(width: int, height: int, seed: int = 0) -> Image.Image:
     return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8))
 
 
+def _prep(processor) -> Preprocessing:
+    return Preprocessing.from_processor(processor)
+
+
 def _uint8(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.array(image)).permute(2, 0, 1)
 
@@ -55,7 +61,7 @@ def test_fast_eval_path_equals_the_image_processor(family, size):
     fast = DeviceTransform(processor)(ProcessorGeometry(processor)(_uint8(image))[None])  # cache + batch halves
     assert fast.shape == expected.shape == (1, 3, 224, 224)
     assert (fast - expected).abs().max() <= 1e-5
-    assert (eval_transform(processor)(image) - expected[0]).abs().max() <= 1e-5  # the per-image path too
+    assert (eval_transform(_prep(processor))(image) - expected[0]).abs().max() <= 1e-5  # the per-image path too
 
 
 @pytest.mark.parametrize("family", PROCESSORS)
@@ -90,9 +96,11 @@ def test_cached_training_path_matches_the_per_image_path_bit_for_bit():
     images = {f"{i}.png": _noise(251, 183, i) for i in range(4)}
     ids = list(images)
     files = {name: _png(image) for name, image in images.items()}
-    per_image = ImageClassificationDataset(files.__getitem__, ids, [0] * 4, train_transform(processor, "crop_flip"), 7)
+    per_image = ImageClassificationDataset(
+        files.__getitem__, ids, [0] * 4, train_transform(_prep(processor), "crop_flip"), 7
+    )
     cached = ImageClassificationDataset(
-        None, ids, [0] * 4, train_geometry(processor, "crop_flip"), 7, pixels=[_uint8(images[i]) for i in ids]
+        None, ids, [0] * 4, train_geometry(_prep(processor), "crop_flip"), 7, pixels=[_uint8(images[i]) for i in ids]
     )
     finish = DeviceTransform(processor, "crop_flip")
     for epoch in (0, 3):
@@ -111,7 +119,7 @@ def _policy_dataset(processor):
         None,
         ["a"] * 3,
         [0, 1, 2],
-        train_geometry(processor, "randaugment", with_policy=False),
+        train_geometry(_prep(processor), "randaugment", with_policy=False),
         seed=1,
         pixels=pixels,
         emit_seeds=True,
@@ -141,7 +149,7 @@ def test_persistent_loader_workers_see_the_new_epoch():
     processor = CLIPImageProcessor()
     pixels = [_uint8(_noise(251, 183, seed)) for seed in range(4)]
     dataset = ImageClassificationDataset(
-        None, ["a"] * 4, [0] * 4, train_geometry(processor, "crop_flip"), 3, pixels=pixels
+        None, ["a"] * 4, [0] * 4, train_geometry(_prep(processor), "crop_flip"), 3, pixels=pixels
     )
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=4, num_workers=1, persistent_workers=True, collate_fn=Collator()
@@ -185,7 +193,7 @@ def test_channels_last_pixels_normalise_to_the_same_values_and_keep_their_layout
 
 def test_collated_crops_stay_channels_last_and_mirroring_before_resizing_is_exact():
     processor = CLIPImageProcessor()
-    crop_flip = train_geometry(processor, "crop_flip")
+    crop_flip = train_geometry(_prep(processor), "crop_flip")
     image = _uint8(_noise(251, 183, 5))  # channels-last, like the cache's images
     crops = [crop_flip(image, generator=torch.Generator().manual_seed(seed)) for seed in range(8)]
     batch = Collator()([{"pixel_values": crop, "labels": 0} for crop in crops])["pixel_values"]
@@ -199,3 +207,20 @@ def test_collated_crops_stay_channels_last_and_mirroring_before_resizing_is_exac
         unflipped = image[None, :, top : top + height, left : left + width]
         resized = torch.nn.functional.interpolate(unflipped, size=[224, 224], mode="bilinear", antialias=True)[0]
         assert torch.equal(crop, resized.flip(-1) if flip else resized)
+
+
+def test_preprocessing_is_a_frozen_value_read_once_from_the_processor():
+    """The data layer takes this value, not the processor; NaFlex processors (no fixed size) build the batches."""
+    from transformers import Siglip2ImageProcessor
+
+    clip = _prep(CLIPImageProcessor())
+    assert (clip.resize, clip.crop, clip.output_size, clip.has_fixed_size) == (224, (224, 224), (224, 224), True)
+    assert clip.mean == (0.48145466, 0.4578275, 0.40821073) and clip.rescale == 1 / 255
+    assert _prep(SiglipImageProcessor()).resize == (224, 224) and _prep(SiglipImageProcessor()).crop is None
+    naflex = _prep(Siglip2ImageProcessor())
+    assert naflex.processor_builds_batches and not naflex.has_fixed_size and naflex.naflex_side == 256
+    raw = _prep(CLIPImageProcessor(do_normalize=False, do_rescale=False))
+    assert (raw.mean, raw.std, raw.rescale) == ((0.0,) * 3, (1.0,) * 3, 1.0)
+    with pytest.raises(AttributeError):
+        clip.resize = 336  # frozen: one value for the whole run
+    assert hash(clip) == hash(_prep(CLIPImageProcessor())) and pickle.loads(pickle.dumps(clip)) == clip

@@ -11,17 +11,11 @@ from pathlib import Path
 import torch
 from transformers import BaseImageProcessor, TrainerCallback
 
-from .cache import PixelStore, ScanRecorder, open_store, should_record
+from .cache import PixelStore, ScanRecorder, open_store, scan_record_file
 from .images import decode_rgb
-from .transforms import (
-    POLICIES,
-    ProcessorGeometry,
-    eval_transform,
-    has_fixed_size,
-    train_geometry,
-    train_storage,
-    train_transform,
-)
+from .preprocessing import Preprocessing, preprocessing_of
+from .scan import scan_dataset
+from .transforms import POLICIES, ProcessorGeometry, eval_transform, train_geometry, train_storage, train_transform
 
 POLICY_SEED_OFFSET = 1  # the device policy draws from its own stream, not the crop's
 
@@ -84,20 +78,30 @@ class ImageClassificationDataset(torch.utils.data.Dataset):
 
 
 def scan_recorder(
-    cache_dir: str | Path | None, processor: BaseImageProcessor, cache_resolution: int | None, name: str, ids: list[str]
+    cache_dir: str | Path | None, preprocessing: Preprocessing, cache_resolution: int | None
 ) -> ScanRecorder | None:
-    """A hook for `scan_images` that fills the pixel store; None when the cache is off (`cache_dir` None), the
-    processor has no fixed size (SigLIP 2), or the store last made for these images exists (the scan confirms it)."""
-    if cache_dir is None or not has_fixed_size(processor):
+    """A hook for the scan that fills the pixel store with what it decodes; None when the cache is off (`cache_dir`
+    None) or the processor has no fixed size (SigLIP 2 NaFlex)."""
+    if cache_dir is None or not preprocessing.has_fixed_size:
         return None
-    storage = train_storage(processor, cache_resolution)
-    return ScanRecorder(cache_dir, storage) if should_record(cache_dir, storage, name, ids) else None
+    return ScanRecorder(cache_dir, train_storage(preprocessing, cache_resolution))
+
+
+def scan_source(source, cache_dir: str | Path | None, recorder: ScanRecorder | None) -> list:
+    """The input scan of `source` (data/scan.py), reusing the recorded scan kept in `cache_dir` (None: decode all)."""
+    record_file = scan_record_file(cache_dir, source_name(source)) if cache_dir is not None else None
+    return scan_dataset(source.reader, source.ids, record_file, recorder)
+
+
+def source_name(source) -> str:
+    """A dataset's name in the cache: its resolved folder, or its Hub id."""
+    return str(Path(source.root).resolve()) if Path(source.root).exists() else source.root
 
 
 def pixel_store(
     source,
     scans: list,
-    processor: BaseImageProcessor,
+    preprocessing: Preprocessing,
     cache_dir: str | Path | None,
     cache_resolution: int | None,
     recorder: ScanRecorder | None = None,
@@ -112,9 +116,9 @@ def pixel_store(
         source.reader,
         [i for i, _ in readable],
         [h for _, h in readable],
-        train_storage(processor, cache_resolution),
+        train_storage(preprocessing, cache_resolution),
         cache_dir,
-        source.root,
+        source_name(source),
         recorder,
     )
     return store if needed else None
@@ -124,31 +128,26 @@ def build_dataset(
     reader,
     ids: list[str],
     label_ids: list[int],
-    processor: BaseImageProcessor,
+    preprocessing: Preprocessing,
     *,
     train: bool,
     augmentation: str,
     seed: int,
-    processor_builds_batches: bool = False,
     store: PixelStore | None = None,
     policy_on_device: bool = False,
 ) -> ImageClassificationDataset:
     """One split's dataset. With a pixel `store` (cache.open_store) the fast uint8 path, whose batches must then
     go through `DeviceTransform`; `policy_on_device`: leave the augmentation policy to `DeviceTransform` (on a
-    GPU) instead of the loader workers."""
-    labels = (reader, ids, label_ids)
-    if processor_builds_batches or store is None:
-        transform = (
-            train_transform(processor, augmentation, processor_builds_batches)
-            if train
-            else eval_transform(processor, processor_builds_batches)
-        )
+    GPU) instead of the loader workers. (`preprocessing` may be an image processor: benchmarks/bench.py's call.)"""
+    preprocessing, labels = preprocessing_of(preprocessing), (reader, ids, label_ids)
+    if preprocessing.processor_builds_batches or store is None:
+        transform = train_transform(preprocessing, augmentation) if train else eval_transform(preprocessing)
         return ImageClassificationDataset(*labels, transform, seed)
     if train and augmentation != "none":
-        transform = train_geometry(processor, augmentation, with_policy=not policy_on_device)
+        transform = train_geometry(preprocessing, augmentation, with_policy=not policy_on_device)
         emit_seeds = policy_on_device and augmentation in POLICIES
         return ImageClassificationDataset(*labels, transform, seed, store.training(ids), emit_seeds)
-    return ImageClassificationDataset(*labels, None, seed, store.evaluation(ids, ProcessorGeometry(processor)))
+    return ImageClassificationDataset(*labels, None, seed, store.evaluation(ids, ProcessorGeometry(preprocessing)))
 
 
 class EpochSetter(TrainerCallback):
@@ -162,7 +161,8 @@ class EpochSetter(TrainerCallback):
 
 
 class Collator:
-    """Stacks tensors (uint8 or float); for SigLIP 2 the image processor builds the batch (patches, mask, shapes).
+    """Stacks tensors (uint8 or float); for SigLIP 2 the image processor builds the batch (patches, mask, shapes):
+    the one place in the data layer that takes the processor object rather than `Preprocessing`.
 
     Policy seeds stay a Python list: Trainer moves tensors to the GPU, and reading them back would stall it.
     """

@@ -4,7 +4,8 @@
 `convert("RGB")` saturates them to white), alpha composited on white, CMYK/palette/grayscale to RGB.
 A full decode is the only reliable check: `Image.verify()` passes truncated JPEGs.
 
-`scan_images` decodes every image once before training. A file that fails (truncated or corrupt, zero bytes,
+`scan_images` decodes every image (data/scan.py's `scan_dataset`, what a run calls, decodes only those that
+changed since the recorded scan, and shares the work among ranks). A file that fails (truncated or corrupt, zero bytes,
 not an image at all, over Pillow's decompression-bomb limit) gets a `ScanResult` with the reason, and
 data/split.py skips it, counts it and lists it in `skipped_images.csv` (or stops: `--strict`,
 `--max_unreadable_fraction`), instead of failing mid-epoch.
@@ -61,8 +62,16 @@ def scan_one(args: tuple, on_image=None) -> ScanResult:
     reader, image_id = args
     try:
         data = reader(image_id)
-        if not data:
-            return ScanResult(False, error="empty file (0 bytes)")
+    except Exception as error:  # a file that vanished or cannot be read
+        return ScanResult(False, error=f"unreadable image ({type(error).__name__}: {error})")
+    return scan_bytes(image_id, data, on_image)
+
+
+def scan_bytes(image_id: str, data: bytes, on_image=None) -> ScanResult:
+    """Decode `data` (image `image_id`'s file bytes): validity, content hash and size; `on_image` sees the pixels."""
+    if not data:
+        return ScanResult(False, error="empty file (0 bytes)")
+    try:
         image = decode_rgb(data)
     except Exception as error:  # decoders raise OSError, SyntaxError, struct.error...: all mean "cannot use it"
         return ScanResult(False, error=unreadable_reason(error))

@@ -6,6 +6,8 @@ Its own module so that the sources (sources.py, hub.py) depend on it and not on 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .scan_record import file_stamp
+
 
 @dataclass
 class LabelledImages:
@@ -26,3 +28,7 @@ class FileReader:
 
     def __call__(self, image_id: str) -> bytes:
         return (self.root / image_id).read_bytes()
+
+    def stamp(self, image_id: str) -> tuple[int, int, int, int]:
+        """What the recorded scan compares to know the file unchanged without reading it (data/scan_record.py)."""
+        return file_stamp(self.root / image_id)

@@ -1,4 +1,5 @@
-"""Transforms built from the checkpoint's image processor: size, crop, interpolation, mean and std.
+"""Transforms built from `Preprocessing` (the checkpoint's image processor's size, crop, interpolation, mean and
+std, read once: data/preprocessing.py).
 
 Evaluation reproduces the processor (CLIP: resize the shortest edge, centre crop; SigLIP: square resize,
 values in [-1, 1]) with its exact size and crop arithmetic. Training replaces resize+crop by a random resized
@@ -15,57 +16,18 @@ Two granularities share the same arithmetic:
 import math
 
 import torch
-from PIL import Image
 from torchvision.transforms import InterpolationMode, v2
 from torchvision.transforms.v2 import functional as F
-from transformers import BaseImageProcessor
 
 from ..choices import AUGMENTATIONS
+from .preprocessing import Preprocessing, preprocessing_of
 
 POLICIES = {"randaugment": v2.RandAugment, "trivialaugment": v2.TrivialAugmentWide}
-CPU_BLOCK_BYTES = 512 * 1024  # Normalize's working set per block on a CPU (L2 caches are 0.5-2 MiB per core)
+CPU_BLOCK_BYTES = 512 * 1024  # Normalize's working set per block on one CPU thread (L2: 0.5-2 MiB per core)
 CROP_SCALE = (0.25, 1.0)  # milder than torchvision's (0.08, 1): 6 epochs of fine-tuning, not training from scratch
 
 # the op F.interpolate(mode="bilinear", antialias=True) ends in (see _bilinear_antialiased)
 _UPSAMPLE_BILINEAR_AA = getattr(torch._C._nn, "_upsample_bilinear2d_aa", None)
-
-_INTERPOLATION = {
-    0: InterpolationMode.NEAREST,
-    1: InterpolationMode.LANCZOS,
-    2: InterpolationMode.BILINEAR,
-    3: InterpolationMode.BICUBIC,
-}
-
-
-def _interpolation(processor: BaseImageProcessor) -> InterpolationMode:
-    resample = getattr(processor, "resample", 3)
-    if isinstance(resample, InterpolationMode):
-        return resample
-    return _INTERPOLATION.get(int(resample), InterpolationMode.BICUBIC)
-
-
-def processor_geometry(processor: BaseImageProcessor) -> tuple[int | tuple[int, int], tuple[int, int] | None]:
-    """(resize target, centre-crop size or None), as the processor would apply them."""
-    size = processor.size
-    if getattr(size, "shortest_edge", None):
-        resize = size.shortest_edge
-    else:
-        resize = (size.height, size.width)
-    crop = None
-    if getattr(processor, "do_center_crop", False) and processor.crop_size:
-        crop = (processor.crop_size.height, processor.crop_size.width)
-    return resize, crop
-
-
-def has_fixed_size(processor: BaseImageProcessor) -> bool:
-    """False for processors that choose each image's size (SigLIP 2 NaFlex): no fixed geometry to cache."""
-    size = getattr(processor, "size", None)
-    return bool(size and (getattr(size, "shortest_edge", None) or getattr(size, "height", None)))
-
-
-def output_size(processor: BaseImageProcessor) -> tuple[int, int]:
-    resize, crop = processor_geometry(processor)
-    return crop or (resize if isinstance(resize, tuple) else (resize, resize))
 
 
 def shortest_edge_size(height: int, width: int, shortest_edge: int) -> tuple[int, int]:
@@ -90,10 +52,10 @@ def center_crop(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
 class ProcessorGeometry:
     """uint8 CHW -> uint8 CHW: the processor's resize and centre crop, nothing random (evaluation)."""
 
-    def __init__(self, processor: BaseImageProcessor):
-        self.resize, self.crop = processor_geometry(processor)
-        self.interpolation = _interpolation(processor)
-        self.do_resize = getattr(processor, "do_resize", True)
+    def __init__(self, preprocessing: Preprocessing):
+        preprocessing = preprocessing_of(preprocessing)
+        self.resize, self.crop = preprocessing.resize, preprocessing.crop
+        self.interpolation, self.do_resize = preprocessing.interpolation, preprocessing.do_resize
 
     @property
     def key(self) -> str:
@@ -139,18 +101,15 @@ class ShortEdgeCap:
         return F.resize(image, size, interpolation=self.interpolation, antialias=True)
 
 
-def working_resolution(processor: BaseImageProcessor) -> int:
+def working_resolution(preprocessing: Preprocessing) -> int:
     """Shortest edge kept for training images: 8/7 of the model's input (224 -> 256), the usual resize ratio."""
-    return math.ceil(max(output_size(processor)) * 8 / 7)
+    return math.ceil(max(preprocessing.output_size) * 8 / 7)
 
 
-def train_storage(processor: BaseImageProcessor, max_short_edge: int | None = None) -> ShortEdgeCap:
+def train_storage(preprocessing: Preprocessing, max_short_edge: int | None = None) -> ShortEdgeCap:
     """How training images are stored in the pixel cache (default: `working_resolution`)."""
-    return ShortEdgeCap(max_short_edge or working_resolution(processor), _interpolation(processor))
-
-
-def _per_channel(value) -> list[float]:
-    return [float(value)] * 3 if isinstance(value, (int, float)) else [float(v) for v in value]
+    preprocessing = preprocessing_of(preprocessing)
+    return ShortEdgeCap(max_short_edge or working_resolution(preprocessing), preprocessing.interpolation)
 
 
 class Normalize:
@@ -161,13 +120,10 @@ class Normalize:
     are (a ViT's patch embedding is a convolution). Transposing them here would double the cost on a CPU.
     """
 
-    def __init__(self, processor: BaseImageProcessor):
-        do_rescale, do_normalize = getattr(processor, "do_rescale", True), getattr(processor, "do_normalize", True)
-        rescale = float(getattr(processor, "rescale_factor", 1 / 255)) if do_rescale else 1.0
-        mean = _per_channel(processor.image_mean) if do_normalize else [0.0] * 3
-        std = _per_channel(processor.image_std) if do_normalize else [1.0] * 3
-        self.mean = torch.tensor(mean, dtype=torch.float32) * (1.0 / rescale)
-        self.std = torch.tensor(std, dtype=torch.float32) * (1.0 / rescale)
+    def __init__(self, preprocessing: Preprocessing):
+        rescale = preprocessing.rescale
+        self.mean = torch.tensor(preprocessing.mean, dtype=torch.float32) * (1.0 / rescale)
+        self.std = torch.tensor(preprocessing.std, dtype=torch.float32) * (1.0 / rescale)
         self._on = {}  # (device, row width or None) -> (mean, std) shaped for it, so a GPU copy is made once
 
     def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -176,12 +132,11 @@ class Normalize:
         if source_rows is None:
             mean, std = self._constants(pixels.device, None)
             return pixels.to(torch.float32).sub_(mean).div_(std)
-        # per-channel constants repeated along rows of interleaved RGB (vectorises); on a CPU in blocks that stay
-        # in L2 cache across the three passes (~25% faster than whole batches)
+        # per-channel constants repeated along rows of interleaved RGB (vectorises)
         interleaved = torch.empty(pixels.movedim(-3, -1).shape, dtype=torch.float32, device=pixels.device)
         rows = interleaved.view(source_rows.shape)
         mean, std = self._constants(pixels.device, rows.shape[-1])
-        block = max(1, CPU_BLOCK_BYTES // (rows.shape[-1] * 4)) if pixels.device.type == "cpu" else len(rows)
+        block = _block_rows(rows)
         for source, target in zip(source_rows.split(block), rows.split(block)):
             target.copy_(source).sub_(mean).div_(std)
         return interleaved.movedim(-1, -3)  # channels-last, like the input
@@ -194,6 +149,17 @@ class Normalize:
                 shaped = self.mean.repeat(row_width // 3), self.std.repeat(row_width // 3)
             self._on[device, row_width] = tuple(t.to(device) for t in shaped)
         return self._on[device, row_width]
+
+
+def _block_rows(rows: torch.Tensor) -> int:
+    """Rows per pass. One torch thread on a CPU: blocks that stay in L2 cache across the three passes (~10% faster
+    than whole batches). Several threads: the whole batch, three OpenMP regions in all. Each region ends in a
+    barrier that waits for every thread, and when another process holds a core one thread is descheduled for a
+    scheduler slice (ms): 300 blocks x 3 regions per batch of 256 made evaluation 25-100x slower on a busy
+    machine (docs/performance.md, benchmarks/normalize_busy_cpu.py)."""
+    if rows.device.type != "cpu" or torch.get_num_threads() > 1:
+        return len(rows)
+    return max(1, CPU_BLOCK_BYTES // (rows.shape[-1] * rows.element_size()))
 
 
 def _channels_last_rows(pixels: torch.Tensor) -> torch.Tensor | None:
@@ -257,35 +223,40 @@ def _bilinear_antialiased(images: torch.Tensor, size: list[int]) -> torch.Tensor
     return _UPSAMPLE_BILINEAR_AA(images, size, False, None)
 
 
-def train_geometry(processor: BaseImageProcessor, augmentation: str, with_policy: bool = True):
+def train_geometry(preprocessing: Preprocessing, augmentation: str, with_policy: bool = True):
     """uint8 CHW -> uint8 CHW: random resized crop, flip, and (unless the device applies it) the policy."""
-    crop_flip = RandomResizedCropFlip(output_size(processor))
+    crop_flip = RandomResizedCropFlip(preprocessing.output_size)
     chosen = policy(augmentation)
     return v2.Compose([crop_flip, chosen]) if chosen and with_policy else crop_flip
 
 
-def eval_transform(processor: BaseImageProcessor, processor_builds_batches: bool = False):
-    """Deterministic PIL -> tensor transform equal to the processor's own preprocessing."""
-    if processor_builds_batches:
-        return lambda image: image
-    return v2.Compose([v2.PILToTensor(), ProcessorGeometry(processor), Normalize(processor)])
+def eval_transform(preprocessing: Preprocessing):
+    """Deterministic PIL -> tensor transform equal to the processor's own preprocessing (PIL -> PIL for processors
+    that build batches)."""
+    if preprocessing.processor_builds_batches:
+        return _unchanged
+    return v2.Compose([v2.PILToTensor(), ProcessorGeometry(preprocessing), Normalize(preprocessing)])
 
 
-def train_transform(processor: BaseImageProcessor, augmentation: str, processor_builds_batches: bool = False):
+def _unchanged(image):
+    return image
+
+
+def train_transform(preprocessing: Preprocessing, augmentation: str):
     """Random PIL -> tensor transform (or PIL -> PIL for processors that build batches)."""
     if augmentation == "none":
-        return eval_transform(processor, processor_builds_batches)
-    if processor_builds_batches:
-        side = processor.patch_size * int(processor.max_num_patches**0.5)
+        return eval_transform(preprocessing)
+    if preprocessing.processor_builds_batches:
+        side = preprocessing.naflex_side
         steps = [
             v2.RandomResizedCrop(
-                (side, side), scale=CROP_SCALE, interpolation=_interpolation(processor), antialias=True
+                (side, side), scale=CROP_SCALE, interpolation=preprocessing.interpolation, antialias=True
             ),
             v2.RandomHorizontalFlip(),
         ]
         chosen = policy(augmentation)
         return v2.Compose(steps + ([chosen] if chosen else []))  # PIL in, PIL out
-    return v2.Compose([v2.PILToTensor(), train_geometry(processor, augmentation), Normalize(processor)])
+    return v2.Compose([v2.PILToTensor(), train_geometry(preprocessing, augmentation), Normalize(preprocessing)])
 
 
 class DeviceTransform:
@@ -296,8 +267,8 @@ class DeviceTransform:
     pass through untouched.
     """
 
-    def __init__(self, processor: BaseImageProcessor, augmentation: str = "none"):
-        self.normalize = Normalize(processor)
+    def __init__(self, preprocessing: Preprocessing, augmentation: str = "none"):
+        self.normalize = Normalize(preprocessing_of(preprocessing))
         self.policy = policy(augmentation)
 
     def __call__(self, pixels: torch.Tensor, seeds: list[int] | None = None) -> torch.Tensor:
@@ -311,7 +282,3 @@ class DeviceTransform:
         with torch.random.fork_rng(devices=[]):  # v2 draws its parameters from the CPU generator
             torch.default_generator.manual_seed(seed)  # not torch.manual_seed: it would reseed the GPU's generator
             return self.policy(image)
-
-
-def as_pil(image) -> Image.Image:
-    return image if isinstance(image, Image.Image) else v2.functional.to_pil_image(image)

@@ -1,0 +1,132 @@
+"""The recorded scan: what the last input scan of a dataset found, so that the next run decodes only what changed.
+
+    <cache dir>/scans/<dataset>.npz     one row per image: id, file stamp, file hash, validity, content hash, size
+
+An image's recorded result (readable or why not, the content hash of its decoded pixels, its size) is reused when
+- its file stamp is unchanged: size, mtime_ns, ctime_ns and inode from one `stat`, no read. The kernel sets ctime
+  on every write, rename and `utime`, and a user cannot set it back: a file rewritten in place with the same size
+  and mtime restored (`touch -d`) still changes ctime, and a file replaced by another gets a new inode; or
+- failing that, the bytes of the file hash (xxh3-128 if `xxhash` is installed, else blake2b-128) to a recorded
+  file hash: a dataset copied elsewhere (new inodes and ctimes), a renamed file, or a Hub-format row (Arrow rows
+  have no stamp). Reading and hashing costs ~5% of a decode.
+Anything else is decoded. The split's de-duplication keeps using the content hash of the decoded pixels (recorded,
+not replaced by the file hash), so two files that decode to the same pixels are still one image. What is not
+caught: a file whose bytes change while its size, mtime, ctime and inode all stay (a clock set back, or a file
+system that does not keep ctime, such as some FUSE mounts); delete `<cache dir>/scans/` to decode everything.
+The record is tied to Pillow's version (a new decoder may decode differently) and to the hash function.
+"""
+
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import PIL
+
+from .images import ScanResult
+
+try:
+    import xxhash
+
+    FILE_HASH = "xxh3_128"
+except ImportError:  # the GPU machine's image has no xxhash
+    xxhash, FILE_HASH = None, "blake2b128"
+
+RECORD_VERSION = 1
+NO_STAMP = (-1, -1, -1, -1)
+
+
+def file_hash(data: bytes) -> bytes:
+    """16 bytes identifying a file's content (not its decoded pixels)."""
+    if xxhash is not None:
+        return xxhash.xxh3_128_digest(data)
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def file_stamp(path: str | Path) -> tuple[int, int, int, int]:
+    stat = os.stat(path)
+    return stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino
+
+
+def _identity() -> str:
+    return json.dumps({"version": RECORD_VERSION, "pillow": PIL.__version__, "file_hash": FILE_HASH})
+
+
+@dataclass
+class Checked:
+    """One image's scan with what identifies its file: reused (`decoded` False) or just decoded."""
+
+    result: ScanResult
+    stamp: tuple[int, int, int, int]
+    file_hash: bytes  # b"" when the file could not be read
+    decoded: bool
+
+
+class ScanRecord:
+    """The recorded scan of one dataset (empty when there is none, or it was made by another Pillow / format)."""
+
+    def __init__(self, ids: list[str], checks: list[Checked]):
+        self.ids, self.checks = ids, checks
+        self._row = {image_id: i for i, image_id in enumerate(ids)}
+        self._by_hash = None
+
+    def by_id(self, image_id: str) -> Checked | None:
+        row = self._row.get(image_id)
+        return None if row is None else self.checks[row]
+
+    def by_file_hash(self, digest: bytes) -> Checked | None:
+        if self._by_hash is None:  # built on the first miss: a run with unchanged stamps never needs it
+            self._by_hash = {c.file_hash: c for c in self.checks if c.file_hash}
+        return self._by_hash.get(digest)
+
+    @classmethod
+    def load(cls, path: Path) -> "ScanRecord":
+        try:
+            with np.load(path) as saved:
+                if bytes(saved["identity"]).decode() != _identity():
+                    return cls([], [])
+                ids = bytes(saved["ids"]).decode().split("\0") if len(saved["ids"]) else []
+                errors = bytes(saved["errors"]).decode().split("\0")
+                columns = [saved[k] for k in ("stamps", "file_hashes", "ok", "content", "sizes")]
+        except (OSError, ValueError, KeyError):  # none yet, or damaged: decode everything
+            return cls([], [])
+        checks = [
+            Checked(
+                ScanResult(bool(ok), content.tobytes().hex() if ok else "", int(size[0]), int(size[1]), error),
+                tuple(int(v) for v in stamp),
+                digest.tobytes() if digest.any() else b"",
+                False,
+            )
+            for stamp, digest, ok, content, size, error in zip(*columns, errors)
+        ]
+        return cls(ids, checks)
+
+    @staticmethod
+    def save(path: Path, ids: list[str], checks: list[Checked]) -> None:
+        """Written under a temporary name and renamed into place: concurrent writers leave one whole record."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        results = [c.result for c in checks]
+        columns = {
+            "identity": np.frombuffer(_identity().encode(), dtype=np.uint8),
+            "ids": np.frombuffer("\0".join(ids).encode(), dtype=np.uint8),
+            "errors": np.frombuffer("\0".join(r.error for r in results).encode(), dtype=np.uint8),
+            "stamps": np.array([c.stamp for c in checks], dtype=np.int64).reshape(-1, 4),
+            "file_hashes": _bytes16([c.file_hash for c in checks]),
+            "ok": np.array([r.ok for r in results], dtype=bool),
+            "content": _bytes16([bytes.fromhex(r.content_hash) for r in results]),
+            "sizes": np.array([(r.width, r.height) for r in results], dtype=np.int32).reshape(-1, 2),
+        }
+        temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}.npz")
+        try:
+            np.savez(temporary, **columns)
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+
+def _bytes16(values: list[bytes]) -> np.ndarray:
+    """16 bytes per value (b"" -> zeros) as an (n, 16) uint8 array."""
+    return np.frombuffer(b"".join(v.ljust(16, b"\0") for v in values), dtype=np.uint8).reshape(-1, 16)
