@@ -33,3 +33,11 @@ def tiny_checkpoints(tmp_path_factory) -> dict[str, str]:
 def learnable_har(tmp_path_factory) -> str:
     """A learnable 15-class folder-per-class set with HAR class names (and 3 exact duplicates)."""
     return str(make_synthetic_har(tmp_path_factory.mktemp("har") / "har", images_per_class=30))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A real finished CLIP run folder (tests/run_folders.py `train_tiny_run`), trained once per session."""
+    from run_folders import train_tiny_run
+
+    return train_tiny_run(tmp_path_factory.getbasetemp() / "real_tiny_run")

@@ -11,6 +11,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from argv import training_argv
 from PIL import Image
 
 from har_finetune.synthetic import make_synthetic_har, make_tiny_checkpoint, synthetic_image
@@ -123,11 +124,12 @@ def tiny_checkpoint(tmp_path_factory, model_type: str = "clip") -> str:
 
 def flags(dataset: Path | str, checkpoint: str, out: Path, *extra: str) -> list[str]:
     """A run of a few steps on CPU, evaluating and saving every 2 steps."""
-    return ["--dataset", str(dataset), "--model_name_or_path", checkpoint, "--output_dir", str(out),
-            "--max_steps", "6", "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "8",
-            "--eval_strategy", "steps", "--eval_steps", "2", "--save_strategy", "steps", "--save_steps", "2",
-            "--logging_steps", "1", "--learning_rate", "1e-3", "--warmup_steps", "0", "--dataloader_num_workers",
-            "0", "--disable_tqdm", "true", "--seed", "0", *extra]  # fmt: skip
+    return training_argv(
+        dataset, checkpoint, out,
+        "--max_steps", "6", "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "8",
+        "--eval_strategy", "steps", "--eval_steps", "2", "--save_strategy", "steps", "--save_steps", "2",
+        "--logging_steps", "1", "--warmup_steps", "0", "--seed", "0", *extra,
+    )  # fmt: skip
 
 
 def snapshot(folder: Path) -> dict[str, str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from argv import training_argv
 from PIL import Image
 from safetensors.torch import save_file
 from sklearn.metrics import classification_report, f1_score
@@ -205,10 +206,9 @@ def train_tiny_run(root: Path, family: str = "clip") -> Path:
 
     data = make_synthetic_har(Path(root) / "data", images_per_class=6)
     checkpoint = make_tiny_checkpoint(family, Path(root) / f"tiny-{family}")
-    flags = [
-        "--dataset", str(data), "--model_name_or_path", str(checkpoint), "--output_dir", str(run_dir),
-        "--num_train_epochs", "2", "--per_device_train_batch_size", "16", "--learning_rate", "1e-3",
-        "--logging_steps", "1", "--dataloader_num_workers", "0", "--seed", "0",
-    ]  # fmt: skip
+    flags = training_argv(
+        data, checkpoint, run_dir,
+        "--num_train_epochs", "2", "--per_device_train_batch_size", "16", "--logging_steps", "1", "--seed", "0",
+    )  # fmt: skip
     assert main(flags, family=family) == 0
     return run_dir

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from argv import training_argv
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +23,6 @@ REPO = Path(__file__).resolve().parents[1]
 PER_DEVICE_BATCH, EPOCHS = 8, 3
 TRAINING_FLAGS = [
     "--num_train_epochs", str(EPOCHS), "--per_device_train_batch_size", str(PER_DEVICE_BATCH),
-    "--learning_rate", "1e-3", "--logging_steps", "5", "--dataloader_num_workers", "0", "--disable_tqdm", "True",
     # without it transformers 5 sets up no DDP on a machine without GPU: each process would train alone
     "--use_cpu", "True",
 ]  # fmt: skip
@@ -53,8 +53,7 @@ def torchrun(family: str, dataset: str, checkpoint: str, run_dir: Path, tmp_path
            "PYTHONPATH": str(tmp_path / "audit"), "AUDIT_RUN_DIR": str(run_dir),
            "AUDIT_LOG": str(tmp_path / "writes")}  # fmt: skip
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           f"fine_tune_har_{family}.py", "--dataset", dataset, "--model_name_or_path", checkpoint,
-           "--output_dir", str(run_dir), *TRAINING_FLAGS]  # fmt: skip
+           f"fine_tune_har_{family}.py", *training_argv(dataset, checkpoint, run_dir, *TRAINING_FLAGS)]  # fmt: skip
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from run_folders import CLASSES, default_predictions, log_history, make_run, train_tiny_run, write_checkpoint
+from run_folders import CLASSES, default_predictions, log_history, make_run, write_checkpoint
 
 import plot_metrics
 from har_finetune import compare_plots, fonts, plots
@@ -238,11 +238,6 @@ def test_cjk_class_names_without_a_font_warn_once(tmp_path, capsys, monkeypatch)
     assert plot_metrics.main([*map(str, runs), "--out", str(tmp_path / "cmp")]) == 0
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("warning: no installed font has the glyphs"), err
-
-
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
-    return train_tiny_run(tmp_path_factory.getbasetemp() / "real_tiny_run")
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from run_folders import CLASSES, default_predictions, make_run, train_tiny_run
+from run_folders import CLASSES, default_predictions, make_run
 from scipy import stats as scipy_stats
 
 import plot_metrics
@@ -137,11 +137,6 @@ def test_two_runs_of_one_family_get_distinct_names(tmp_path):
     assert plot_metrics.main([str(a), str(b), "--out", str(tmp_path / "cmp")]) == 0
     models = [r["Model"] for r in table_rows((tmp_path / "cmp" / "REPORT.md").read_text(), "Model")]
     assert models == ["CLIP (clip_lr1e-5) (unfinished)", "CLIP (clip_lr3e-5) (unfinished)"]
-
-
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
-    return train_tiny_run(tmp_path_factory.getbasetemp() / "real_tiny_run")
 
 
 @pytest.mark.slow

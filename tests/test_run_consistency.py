@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from argv import training_argv
 from sklearn.metrics import accuracy_score, f1_score
 from transformers import EvalPrediction
 
@@ -26,11 +27,11 @@ def run(tmp_path_factory):
     data = make_synthetic_har(root / "data", images_per_class=6)
     checkpoint = make_tiny_checkpoint("clip", root / "tiny-clip")
     out = root / "run"
-    argv = [
-        "--dataset", str(data), "--model_name_or_path", str(checkpoint), "--output_dir", str(out),
-        "--num_train_epochs", "2", "--per_device_train_batch_size", "16", "--learning_rate", "1e-3",
-        "--max_eval_samples", "8", "--logging_steps", "1", "--dataloader_num_workers", "0", "--seed", "0",
-    ]  # fmt: skip
+    argv = training_argv(
+        data, checkpoint, out,
+        "--num_train_epochs", "2", "--per_device_train_batch_size", "16", "--max_eval_samples", "8",
+        "--logging_steps", "1", "--seed", "0",
+    )  # fmt: skip
     assert main(argv, family="clip") == 0
     split = pd.read_csv(out / "split.csv", keep_default_na=False)
     assert (split["split"] == "validation").sum() >= 8 and (split["split"] == "test").sum() >= 8

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from argv import training_argv
 from PIL import Image
 from transformers import AutoModelForImageClassification, pipeline
 
@@ -15,11 +16,9 @@ from har_finetune import HAR_CLASSES
 from har_finetune.errors import UserError
 from har_finetune.train import main
 
-FAST = ["--learning_rate", "1e-3", "--dataloader_num_workers", "0", "--disable_tqdm", "True", "--logging_steps", "5"]
-
 
 def train(dataset: str, checkpoint: str, out: Path, *flags: str, family: str = "clip") -> Path:
-    argv = ["--dataset", dataset, "--model_name_or_path", checkpoint, "--output_dir", str(out), *FAST, *flags]
+    argv = training_argv(dataset, checkpoint, out, *flags)
     assert main(argv, family=family) == 0
     return out
 
@@ -149,15 +148,4 @@ def test_unsupported_model_type_lists_the_supported_ones(learnable_har, tmp_path
         )
     ).save_pretrained(tmp_path / "vit")
     with pytest.raises(UserError, match="supported model types: clip, siglip, siglip2"):
-        main(
-            [
-                "--dataset",
-                learnable_har,
-                "--model_name_or_path",
-                str(tmp_path / "vit"),
-                "--output_dir",
-                str(tmp_path / "run"),
-                *FAST,
-            ],
-            family="clip",
-        )
+        main(training_argv(learnable_har, tmp_path / "vit", tmp_path / "run"), family="clip")

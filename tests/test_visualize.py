@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from run_folders import CLASSES, default_predictions, make_images, make_run, train_tiny_run
+from run_folders import CLASSES, default_predictions, make_images, make_run
 
 import visualize_predictions
 from har_finetune import visualize
@@ -150,11 +150,6 @@ def test_repredict_with_the_saved_model_when_there_is_no_csv(run, tmp_path):
     assert samples["confidence"].between(1 / len(CLASSES) - 1e-6, 1).all()
     for row in samples.itertuples():
         assert caption_colour(tmp_path / "re" / row.file) == ("green" if row.label == row.prediction else "red")
-
-
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
-    return train_tiny_run(tmp_path_factory.getbasetemp() / "real_tiny_run")
 
 
 @pytest.mark.slow
