@@ -67,18 +67,9 @@ def train(model_args, data_args, training_args, family: str, identity: dict) -> 
     record (run_dir holds this run or none), before the long image scan where possible."""
     run_dir = Path(training_args.output_dir)
     recorded_split = recorded_value(run_dir, "split_fingerprint") if numbered_checkpoints(run_dir) else None
-    check_model(model_args.model_name_or_path)  # a wrong model id fails in seconds, not after the data scan
-    identity |= describe_model(model_args.model_name_or_path)
-    check_rerun(run_dir, identity)
     preemption = PreemptionCallback()  # early, so a signal during loading still stops cleanly
     set_seed(training_args.seed)
-    processor = load_image_processor(model_args.model_name_or_path)  # before the scan, which fills the pixel cache
-    source = load_source(data_args.dataset, data_args.image_column, data_args.label_column)
-    identity |= {
-        "dataset_listing": listing_fingerprint(source.ids, source.labels, source.source_splits),
-        "class_names": list(source.class_names),
-    }
-    check_rerun(run_dir, identity)
+    processor, source = identify_model_and_data(run_dir, model_args, data_args, identity)
     resume_from = checkpoint_to_resume(run_dir, training_args.resume_from_checkpoint, source.class_names)
     preprocessing = Preprocessing.from_processor(processor)  # what the data layer takes
     with _pixel_cache_space(data_args):  # DDP: every rank scans and records its share of the images
@@ -103,7 +94,29 @@ def train(model_args, data_args, training_args, family: str, identity: dict) -> 
         )
     guard = NonFiniteGuard()
     trainer = build_trainer(model, processor, model_family, datasets, data_args, training_args, [preemption, guard])
-    if training_args.zero_shot:  # the baseline row of the report, before any training
+    return fit(trainer, guard, preemption, resume_from, datasets, split, source, model_args, model_family)
+
+
+def identify_model_and_data(run_dir: Path, model_args, data_args, identity: dict):
+    """The model's type and revision, then the dataset's listing, each checked against the folder's record before
+    the image scan; returns the image processor and the dataset source."""
+    check_model(model_args.model_name_or_path)  # a wrong model id fails in seconds, not after the data scan
+    identity |= describe_model(model_args.model_name_or_path)
+    check_rerun(run_dir, identity)
+    processor = load_image_processor(model_args.model_name_or_path)  # before the scan, which fills the pixel cache
+    source = load_source(data_args.dataset, data_args.image_column, data_args.label_column)
+    identity |= {
+        "dataset_listing": listing_fingerprint(source.ids, source.labels, source.source_splits),
+        "class_names": list(source.class_names),
+    }
+    check_rerun(run_dir, identity)
+    return processor, source
+
+
+def fit(trainer: HarTrainer, guard, preemption, resume_from, datasets, split, source, model_args, model_family) -> int:
+    """Zero-shot baseline (--zero_shot), training, then WiSE-FT and the final records; the exit code."""
+    args = trainer.args
+    if args.zero_shot:  # the baseline row of the report, before any training
         zero_shot_baseline.write_baseline(
             trainer,
             datasets["test"],
@@ -113,7 +126,7 @@ def train(model_args, data_args, training_args, family: str, identity: dict) -> 
             model_args.prompt_templates,
             model_family.model_type,
         )
-    zero_shot_weights = wise_ft.snapshot(model) if training_args.wise_ft_alpha else None
+    zero_shot_weights = wise_ft.snapshot(trainer.model) if args.wise_ft_alpha else None
     resumed_from_epoch = checkpoint_epoch(resume_from)  # now: checkpoint rotation may delete it during training
     with explain_faults(trainer):  # out of memory, disk full: one line, what to try
         train_result = trainer.train(resume_from_checkpoint=resume_from)
@@ -125,7 +138,7 @@ def train(model_args, data_args, training_args, family: str, identity: dict) -> 
         return PREEMPTED_EXIT_CODE
     with explain_faults(trainer):
         wise = (
-            wise_ft.choose_alpha(trainer, zero_shot_weights, training_args.wise_ft_alpha, datasets["validation"])
+            wise_ft.choose_alpha(trainer, zero_shot_weights, args.wise_ft_alpha, datasets["validation"])
             if zero_shot_weights
             else {}
         )
