@@ -88,8 +88,9 @@ def test_training_with_gradient_checkpointing_matches_training_without(
 # heads scaled down to 4) at 1/16 of its width, on 224 px images (256 patches), batch 16: ~0.5 GB of activations
 # without checkpointing, tens of MB with it. Peak memory is the process's peak resident set (ru_maxrss: the kernel's
 # high-water mark, which sees torch's CPU allocations, unlike tracemalloc); the step's share is the peak minus the
-# resident set just before it, in a fresh process per setting, after a warm-up step on one image (which pages in
-# the library code a first backward touches: ~100 MB that would otherwise count as the step's).
+# resident set just before it (the high-water mark is reset there through /proc/self/clear_refs, so a higher
+# peak during the imports cannot hide it), in a fresh process per setting, after a warm-up step on one image
+# (which pages in the library code a first backward touches: ~100 MB that would otherwise count as the step's).
 DEEP_TOWER_STEP = """
 import resource, sys, torch
 from transformers import SiglipVisionConfig, SiglipVisionModel
@@ -101,11 +102,20 @@ if sys.argv[1] == "on":
     model.gradient_checkpointing_enable()
 def step(batch):
     model(pixel_values=torch.randn(batch, 3, 224, 224)).last_hidden_state.square().mean().backward()
+def status_kb(field):
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(field + ":"))
 step(1)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:  # reset the high-water mark (VmHWM) to the current resident set: earlier peaks (imports) must not hide the step's
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before, peak = status_kb("VmRSS"), lambda: status_kb("VmHWM")
+except OSError:
+    def peak():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak()
 step(16)
 assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
-print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+print((peak() - before) / 1024)
 """
 
 
