@@ -13,8 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from har_finetune.errors import run_cli
-from har_finetune.report import plot_and_report
+from har_finetune.core.errors import run_cli
+from har_finetune.reporting.report import plot_and_report
 
 DEFAULT_OUT = Path("outputs/compare")
 

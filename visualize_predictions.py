@@ -12,9 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from har_finetune.errors import UserError, run_cli
+from har_finetune.core.errors import UserError, run_cli
+from har_finetune.reporting.samples import visualize_run
 from har_finetune.run_folder.reader import model_name
-from har_finetune.visualize import visualize_run
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

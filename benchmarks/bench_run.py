@@ -23,11 +23,11 @@ from transformers import AutoImageProcessor, AutoModelForImageClassification, Tr
 
 from benchmarks.common import PerImageProcessorDataset, har_sized_jpegs, stack_batch, tiny_clip_224
 from har_finetune import HAR_CLASSES
-from har_finetune.metrics import compute_metrics
+from har_finetune.core.metrics import compute_metrics
 
 
 def _run_ours(data: Path, checkpoint: Path, out: Path, epochs: int) -> float:
-    from har_finetune.train import main as train_main
+    from har_finetune.training.job import main as train_main
 
     argv = [
         "--dataset",

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from transformers import AutoConfig, AutoImageProcessor, CLIPConfig, CLIPImageProcessor, CLIPModel
 
-from har_finetune.synthetic import synthetic_image
+from har_finetune.data.synthetic import synthetic_image
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 # The real checkpoints' architectures (config.json + preprocessor_config.json each), by family

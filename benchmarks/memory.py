@@ -84,7 +84,7 @@ def child(folder: Path, cache: Path, keep_pages: bool) -> dict:
 
 def har_sized_jpegs(folder: Path, count: int) -> None:
     from har_finetune import HAR_CLASSES
-    from har_finetune.synthetic import synthetic_image
+    from har_finetune.data.synthetic import synthetic_image
 
     rng = random.Random(0)
     for i in range(count):

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from har_finetune.data.images import SCAN_CHUNK, scan_images, scan_one  # noqa: E402
 from har_finetune.data.scan import scan_dataset  # noqa: E402
 from har_finetune.data.sources import FileReader  # noqa: E402
-from har_finetune.synthetic import synthetic_image  # noqa: E402
+from har_finetune.data.synthetic import synthetic_image  # noqa: E402
 
 
 def har_sized_jpegs(folder: Path, count: int) -> list[str]:

@@ -2,7 +2,7 @@
 
     python benchmarks/timed_train.py TIMINGS.json clip -- --dataset DIR --model_name_or_path CKPT ...
 
-The child runs `har_finetune.train.main` (what fine_tune_har_clip.py / fine_tune_har_siglip.py run) unchanged,
+The child runs `har_finetune.training.job.main` (what fine_tune_har_clip.py / fine_tune_har_siglip.py run) unchanged,
 with timers wrapped around its phases, and writes TIMINGS.json: seconds of start-up (imports), scan (list the
 files, decode-check, hash, de-duplicate, split: `train.prepare_split`), cache build (pixel store and evaluation
 caches: `train.build_datasets`), evaluations (every validation pass and the test predictions), the whole `main`,
@@ -91,7 +91,7 @@ def child_main(timings: Path, family: str, argv: list[str]) -> int:
     import torch
     from transformers import Trainer
 
-    from har_finetune import train
+    from har_finetune.training import job as train
 
     seconds = {"start-up": time.perf_counter() - START}
     libraries_gb = _status_kb("self").get("RssFile", 0) / 2**20  # mapped shared libraries (torch's are ~0.5 GB)

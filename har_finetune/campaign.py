@@ -31,7 +31,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import UserError, run_cli
+from har_finetune.core.errors import UserError, run_cli
 
 ARRAY_ENV = "SLURM_ARRAY_TASK_ID"
 CAMPAIGN_FLAGS = ("--sweep", "--task_index")

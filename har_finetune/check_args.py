@@ -11,10 +11,10 @@ run of these settings (one line on stdout): nothing to do.
 import sys
 from pathlib import Path
 
-from .config import DESCRIPTIONS, parse_args
-from .errors import UserError, run_cli
-from .run_folder.identity import settings_identity
-from .run_folder.writer import check_rerun
+from har_finetune.core.errors import UserError, run_cli
+from har_finetune.run_folder.identity import settings_identity
+from har_finetune.run_folder.writer import check_rerun
+from har_finetune.settings.arguments import DESCRIPTIONS, parse_args
 
 FINISHED_EXIT_CODE = 10
 

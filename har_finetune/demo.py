@@ -14,12 +14,12 @@ import logging
 import shutil
 from pathlib import Path
 
-from .errors import run_cli
-from .report import plot_and_report
-from .run_folder.files import RESULTS, RUN_CONFIG
-from .synthetic import make_synthetic_har, make_tiny_checkpoint
-from .train import main as train_main
-from .visualize import visualize_run
+from har_finetune.core.errors import run_cli
+from har_finetune.data.synthetic import make_synthetic_har, make_tiny_checkpoint
+from har_finetune.reporting.report import plot_and_report
+from har_finetune.reporting.samples import visualize_run
+from har_finetune.run_folder.files import RESULTS, RUN_CONFIG
+from har_finetune.training.job import main as train_main
 
 logger = logging.getLogger("har_finetune")
 

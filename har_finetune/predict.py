@@ -29,12 +29,12 @@ from transformers import (
     PreTrainedModel,
 )
 
-from . import zero_shot_head  # noqa: F401  registers --head zero_shot runs with the Auto classes
-from .data.images import decode_rgb, unreadable_reason
-from .data.sources import is_image_file
-from .errors import UserError, run_cli
-from .load_messages import quiet_loading
-from .run_folder.files import write_csv
+from har_finetune.core.errors import UserError, run_cli
+from har_finetune.data.images import decode_rgb, unreadable_reason
+from har_finetune.data.sources import is_image_file
+from har_finetune.models import zero_shot_head  # noqa: F401  registers --head zero_shot runs with the Auto classes
+from har_finetune.models.load_messages import quiet_loading
+from har_finetune.run_folder.files import write_csv
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[PreTrainedModel, BaseImageProcessor]:

@@ -11,9 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .choices import DEFAULT_CHECKPOINTS, DEFAULT_DATASET
-from .errors import UserError, run_cli
-from .hub_access import check_hub_reachable, is_offline
+from har_finetune.core.defaults import DEFAULT_CHECKPOINTS, DEFAULT_DATASET
+from har_finetune.core.errors import UserError, run_cli
+from har_finetune.core.hub import check_hub_reachable, is_offline
 
 MODEL_FILES = ["*.json", "*.txt", "*.model", "*.safetensors"]
 

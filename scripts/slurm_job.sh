@@ -22,7 +22,7 @@ set -euo pipefail
 {
 family=${1:?usage: scripts/slurm_job.sh clip|siglip [training flags]}
 shift
-PREEMPTED_EXIT_CODE=124  # har_finetune/preemption.py: "stopped early, checkpoint saved"
+PREEMPTED_EXIT_CODE=124  # har_finetune/training/preemption.py: "stopped early, checkpoint saved"
 log() { echo "[$(date '+%F %T')] slurm_job: $*"; }
 
 # --- environment: the one place ---------------------------------------------------------------------------------
@@ -91,10 +91,10 @@ on_term() {  # preemption, scontrol requeue, scancel: Slurm signals every proces
 trap on_usr1 USR1
 trap on_term TERM
 
-# har_finetune.launch is torchrun that ignores SIGUSR1 itself and exits 124 when the training stopped for preemption
+# har_finetune.training.launch is torchrun that ignores SIGUSR1 itself and exits 124 when the training stopped for preemption
 # (--cpus-per-task is repeated because srun of Slurm 22.05-23.02 does not take it over from sbatch)
 srun --kill-on-bad-exit=1 --ntasks-per-node=1 ${SLURM_CPUS_PER_TASK:+--cpus-per-task=$SLURM_CPUS_PER_TASK} \
-    python -m har_finetune.launch --nnodes="$SLURM_JOB_NUM_NODES" --nproc_per_node="$nproc" \
+    python -m har_finetune.training.launch --nnodes="$SLURM_JOB_NUM_NODES" --nproc_per_node="$nproc" \
     --rdzv_backend=c10d --rdzv_endpoint="$master:$port" --rdzv_id="$SLURM_JOB_ID" \
     "fine_tune_har_${family}.py" "$@" &
 srun_pid=$!

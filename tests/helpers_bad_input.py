@@ -14,7 +14,7 @@ import numpy as np
 from argv import training_argv
 from PIL import Image
 
-from har_finetune.synthetic import make_synthetic_har, make_tiny_checkpoint, synthetic_image
+from har_finetune.data.synthetic import make_synthetic_har, make_tiny_checkpoint, synthetic_image
 
 CLASSES = ("calling", "clapping", "cycling")
 RED = (200, 30, 40)

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import torch.distributed as dist
 
-from har_finetune import train
-from har_finetune.config import parse_args
 from har_finetune.data import images, pixel_files
 from har_finetune.data.datasets import pixel_store
 from har_finetune.data.preprocessing import Preprocessing
 from har_finetune.data.sources import load_source
-from har_finetune.models import load_image_processor
+from har_finetune.models.registry import load_image_processor
+from har_finetune.settings.arguments import parse_args
+from har_finetune.training import job as train
 
 COUNTS = {"scan": 0, "store": 0}
 

@@ -194,15 +194,15 @@ def make_images(root: Path, ids: list[str], sizes: list[tuple[int, int]] | None 
 
 
 def train_tiny_run(root: Path, family: str = "clip") -> Path:
-    """A real run folder from `har_finetune.train.main`: tiny random model, synthetic images, 2 epochs (~10 s CPU).
+    """A real run folder from `training.job.main`: tiny random model, synthetic images, 2 epochs (~10 s CPU).
 
     Reused when `root/family` already holds a finished run, so test modules sharing `root` train only once.
     """
     run_dir = Path(root) / family
     if (run_dir / "all_results.json").is_file():
         return run_dir
-    from har_finetune.synthetic import make_synthetic_har, make_tiny_checkpoint
-    from har_finetune.train import main
+    from har_finetune.data.synthetic import make_synthetic_har, make_tiny_checkpoint
+    from har_finetune.training.job import main
 
     data = make_synthetic_har(Path(root) / "data", images_per_class=6)
     checkpoint = make_tiny_checkpoint(family, Path(root) / f"tiny-{family}")

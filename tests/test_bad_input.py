@@ -29,11 +29,11 @@ from helpers_bad_input import (
 )
 from PIL import Image
 
+from har_finetune.core.errors import UserError, run_cli
 from har_finetune.data.images import ALPHA_BACKGROUND, decode_rgb, scan_images, scan_one
 from har_finetune.data.sources import load_source
 from har_finetune.data.split import make_split
-from har_finetune.errors import UserError, run_cli
-from har_finetune.train import main
+from har_finetune.training.job import main
 
 GOOD_PER_CLASS = 34  # 102 good + 9 odd-format + 5 broken files: 5/116 = 4.3% unreadable, under the 5% default
 

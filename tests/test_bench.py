@@ -87,8 +87,8 @@ def test_training_and_the_folder_layout_need_no_datasets_package(learnable_har, 
     script = (
         "import importlib.util, sys\n"
         "assert importlib.util.find_spec('datasets') is None\n"
-        "import har_finetune.config, har_finetune.train\n"
-        "assert har_finetune.train.library_versions()['datasets'] is None\n"
+        "import har_finetune.settings.arguments, har_finetune.training.job\n"
+        "assert har_finetune.training.job.library_versions()['datasets'] is None\n"
         "from har_finetune.data.sources import load_source\n"
         "print(len(load_source(sys.argv[1]).ids))\n"
     )

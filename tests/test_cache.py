@@ -14,7 +14,6 @@ import pytest
 import torch
 from transformers import CLIPImageProcessor, SiglipImageProcessor
 
-from har_finetune.config import parse_args
 from har_finetune.data import cache as cache_module
 from har_finetune.data import pixel_files
 from har_finetune.data.cache import ScanRecorder, cached_pixels, default_cache_dir, open_store
@@ -22,8 +21,9 @@ from har_finetune.data.datasets import Collator, build_dataset
 from har_finetune.data.images import decode_rgb, scan_images
 from har_finetune.data.preprocessing import Preprocessing
 from har_finetune.data.sources import FileReader
+from har_finetune.data.synthetic import synthetic_image
 from har_finetune.data.transforms import DeviceTransform, ProcessorGeometry, train_storage
-from har_finetune.synthetic import synthetic_image
+from har_finetune.settings.arguments import parse_args
 
 
 @pytest.fixture
@@ -252,7 +252,7 @@ def test_fast_path_defaults(tmp_path):
 
 
 def test_classifier_uses_sdpa_attention(tiny_checkpoints):
-    from har_finetune.models import load_classifier
+    from har_finetune.models.registry import load_classifier
 
     model, _ = load_classifier(tiny_checkpoints["clip"], ["a", "b"], seed=0)
     assert model.config._attn_implementation == "sdpa"
@@ -261,9 +261,9 @@ def test_classifier_uses_sdpa_attention(tiny_checkpoints):
 def test_trainer_normalises_uint8_batches_and_keeps_eval_loaders_apart(tmp_path, tiny_checkpoints):
     from transformers import AutoImageProcessor
 
-    from har_finetune.config import HarTrainingArguments
-    from har_finetune.models import load_classifier
-    from har_finetune.trainer import HarTrainer
+    from har_finetune.models.registry import load_classifier
+    from har_finetune.settings.arguments import HarTrainingArguments
+    from har_finetune.training.trainer import HarTrainer
 
     processor = AutoImageProcessor.from_pretrained(tiny_checkpoints["clip"])
     model, _ = load_classifier(tiny_checkpoints["clip"], ["a", "b"], seed=0)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from har_finetune import campaign
-from har_finetune.config import parse_args
-from har_finetune.errors import UserError
+from har_finetune.core.errors import UserError
+from har_finetune.settings.arguments import parse_args
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP = "learning_rate: [1.0e-3, 5.0e-4]\nseed: [1, 2]\n"
@@ -156,8 +156,8 @@ def test_listing_command_prints_the_array_range_and_each_task(sweep):
 def test_sweep_tasks_train_into_their_folders_on_one_split(sweep, tmp_path):
     """Two tasks of the 2 x 2 grid, trained for real: the overrides reach run_config.json, and the two training seeds
     share one split.csv (byte for byte) because the split follows --split_seed."""
-    from har_finetune.synthetic import make_synthetic_har, make_tiny_checkpoint
-    from har_finetune.train import main
+    from har_finetune.data.synthetic import make_synthetic_har, make_tiny_checkpoint
+    from har_finetune.training.job import main
 
     data = make_synthetic_har(tmp_path / "data", images_per_class=6)
     checkpoint = make_tiny_checkpoint("clip", tmp_path / "tiny-clip")

@@ -99,8 +99,9 @@ try:
     runpy.run_path("fine_tune_har_clip.py", run_name="__main__")
 except SystemExit as stop:
     assert stop.code == 0, stop.code
-print("training stack imported:", [m for m in ("har_finetune.train", "torchvision", "sklearn") if m in sys.modules])
-from har_finetune.config import parse_flags
+stack = ("har_finetune.training.job", "torchvision", "sklearn")
+print("training stack imported:", [m for m in stack if m in sys.modules])
+from har_finetune.settings.arguments import parse_flags
 _, _, args = parse_flags(["--output_dir", "x"], "clip")
 assert args.dataloader_num_workers == min(8, max(0, os.cpu_count() - 1)), args.dataloader_num_workers
 """

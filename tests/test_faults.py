@@ -20,14 +20,14 @@ from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoModelForImageClassification, Trainer, TrainerCallback, TrainingArguments
 
-from har_finetune import train
+from har_finetune.core.errors import RunFailed, UserError, run_cli
 from har_finetune.data import pixel_files
-from har_finetune.errors import RunFailed, UserError, run_cli
-from har_finetune.guards import NonFiniteGuard
 from har_finetune.run_folder import files as io
 from har_finetune.run_folder import writer
 from har_finetune.run_folder.checkpoints import checkpoint_problem
 from har_finetune.run_folder.files import FINAL_STAGING
+from har_finetune.training import job as train
+from har_finetune.training.guards import NonFiniteGuard
 
 # 17 training images in batches of 4: 5 steps per epoch. Trainer resumed from a checkpoint at max_steps in the
 # middle of an epoch trains one step more, so the run that must not train again ends at an epoch end.

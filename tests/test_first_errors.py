@@ -20,15 +20,15 @@ from huggingface_hub import constants
 from transformers import ViTConfig
 
 from har_finetune import prefetch
+from har_finetune.core.errors import UserError
 from har_finetune.data.sources import load_source
-from har_finetune.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
 CLOSED_PORT = "http://127.0.0.1:9"  # "discard": nothing listens, a connection is refused at once
 
 FORKING_DRIVER = """
 import json, os, runpy, sys, traceback
-import har_finetune.train  # the slow imports, once
+import har_finetune.training.job  # the slow imports, once
 cases, out = json.loads(sys.argv[1]), sys.argv[2]
 codes = {}
 for name, argv in cases.items():

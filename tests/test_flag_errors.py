@@ -28,7 +28,7 @@ SCAN_MARKER_EXIT = 99
 
 FORKING_DRIVER = """
 import json, os, runpy, sys, traceback, warnings
-import har_finetune.train, har_finetune.predict  # the slow imports, once
+import har_finetune.training.job, har_finetune.predict  # the slow imports, once
 
 warnings.filterwarnings("ignore", "'har_finetune.predict' found in sys.modules")  # runpy: imported above, on purpose
 from har_finetune.data import images
@@ -41,7 +41,7 @@ def tripwire(*args, **kwargs):  # the image scan: reaching it means every check 
     sys.stderr.flush()
     os._exit(EXIT_CODE)
 
-images.scan_images = har_finetune.train.scan_source = tripwire
+images.scan_images = har_finetune.training.job.scan_source = tripwire
 codes = {}
 for case_name, case in cases.items():
     pid = os.fork()

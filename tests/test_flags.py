@@ -1,4 +1,4 @@
-"""Flag checks in-process (har_finetune/flags.py, preflight.py): the tables behind the one-line errors.
+"""Flag checks in-process (har_finetune/settings/flags.py, preflight.py): the tables behind the one-line errors.
 
     OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_flags.py     # ~5 s
 
@@ -11,9 +11,10 @@ import re
 import pytest
 from huggingface_hub import constants
 
-from har_finetune import flags, preflight
-from har_finetune.config import HarTrainingArguments, parse_args
-from har_finetune.errors import UserError
+from har_finetune.core.errors import UserError
+from har_finetune.settings import environment as preflight
+from har_finetune.settings import flags
+from har_finetune.settings.arguments import HarTrainingArguments, parse_args
 
 FIELDS = {f.name for f in dataclasses.fields(HarTrainingArguments)}
 

@@ -16,12 +16,12 @@ from test_zero_shot import head_logits, random_images
 from transformers import AutoImageProcessor, AutoModelForImageClassification, Trainer, TrainerCallback, pipeline
 
 from har_finetune import HAR_CLASSES
-from har_finetune.config import parse_args
-from har_finetune.errors import UserError
-from har_finetune.models import load_classifier
-from har_finetune.optimization import layer_index, lp_ft_multipliers, param_groups
-from har_finetune.train import main
-from har_finetune.trainer import HarTrainer
+from har_finetune.core.errors import UserError
+from har_finetune.models.registry import load_classifier
+from har_finetune.settings.arguments import parse_args
+from har_finetune.training.job import main
+from har_finetune.training.optimization import layer_index, lp_ft_multipliers, param_groups
+from har_finetune.training.trainer import HarTrainer
 
 CLASSES = list(HAR_CLASSES)
 

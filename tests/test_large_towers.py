@@ -16,10 +16,10 @@ from test_zero_shot import random_images
 from transformers import AutoImageProcessor
 
 from har_finetune import HAR_CLASSES
-from har_finetune.config import parse_args
-from har_finetune.errors import UserError
-from har_finetune.models import load_classifier
-from har_finetune.train import main
+from har_finetune.core.errors import UserError
+from har_finetune.models.registry import load_classifier
+from har_finetune.settings.arguments import parse_args
+from har_finetune.training.job import main
 
 FAMILIES = ["clip", "siglip", "siglip2"]
 HEADS = ["default", "zero_shot"]

@@ -1,4 +1,4 @@
-"""The model card of a run folder (har_finetune/model_card.py), on a hand-made run folder with a tiny classifier.
+"""The model card of a run folder (reporting/model_card.py), on a hand-made run folder with a tiny classifier.
 
 OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_model_card.py    # ~10 s
 """
@@ -8,7 +8,7 @@ from huggingface_hub import ModelCard
 from PIL import Image
 from transformers import AutoConfig, AutoImageProcessor, CLIPForImageClassification, pipeline
 
-from har_finetune.model_card import write_model_card
+from har_finetune.reporting.model_card import write_model_card
 
 CLASSES = ["calling", "clapping", "cycling"]
 

@@ -13,7 +13,9 @@ from PIL import Image
 from run_folders import CLASSES, default_predictions, log_history, make_run, write_checkpoint
 
 import plot_metrics
-from har_finetune import compare_plots, fonts, plots
+from har_finetune.reporting import comparison_figures as compare_plots
+from har_finetune.reporting import fonts
+from har_finetune.reporting import run_figures as plots
 from har_finetune.run_folder import reader as rr
 
 FIGURES = ["train_metrics.png", "eval_metrics.png", "confusion_matrix.png", "per_class_f1.png"]

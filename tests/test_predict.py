@@ -13,8 +13,8 @@ from test_zero_shot import random_images
 from transformers import AutoImageProcessor
 
 from har_finetune import HAR_CLASSES
-from har_finetune.errors import UserError
-from har_finetune.models import load_classifier
+from har_finetune.core.errors import UserError
+from har_finetune.models.registry import load_classifier
 from har_finetune.predict import load_run, main
 
 CLASSES = list(HAR_CLASSES)

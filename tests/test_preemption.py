@@ -11,8 +11,8 @@ import torch
 from torch import nn
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
-from har_finetune.preemption import PreemptionCallback
 from har_finetune.run_folder.checkpoints import checkpoint_problem, latest_complete_checkpoint
+from har_finetune.training.preemption import PreemptionCallback
 
 STEPS_PER_EPOCH, EPOCHS = 10, 3  # 40 samples / batch 4
 

@@ -14,7 +14,11 @@ from run_folders import CLASSES, default_predictions, make_run
 from scipy import stats as scipy_stats
 
 import plot_metrics
-from har_finetune import compare_plots, comparison, plots, report, report_stats
+from har_finetune.reporting import comparison_figures as compare_plots
+from har_finetune.reporting import groups as comparison
+from har_finetune.reporting import report
+from har_finetune.reporting import run_figures as plots
+from har_finetune.reporting import sections as report_stats
 from har_finetune.run_folder import reader as rr
 
 

@@ -10,7 +10,7 @@ import pytest
 from helpers_bad_input import flags, make_dataset, tiny_checkpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from har_finetune.train import main
+from har_finetune.training.job import main
 
 
 @pytest.mark.slow  # a short training run

@@ -14,9 +14,9 @@ from argv import training_argv
 from sklearn.metrics import accuracy_score, f1_score
 from transformers import EvalPrediction
 
-from har_finetune.metrics import compute_metrics
-from har_finetune.synthetic import make_synthetic_har, make_tiny_checkpoint
-from har_finetune.train import main
+from har_finetune.core.metrics import compute_metrics
+from har_finetune.data.synthetic import make_synthetic_har, make_tiny_checkpoint
+from har_finetune.training.job import main
 
 
 @pytest.fixture(scope="module")

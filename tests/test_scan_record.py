@@ -20,8 +20,8 @@ from har_finetune.data.cache import ScanRecorder, open_store
 from har_finetune.data.preprocessing import Preprocessing
 from har_finetune.data.scan import scan_dataset
 from har_finetune.data.sources import FileReader
+from har_finetune.data.synthetic import synthetic_image
 from har_finetune.data.transforms import train_storage
-from har_finetune.synthetic import synthetic_image
 
 SIZES = [(251, 183), (240, 180), (183, 251), (300, 200), (260, 190), (230, 170)]
 

@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import load_file
 from slurm_cluster import FINAL_STATES, SlurmCluster
 
-from har_finetune.synthetic import make_synthetic_har
+from har_finetune.data.synthetic import make_synthetic_har
 
 pytestmark = pytest.mark.slurm
 

@@ -13,11 +13,11 @@ import pytest
 from datasets import ClassLabel, Features, Image
 
 from har_finetune import HAR_CLASSES
+from har_finetune.core.errors import UserError
 from har_finetune.data.images import scan_images
 from har_finetune.data.sources import load_source
 from har_finetune.data.split import make_split
-from har_finetune.errors import UserError
-from har_finetune.synthetic import synthetic_image
+from har_finetune.data.synthetic import synthetic_image
 
 CLASSES = HAR_CLASSES[:5]
 

@@ -13,8 +13,8 @@ from PIL import Image
 from transformers import AutoModelForImageClassification, pipeline
 
 from har_finetune import HAR_CLASSES
-from har_finetune.errors import UserError
-from har_finetune.train import main
+from har_finetune.core.errors import UserError
+from har_finetune.training.job import main
 
 
 def train(dataset: str, checkpoint: str, out: Path, *flags: str, family: str = "clip") -> Path:

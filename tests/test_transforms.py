@@ -20,6 +20,7 @@ from transformers import (
 
 from har_finetune.data.datasets import Collator, ImageClassificationDataset
 from har_finetune.data.preprocessing import Preprocessing
+from har_finetune.data.synthetic import synthetic_image
 from har_finetune.data.transforms import (
     DeviceTransform,
     ProcessorGeometry,
@@ -29,7 +30,6 @@ from har_finetune.data.transforms import (
     train_storage,
     train_transform,
 )
-from har_finetune.synthetic import synthetic_image
 
 # Real-size processors from their defaults (224): CLIP resizes the shortest edge and centre-crops, SigLIP resizes
 # to a square and maps to [-1, 1]. Odd sizes exercise rounding: odd crop margins, upscaling, extreme aspect ratios.

@@ -10,8 +10,8 @@ from PIL import Image
 from run_folders import CLASSES, default_predictions, make_images, make_run
 
 import visualize_predictions
-from har_finetune import visualize
-from har_finetune.errors import UserError
+from har_finetune.core.errors import UserError
+from har_finetune.reporting import samples as visualize
 
 
 @pytest.fixture

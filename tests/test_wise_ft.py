@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from har_finetune.train import main
-from har_finetune.wise_ft import best, choose_alpha, interpolate, snapshot
+from har_finetune.models.wise_ft import best, choose_alpha, interpolate, snapshot
+from har_finetune.training.job import main
 
 
 def test_interpolate_ends_and_middle():

@@ -15,11 +15,13 @@ from run_folders import make_run
 from test_report import table_rows
 from transformers import AutoImageProcessor, AutoTokenizer
 
-from har_finetune import HAR_CLASSES, plots, report
-from har_finetune.models import FAMILIES, load_classifier
-from har_finetune.synthetic import prompt_corpus
-from har_finetune.train import main
-from har_finetune.zero_shot import DEFAULT_TEMPLATES, class_phrase, prompts
+from har_finetune import HAR_CLASSES
+from har_finetune.data.synthetic import prompt_corpus
+from har_finetune.models.registry import FAMILIES, load_classifier
+from har_finetune.models.zero_shot import DEFAULT_TEMPLATES, class_phrase, prompts
+from har_finetune.reporting import report
+from har_finetune.reporting import run_figures as plots
+from har_finetune.training.job import main
 
 CLASSES = list(HAR_CLASSES)
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .pixel_files import FORMAT_VERSION, PixelCache, Writer, hwc, publish, write_all
+from har_finetune.data.pixel_files import FORMAT_VERSION, PixelCache, Writer, hwc, publish, write_all
 
 logger = logging.getLogger(__name__)
 CACHE_ENV = "HAR_FINETUNE_CACHE"

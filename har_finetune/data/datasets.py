@@ -11,11 +11,18 @@ from pathlib import Path
 import torch
 from transformers import BaseImageProcessor, TrainerCallback
 
-from .cache import PixelStore, ScanRecorder, open_store, scan_record_file
-from .images import decode_rgb
-from .preprocessing import Preprocessing, preprocessing_of
-from .scan import scan_dataset
-from .transforms import POLICIES, ProcessorGeometry, eval_transform, train_geometry, train_storage, train_transform
+from har_finetune.data.cache import PixelStore, ScanRecorder, open_store, scan_record_file
+from har_finetune.data.images import decode_rgb
+from har_finetune.data.preprocessing import Preprocessing, preprocessing_of
+from har_finetune.data.scan import scan_dataset
+from har_finetune.data.transforms import (
+    POLICIES,
+    ProcessorGeometry,
+    eval_transform,
+    train_geometry,
+    train_storage,
+    train_transform,
+)
 
 POLICY_SEED_OFFSET = 1  # the device policy draws from its own stream, not the crop's
 

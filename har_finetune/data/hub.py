@@ -12,9 +12,9 @@ from pathlib import Path
 import datasets
 from datasets import ClassLabel, DatasetDict, Image
 
-from ..errors import UserError
-from ..hub_access import check_hub_reachable, is_offline, prefetch_hint
-from .labelled import LabelledImages
+from har_finetune.core.errors import UserError
+from har_finetune.core.hub import check_hub_reachable, is_offline, prefetch_hint
+from har_finetune.data.labelled import LabelledImages
 
 logger = logging.getLogger(__name__)
 

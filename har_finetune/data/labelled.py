@@ -6,7 +6,7 @@ Its own module so that the sources (sources.py, hub.py) depend on it and not on 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .scan_record import file_stamp
+from har_finetune.data.scan_record import file_stamp
 
 
 @dataclass

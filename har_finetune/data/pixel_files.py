@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .images import decode_rgb
+from har_finetune.data.images import decode_rgb
 
 logger = logging.getLogger(__name__)
 FORMAT_VERSION = 4  # 4: shards and content hashes (3: one file, HWC; 2: CHW)

@@ -19,8 +19,8 @@ from pathlib import Path
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from .images import SCAN_CHUNK, ScanResult, scan_bytes
-from .scan_record import NO_STAMP, Checked, ScanRecord, file_hash
+from har_finetune.data.images import SCAN_CHUNK, ScanResult, scan_bytes
+from har_finetune.data.scan_record import NO_STAMP, Checked, ScanRecord, file_hash
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import PIL
 
-from .images import ScanResult
+from har_finetune.data.images import ScanResult
 
 try:
     import xxhash

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import HAR_CLASSES
-from ..errors import UserError
-from .labelled import FileReader, LabelledImages
+from har_finetune import HAR_CLASSES
+from har_finetune.core.errors import UserError
+from har_finetune.data.labelled import FileReader, LabelledImages
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def load_source(dataset: str, image_column: str | None = None, label_column: str
         if not path.is_dir():
             raise UserError(f"--dataset {dataset} is a file; pass the dataset folder (or a Hub dataset id)")
         if _is_hub_copy(path):
-            from .hub import load_hub_copy
+            from har_finetune.data.hub import load_hub_copy
 
             return load_hub_copy(path, image_column, label_column)
         if (path / KAGGLE_CSV).is_file():
@@ -69,7 +69,7 @@ def load_source(dataset: str, image_column: str | None = None, label_column: str
             f"(train/ + {KAGGLE_CSV}), a save_to_disk folder or parquet files"
         )
     if _looks_like_hub_id(dataset) and not _looks_like_path(dataset):
-        from .hub import load_hub_id
+        from har_finetune.data.hub import load_hub_id
 
         return load_hub_id(dataset, image_column, label_column)
     raise UserError(

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from ..errors import UserError
-from .images import ScanResult
-from .labelled import LabelledImages
+from har_finetune.core.errors import UserError
+from har_finetune.data.images import ScanResult
+from har_finetune.data.labelled import LabelledImages
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ import torch
 from torchvision.transforms import InterpolationMode, v2
 from torchvision.transforms.v2 import functional as F
 
-from ..choices import AUGMENTATIONS
-from .preprocessing import Preprocessing, preprocessing_of
+from har_finetune.core.defaults import AUGMENTATIONS
+from har_finetune.data.preprocessing import Preprocessing, preprocessing_of
 
 POLICIES = {"randaugment": v2.RandAugment, "trivialaugment": v2.TrivialAugmentWide}
 CPU_BLOCK_BYTES = 512 * 1024  # Normalize's working set per block on one CPU thread (L2: 0.5-2 MiB per core)

@@ -18,7 +18,7 @@ import struct
 import zipfile
 from pathlib import Path
 
-from .files import RESULTS, TRAINER_STATE, read_json_or_none
+from har_finetune.run_folder.files import RESULTS, TRAINER_STATE, read_json_or_none
 
 logger = logging.getLogger(__name__)
 

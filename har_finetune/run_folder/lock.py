@@ -20,8 +20,8 @@ from pathlib import Path
 
 import filelock
 
-from ..errors import UserError
-from .files import LOCK, LOCK_HOLDER, read_json_or_none, write_json
+from har_finetune.core.errors import UserError
+from har_finetune.run_folder.files import LOCK, LOCK_HOLDER, read_json_or_none, write_json
 
 logger = logging.getLogger(__name__)
 REQUEUE_WAIT_S = 120.0

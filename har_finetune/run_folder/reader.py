@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import UserError
-from .checkpoints import checkpoint_problem, numbered_checkpoints
-from .files import CLASS_REPORT, MODEL_CONFIG, PREDICTIONS, RESULTS, RUN_CONFIG, TRAINER_STATE
+from har_finetune.core.errors import UserError
+from har_finetune.run_folder.checkpoints import checkpoint_problem, numbered_checkpoints
+from har_finetune.run_folder.files import CLASS_REPORT, MODEL_CONFIG, PREDICTIONS, RESULTS, RUN_CONFIG, TRAINER_STATE
 
 # Display names for `model_type`; the one place that knows the model families on the reading side.
 DISPLAY_NAMES = {"clip": "CLIP", "siglip": "SigLIP", "siglip2": "SigLIP2"}

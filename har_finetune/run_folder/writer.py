@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import UserError
-from .checkpoints import run_is_finished
-from .files import (
+from har_finetune.core.errors import UserError
+from har_finetune.run_folder.checkpoints import run_is_finished
+from har_finetune.run_folder.files import (
     FINAL_STAGING,
     RESULTS,
     RUN_CONFIG,
@@ -31,7 +31,7 @@ from .files import (
     write_json,
     write_text,
 )
-from .identity import differences, recorded_identity
+from har_finetune.run_folder.identity import differences, recorded_identity
 
 logger = logging.getLogger(__name__)
 

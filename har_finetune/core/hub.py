@@ -10,7 +10,7 @@ import os
 
 from huggingface_hub import constants, get_session
 
-from .errors import UserError
+from har_finetune.core.errors import UserError
 
 PROBE_TIMEOUT_S = 5
 
@@ -52,7 +52,7 @@ def check_hub_reachable(kind: str, name: str) -> None:
 
 def check_model(name_or_path: str) -> None:
     """Fail before the (long) data scan when the model cannot be loaded or is of an unsupported type."""
-    from .models import family_of, load_config
+    from har_finetune.models.registry import family_of, load_config
 
     if not os.path.isdir(name_or_path):
         check_hub_reachable("model", name_or_path)

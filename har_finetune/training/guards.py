@@ -20,9 +20,9 @@ import torch
 from accelerate.utils.memory import should_reduce_batch_size
 from transformers import Trainer, TrainerCallback
 
-from .errors import RunFailed
-from .preemption import any_rank
-from .run_folder.checkpoints import latest_complete_checkpoint, remove_incomplete_checkpoints
+from har_finetune.core.errors import RunFailed
+from har_finetune.run_folder.checkpoints import latest_complete_checkpoint, remove_incomplete_checkpoints
+from har_finetune.training.preemption import any_rank
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from har_finetune import fonts
+from har_finetune.reporting import fonts
 from har_finetune.run_folder import reader as rr
 from har_finetune.run_folder.files import write_bytes
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import UserError
+from har_finetune.core.errors import UserError
 
 RECIPE_SUFFIXES = (".json", ".yaml", ".yml")
 

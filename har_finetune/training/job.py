@@ -16,33 +16,34 @@ import torch
 from transformers import set_seed
 from transformers.utils import logging as hf_logging
 
-from . import wise_ft, zero_shot_baseline
-from .config import DataArguments, HarTrainingArguments, parse_args
-from .data.cache import default_cache_dir
-from .data.datasets import Collator, EpochSetter, build_dataset, pixel_store, scan_recorder, scan_source
-from .data.labelled import LabelledImages
-from .data.preprocessing import Preprocessing
-from .data.sources import load_source
-from .data.split import make_split
-from .data.transforms import DeviceTransform
-from .errors import RunFailed, UserError
-from .finish import finish_run, library_versions, run_config
-from .guards import NonFiniteGuard, disk_full_is_one_line, explain_faults
-from .hub_access import check_model
-from .metrics import compute_metrics
-from .models import ModelFamily, describe_model, load_classifier, load_image_processor
-from .preemption import PREEMPTED_EXIT_CODE, PreemptionCallback, wait_for_all_ranks
-from .run_folder.checkpoints import (
+from har_finetune.core.errors import RunFailed, UserError
+from har_finetune.core.hub import check_model
+from har_finetune.core.metrics import compute_metrics
+from har_finetune.data.cache import default_cache_dir
+from har_finetune.data.datasets import Collator, EpochSetter, build_dataset, pixel_store, scan_recorder, scan_source
+from har_finetune.data.labelled import LabelledImages
+from har_finetune.data.preprocessing import Preprocessing
+from har_finetune.data.sources import load_source
+from har_finetune.data.split import make_split
+from har_finetune.data.transforms import DeviceTransform
+from har_finetune.models import wise_ft
+from har_finetune.models.registry import ModelFamily, describe_model, load_classifier, load_image_processor
+from har_finetune.run_folder.checkpoints import (
     checkpoint_epoch,
     explicit_checkpoint_problem,
     latest_complete_checkpoint,
     numbered_checkpoints,
 )
-from .run_folder.files import LOCK, LOCK_HOLDER, MODEL_CONFIG, RUN_CONFIG, read_json_or_none
-from .run_folder.identity import content_fingerprint, listing_fingerprint, settings_identity
-from .run_folder.lock import RunLock
-from .run_folder.writer import check_rerun, recorded_value, write_run_config, write_split
-from .trainer import HarTrainer
+from har_finetune.run_folder.files import LOCK, LOCK_HOLDER, MODEL_CONFIG, RUN_CONFIG, read_json_or_none
+from har_finetune.run_folder.identity import content_fingerprint, listing_fingerprint, settings_identity
+from har_finetune.run_folder.lock import RunLock
+from har_finetune.run_folder.writer import check_rerun, recorded_value, write_run_config, write_split
+from har_finetune.settings.arguments import DataArguments, HarTrainingArguments, parse_args
+from har_finetune.training import zero_shot_baseline
+from har_finetune.training.guards import NonFiniteGuard, disk_full_is_one_line, explain_faults
+from har_finetune.training.preemption import PREEMPTED_EXIT_CODE, PreemptionCallback, wait_for_all_ranks
+from har_finetune.training.records import finish_run, library_versions, run_config
+from har_finetune.training.trainer import HarTrainer
 
 logger = logging.getLogger("har_finetune")
 

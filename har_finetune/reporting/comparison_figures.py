@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from har_finetune.plots import evaluated_when
-from har_finetune.stats import Calibration
+from har_finetune.reporting.run_figures import evaluated_when
+from har_finetune.reporting.stats import Calibration
 
 
 def compare_eval_figure(runs: dict[str, pd.DataFrame]) -> Figure:

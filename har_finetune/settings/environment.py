@@ -9,8 +9,8 @@
 import os
 from pathlib import Path
 
-from .errors import UserError
-from .hub_access import hub_unreachable_reason, is_offline
+from har_finetune.core.errors import UserError
+from har_finetune.core.hub import hub_unreachable_reason, is_offline
 
 PIP_NAMES = {"azure_ml": "azureml-core", "neptune": "neptune", "clearml": "clearml", "comet_ml": "comet_ml"}
 
@@ -25,7 +25,7 @@ def check_environment(pixel_cache: bool, pixel_cache_dir: str | None, training_a
 
 def check_cache_writable(cache_dir: Path | None) -> None:
     """The cache folder, or its nearest existing parent, must be writable (nothing is created here)."""
-    from .data.cache import default_cache_dir
+    from har_finetune.data.cache import default_cache_dir
 
     folder = cache_dir or default_cache_dir()
     existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("/"))
@@ -41,7 +41,7 @@ def check_cache_writable(cache_dir: Path | None) -> None:
 def _cache_origin(cache_dir: Path | None) -> str:
     if cache_dir:
         return "--pixel_cache_dir"
-    from .data.cache import CACHE_ENV
+    from har_finetune.data.cache import CACHE_ENV
 
     return (
         f"${CACHE_ENV}" if os.environ.get(CACHE_ENV) else "under $HF_HOME" if os.environ.get("HF_HOME") else "default"

@@ -8,8 +8,8 @@ writing `all_results.json`, so the run is not mistaken for a finished one and th
 checkpoint (see `checkpoints.latest_complete_checkpoint`).
 
 Under DDP the ranks may receive the signal a few milliseconds apart; the flag is all-reduced (max) at every step end,
-so all ranks stop at the same step and take part in the same save. Under `har_finetune.launch` (our torchrun) the
-training processes start with SIGUSR1 ignored, until this callback installs its handler.
+so all ranks stop at the same step and take part in the same save. Under `har_finetune.training.launch` (our torchrun)
+the training processes start with SIGUSR1 ignored, until this callback installs its handler.
 """
 
 import logging

@@ -157,7 +157,7 @@ def model_predictor(run_dir: Path) -> Predictor:
     """Top-1 label and softmax probability from the run's saved model, via transformers' pipeline (CPU)."""
     from transformers import pipeline
 
-    from . import zero_shot_head  # noqa: F401  registers the model class of --head zero_shot runs
+    from har_finetune.models import zero_shot_head  # noqa: F401  registers the model class of --head zero_shot runs
 
     classify = pipeline("image-classification", model=str(run_dir), device="cpu")
 

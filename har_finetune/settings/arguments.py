@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 import torch
 from transformers import HfArgumentParser, TrainingArguments
 
-from . import flags
-from .campaign import task_argv
-from .choices import (
+from har_finetune.campaign import task_argv
+from har_finetune.core.defaults import (
     AUGMENTATIONS,
     DEFAULT_CHECKPOINTS,
     DEFAULT_DATASET,
@@ -25,9 +24,10 @@ from .choices import (
     available_cpus,
     bad_templates,
 )
-from .errors import UserError
-from .preflight import check_environment
-from .run_folder.checkpoints import run_is_finished
+from har_finetune.core.errors import UserError
+from har_finetune.run_folder.checkpoints import run_is_finished
+from har_finetune.settings import flags
+from har_finetune.settings.environment import check_environment
 
 DESCRIPTIONS = {
     "clip": "Fine-tune a CLIP vision tower on Human Action Recognition (run folder: docs/run_folder.md).",

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from har_finetune import compare_plots, fonts, stats
-from har_finetune.comparison import Comparison, ScoredRun, format_p, verdict
-from har_finetune.plots import save_figure
+from har_finetune.reporting import comparison_figures as compare_plots
+from har_finetune.reporting import fonts, stats
+from har_finetune.reporting.groups import Comparison, ScoredRun, format_p, verdict
+from har_finetune.reporting.run_figures import save_figure
 
 MISSING = "—"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCardData
 
-from .run_folder.files import write_text
+from har_finetune.run_folder.files import write_text
 
 CARD_FILE = "README.md"
 METRICS = {"test_accuracy": ("accuracy", "Accuracy"), "test_macro_f1": ("f1", "Macro F1")}  # key -> Hub type, name

@@ -28,8 +28,8 @@ from transformers import (
     set_seed,
 )
 
-from . import HAR_CLASSES
-from .zero_shot import DEFAULT_TEMPLATES, prompts
+from har_finetune import HAR_CLASSES
+from har_finetune.models.zero_shot import DEFAULT_TEMPLATES, prompts
 
 TINY_IMAGE_SIZE = 32
 _TINY_TOWER = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)

@@ -6,7 +6,7 @@
 The image embedding is the one the model was pre-trained to match with text: CLIP's pooled CLS token through the
 visual projection, SigLIP's attention-pooling head. Its classifier starts as the normalised class-prompt text
 embeddings times the model's logit scale (plus SigLIP's logit bias), so before training the logits equal the
-zero-shot classifier's `logits_per_image` (har_finetune/zero_shot.py builds it).
+zero-shot classifier's `logits_per_image` (har_finetune/models/zero_shot.py builds it).
 
 transformers has no stock class for this (its CLIP/SigLIP classifiers mean-pool tokens without projection or
 normalisation), so `save_pretrained` copies this file into every run folder and names it in config.json's

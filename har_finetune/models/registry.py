@@ -26,12 +26,12 @@ from transformers import (
     SiglipModel,
 )
 
-from .choices import DEFAULT_CHECKPOINTS, HEADS  # noqa: F401  (re-exported)
-from .errors import UserError
-from .hub_access import prefetch_hint
-from .load_messages import log_load_info, quiet_loading
-from .run_folder.identity import model_revision
-from .zero_shot import DEFAULT_TEMPLATES, zero_shot_classifier
+from har_finetune.core.defaults import DEFAULT_CHECKPOINTS, HEADS  # noqa: F401  (re-exported)
+from har_finetune.core.errors import UserError
+from har_finetune.core.hub import prefetch_hint
+from har_finetune.models.load_messages import log_load_info, quiet_loading
+from har_finetune.models.zero_shot import DEFAULT_TEMPLATES, zero_shot_classifier
+from har_finetune.run_folder.identity import model_revision
 
 logger = logging.getLogger(__name__)
 

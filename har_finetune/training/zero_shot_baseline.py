@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 from transformers import Trainer
 
-from .metrics import logits_of, predictions_table
-from .models import load_classifier
-from .run_folder.files import ZERO_SHOT_PREDICTIONS, ZERO_SHOT_RESULTS, write_csv, write_json
-from .trainer import HarTrainer
-from .zero_shot import prompts
+from har_finetune.core.metrics import logits_of, predictions_table
+from har_finetune.models.registry import load_classifier
+from har_finetune.models.zero_shot import prompts
+from har_finetune.run_folder.files import ZERO_SHOT_PREDICTIONS, ZERO_SHOT_RESULTS, write_csv, write_json
+from har_finetune.training.trainer import HarTrainer
 
 logger = logging.getLogger(__name__)
 

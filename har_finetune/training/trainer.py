@@ -11,8 +11,8 @@ import torch
 from torch.utils.data import Dataset
 from transformers import Trainer
 
-from .data.transforms import DeviceTransform
-from .optimization import lp_ft_multipliers, param_groups, standard_schedule
+from har_finetune.data.transforms import DeviceTransform
+from har_finetune.training.optimization import lp_ft_multipliers, param_groups, standard_schedule
 
 
 class HarTrainer(Trainer):

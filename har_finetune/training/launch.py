@@ -1,6 +1,6 @@
 """`torchrun` (same flags, same code) with the two changes a preemptible Slurm job needs.
 
-    python -m har_finetune.launch --nnodes=2 --nproc_per_node=4 --rdzv_backend=c10d \\
+    python -m har_finetune.training.launch --nnodes=2 --nproc_per_node=4 --rdzv_backend=c10d \\
         --rdzv_endpoint=node01:29500 --rdzv_id=$SLURM_JOB_ID fine_tune_har_clip.py [flags]
 
 1. The launcher ignores SIGUSR1. Slurm delivers a forwarded signal to every process of the job step; plain torchrun
@@ -23,7 +23,7 @@ def main(argv: list[str]) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
-    from .preemption import PREEMPTED_EXIT_CODE
+    from har_finetune.training.preemption import PREEMPTED_EXIT_CODE
 
     try:
         run(parse_args(argv))

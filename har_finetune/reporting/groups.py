@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from har_finetune import stats
+from har_finetune.reporting import stats
 from har_finetune.run_folder import reader as rr
 
 ALPHA = 0.05

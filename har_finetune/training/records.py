@@ -11,14 +11,14 @@ from pathlib import Path
 import torch
 from transformers import Trainer
 
-from .config import DataArguments, HarTrainingArguments, ModelArguments
-from .data.labelled import LabelledImages
-from .data.split import Split
-from .metrics import logits_of, per_class_report, predictions_table
-from .model_card import write_model_card
-from .models import ModelFamily, count_parameters
-from .run_folder.files import CLASS_REPORT, PREDICTIONS, TRAINER_STATE, write_csv
-from .run_folder.writer import recorded_value, replace_model_files, write_results
+from har_finetune.core.metrics import logits_of, per_class_report, predictions_table
+from har_finetune.data.labelled import LabelledImages
+from har_finetune.data.split import Split
+from har_finetune.models.registry import ModelFamily, count_parameters
+from har_finetune.reporting.model_card import write_model_card
+from har_finetune.run_folder.files import CLASS_REPORT, PREDICTIONS, TRAINER_STATE, write_csv
+from har_finetune.run_folder.writer import recorded_value, replace_model_files, write_results
+from har_finetune.settings.arguments import DataArguments, HarTrainingArguments, ModelArguments
 
 logger = logging.getLogger("har_finetune")
 CARD_SETTINGS = ("learning_rate", "num_train_epochs", "per_device_train_batch_size", "seed")

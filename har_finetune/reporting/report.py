@@ -13,9 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from har_finetune import compare_plots, comparison, fonts, plots, report_stats
-from har_finetune.errors import USAGE_ERROR_EXIT_CODE
-from har_finetune.report_stats import MISSING, markdown_table
+from har_finetune.core.errors import USAGE_ERROR_EXIT_CODE
+from har_finetune.reporting import comparison_figures as compare_plots
+from har_finetune.reporting import fonts
+from har_finetune.reporting import groups as comparison
+from har_finetune.reporting import run_figures as plots
+from har_finetune.reporting import sections as report_stats
+from har_finetune.reporting.sections import MISSING, markdown_table
 from har_finetune.run_folder import reader as rr
 from har_finetune.run_folder.files import write_text
 

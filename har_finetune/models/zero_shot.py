@@ -11,8 +11,8 @@ import torch
 from torch.nn import functional as F
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from .choices import DEFAULT_TEMPLATES  # noqa: F401  (re-exported)
-from .zero_shot_head import ZeroShotHeadConfig, ZeroShotHeadForImageClassification
+from har_finetune.core.defaults import DEFAULT_TEMPLATES  # noqa: F401  (re-exported)
+from har_finetune.models.zero_shot_head import ZeroShotHeadConfig, ZeroShotHeadForImageClassification
 
 
 def class_phrase(class_name: str) -> str:
