@@ -8,15 +8,7 @@ Every stock TrainingArguments flag passes through; `--help` lists them all. The 
 (default outputs/siglip) is described in docs/run_folder.md.
 """
 
-import sys
-
-from har_finetune.core.errors import run_cli
+from har_finetune.training.commands import train_command
 
 if __name__ == "__main__":
-    if {"-h", "--help"} & set(sys.argv[1:]):  # the settings alone, without the training stack: ~2x faster
-        from har_finetune.settings.arguments import parse_flags
-
-        run_cli(lambda: parse_flags(sys.argv[1:], "siglip"))
-    from har_finetune.training.job import main
-
-    run_cli(lambda: main(sys.argv[1:], family="siglip"))
+    train_command("siglip")

@@ -37,7 +37,7 @@ from transformers import AutoModelForImageClassification, CLIPImageProcessor, CL
 
 from benchmarks.bench_run import bench_run
 from benchmarks.common import PerImageProcessorDataset, device_name, har_sized_jpegs, model_config, stack_batch
-from har_finetune.core.defaults import available_cpus
+from har_finetune.core.machine import available_cpus
 from har_finetune.data.cache import ScanRecorder, open_store
 from har_finetune.data.datasets import Collator, build_dataset
 from har_finetune.data.images import scan_images

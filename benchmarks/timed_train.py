@@ -4,8 +4,8 @@
 
 The child runs `har_finetune.training.job.main` (what fine_tune_har_clip.py / fine_tune_har_siglip.py run) unchanged,
 with timers wrapped around its phases, and writes TIMINGS.json: seconds of start-up (imports), scan (list the
-files, decode-check, hash, de-duplicate, split: `train.prepare_split`), cache build (pixel store and evaluation
-caches: `train.build_datasets`), evaluations (every validation pass and the test predictions), the whole `main`,
+files, decode-check, hash, de-duplicate, split: `data.prepare.scan_and_split`), cache build (pixel store and evaluation
+caches: `data.prepare.build_datasets`), evaluations (every validation pass and the test predictions), the whole `main`,
 the process's peak resident set (`VmHWM`) and, on a GPU, peak GPU memory. `timed_run` starts it and samples the
 child's /proc/<pid>/status meanwhile, to split its resident set into heap (`RssAnon`) and file-backed pages
 (`RssFile`: the shared libraries, measured after the imports, plus the mapped pixel store and evaluation caches:
@@ -95,7 +95,7 @@ def child_main(timings: Path, family: str, argv: list[str]) -> int:
 
     seconds = {"start-up": time.perf_counter() - START}
     libraries_gb = _status_kb("self").get("RssFile", 0) / 2**20  # mapped shared libraries (torch's are ~0.5 GB)
-    train.prepare_split = _timed(seconds, "scan", train.prepare_split)
+    train.scan_and_split = _timed(seconds, "scan", train.scan_and_split)  # the names the job calls
     train.build_datasets = _timed(seconds, "cache build", train.build_datasets)
     Trainer.evaluate = _timed(seconds, "evaluations", Trainer.evaluate)  # validation, during training and after
     Trainer.predict = _timed(seconds, "test predictions", Trainer.predict)

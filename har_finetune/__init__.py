@@ -1,28 +1,64 @@
 """Fine-tune CLIP, SigLIP and SigLIP 2 vision towers into Human Action Recognition classifiers.
 
-Layout (one module per concern; the run folder described in docs/run_folder.md is the only thing that
-passes between training, plotting and visualising):
+The parts (docs/architecture.md draws the arrows allowed between them; the run folder, docs/run_folder.md, is the
+only thing that passes between training and everything that reads its results):
 
-- config.py      settings dataclasses and argument parsing (stock TrainingArguments pass through)
-- run_folder/    the run folder's one owner (torch-free): files, identity, lock, checkpoints, writes, reads
-- models.py      the one registry of supported model types (clip, siglip, siglip2) and heads (default, zero_shot)
-- zero_shot.py   class-name prompts and the zero-shot classifier; zero_shot_head.py its model class;
-                 zero_shot_baseline.py scores it before training (--zero_shot)
-- trainer.py     the one Trainer subclass: batches finished on the device, LP-FT and layer decay (optimization.py)
-- wise_ft.py     weight averaging with the zero-shot model
-- data/          dataset sources, image decoding, de-duplication + split, transforms, torch datasets
-- metrics.py     scikit-learn metrics, prediction and per-class report tables
-- train.py       `main(argv, family)`: the training job, reading like a table of contents; finish.py its records
-- guards.py, preemption.py  faults (NaN, out of memory, disk full) and Slurm signals
-- report.py, plots.py, visualize.py  read run folders only: REPORT.md, figures, annotated samples
-- campaign.py    seed and sweep campaigns (Slurm job arrays, --task_index): a task's command line
-- compare_plots.py, comparison.py, report_stats.py, stats.py  overlays, seed groups, paired comparisons and
-                 their statistics (scipy)
-- predict.py     `python -m har_finetune.predict RUN_DIR PATH...`: top-k labels for any images
-- demo.py        offline smoke demo: synthetic HAR-named images and tiny checkpoints
+core/          below everything; imports nothing of ours
+  defaults.py    the HAR classes, the names flags choose from, default checkpoints, dataset and cache folder
+  errors.py      UserError (one line, exit 2) and RunFailed (exit 3)
+  cli.py         run_cli: the runner every entry point goes through
+  hub.py         reaching the Hugging Face Hub, or knowing we cannot (one-line errors for offline nodes)
+  machine.py     the CPUs this process may use
+  metrics.py     accuracy, macro-F1, predictions and per-class tables (scikit-learn)
+run_folder/    the run folder's one owner (torch-free)
+  files.py       file names, what counts as a run folder, atomic writes
+  identity.py    the settings that define a run's result, checked on every rerun
+  lock.py        one training process per run folder
+  checkpoints.py which checkpoint is complete and may be resumed; whether the run finished
+  writer.py      the writes, in the order that keeps the folder honest (all_results.json last)
+  reader.py      RunRecord: every read of a run folder
+settings/      the command line, parsed once into a checked RunSpec
+  arguments.py   the settings dataclasses (ours + the stock TrainingArguments) with help text
+  parser.py      parse_run / parse_flags: recipe, flags, campaign task, checks, notes
+  checks.py      every check that needs no data (values, options, checkpoints, --output_dir)
+  environment.py what the run needs from its surroundings (cache folder, --report_to, --push_to_hub)
+  flag_names.py  transformers 4 names, aliases and typos, each refused with the right name
+  recipes.py     JSON/YAML recipe files
+  strategies.py  save and evaluation strategies made to agree (keeping the best model)
+  tasks.py       campaign tasks: seeds and sweeps as Slurm array indices
+  spec.py        RunSpec: the frozen value every stage takes
+data/          images in, torch datasets out
+  prepare.py     the entry points the job calls: load_labelled, scan_and_split, build_datasets
+  sources.py     folder-per-class, Kaggle CSV and Hub layouts as LabelledImages; hub.py the Hub formats;
+                 labelled.py the value they return
+  images.py      decoding and checking one image; scan.py the input scan; scan_record.py the recorded scan
+  split.py       de-duplication and the seeded stratified split
+  preprocessing.py the image processor's settings as a frozen value; transforms.py the transforms
+  cache.py, pixel_files.py  the decoded-pixel cache (memory-mapped uint8 files)
+  datasets.py    torch datasets and the collator
+  synthetic.py   the demo's learnable stand-in images
+models/        what is fine-tuned
+  registry.py    the one place CLIP, SigLIP and SigLIP 2 differ; loading checkpoints and processors
+  zero_shot.py   class-name prompts and the zero-shot classifier; zero_shot_head.py its model class
+  wise_ft.py     weight averaging with the zero-shot model
+  load_messages.py transformers' load report as one line
+  tiny.py        tiny random checkpoints for the demo and the tests
+training/      the job
+  job.py         main(argv, family): the order of the steps
+  commands.py    the training scripts' entry (fast --help)
+  trainer.py     the one Trainer subclass; optimization.py LP-FT and layer decay
+  guards.py      NaN, out of memory, disk full; preemption.py Slurm signals; launch.py torchrun for Slurm
+  prepared.py    PreparedRun: what the last stages take
+  records.py     what the run writes about itself; zero_shot_baseline.py the --zero_shot row
+reporting/     reads run folders only (through RunRecord): figures, REPORT.md, samples, model card
+  run_figures.py per-run figures; comparison_figures.py figures of several runs; fonts.py CJK fallback
+  groups.py      seed groups, pairing and verdicts; stats.py the statistics (pure)
+  sections.py    the uncertainty sections of REPORT.md; report.py REPORT.md itself
+  samples.py     annotated test images; model_card.py the run folder's README.md
+  plot_command.py, samples_command.py  plot_metrics.py and visualize_predictions.py
+side commands  python -m har_finetune.X
+  campaign.py    list a sweep's tasks; check_args.py the Slurm batch-host check; predict.py top-k labels of images;
+  prefetch.py    fill the Hugging Face cache for offline nodes; demo.py the offline demo
 """
 
-HAR_CLASSES = (
-    "calling", "clapping", "cycling", "dancing", "drinking", "eating", "fighting", "hugging",
-    "laughing", "listening_to_music", "running", "sitting", "sleeping", "texting", "using_laptop",
-)  # fmt: skip
+from har_finetune.core.defaults import HAR_CLASSES  # noqa: F401  (the 15 classes: `from har_finetune import HAR_CLASSES`)

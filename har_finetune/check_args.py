@@ -9,26 +9,33 @@ run of these settings (one line on stdout): nothing to do.
 """
 
 import sys
-from pathlib import Path
 
-from har_finetune.core.errors import UserError, run_cli
-from har_finetune.run_folder.identity import settings_identity
+from har_finetune.core.cli import run_cli
+from har_finetune.core.errors import UserError
 from har_finetune.run_folder.writer import check_rerun
-from har_finetune.settings.arguments import DESCRIPTIONS, parse_args
+from har_finetune.settings.arguments import DESCRIPTIONS
+from har_finetune.settings.parser import parse_run
 
 FINISHED_EXIT_CODE = 10
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] in (["-h"], ["--help"]):
+        print(f"usage: python -m har_finetune.check_args {'|'.join(DESCRIPTIONS)} [training flags ...]\n\n{__doc__}")
+        return 0
     if not argv or argv[0] not in DESCRIPTIONS:
         raise UserError(f"usage: python -m har_finetune.check_args {'|'.join(DESCRIPTIONS)} [training flags ...]")
-    model_args, data_args, training_args = parse_args(argv[1:], argv[0])
-    identity = settings_identity(vars(model_args), vars(data_args), training_args.to_dict())
-    if check_rerun(Path(training_args.output_dir), identity):  # other settings than the folder's run: one line
-        print(f"{training_args.output_dir} holds a finished run (all_results.json); not training again", flush=True)
+    spec = parse_run(argv[1:], argv[0])  # every check that needs no data, as the training script runs them
+    if check_rerun(spec.run_dir, dict(spec.identity)):  # other settings than the folder's run: one line
+        print(f"{spec.run_dir} holds a finished run (all_results.json); not training again", flush=True)
         return FINISHED_EXIT_CODE
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The console script (pyproject.toml)."""
     run_cli(lambda: main(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    cli()

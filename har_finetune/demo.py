@@ -14,8 +14,9 @@ import logging
 import shutil
 from pathlib import Path
 
-from har_finetune.core.errors import run_cli
-from har_finetune.data.synthetic import make_synthetic_har, make_tiny_checkpoint
+from har_finetune.core.cli import run_cli
+from har_finetune.data.synthetic import make_synthetic_har
+from har_finetune.models.tiny import make_tiny_checkpoint
 from har_finetune.reporting.report import plot_and_report
 from har_finetune.reporting.samples import visualize_run
 from har_finetune.run_folder.files import RESULTS, RUN_CONFIG
@@ -86,5 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The console script (pyproject.toml)."""
     run_cli(main)
+
+
+if __name__ == "__main__":
+    cli()

@@ -29,18 +29,20 @@ from transformers import (
     PreTrainedModel,
 )
 
-from har_finetune.core.errors import UserError, run_cli
+from har_finetune.core.cli import run_cli
+from har_finetune.core.errors import UserError
 from har_finetune.data.images import decode_rgb, unreadable_reason
 from har_finetune.data.sources import is_image_file
 from har_finetune.models import zero_shot_head  # noqa: F401  registers --head zero_shot runs with the Auto classes
 from har_finetune.models.load_messages import quiet_loading
 from har_finetune.run_folder.files import write_csv
+from har_finetune.run_folder.reader import RunRecord
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[PreTrainedModel, BaseImageProcessor]:
     """The run's saved model (in eval mode, on `device`) and its image processor."""
     run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
+    if not RunRecord(run_dir).has_model:
         raise UserError(f"{run_dir} holds no saved model (config.json): pass the folder of a finished run")
     with quiet_loading():  # SigLIP configs warn about text token ids, meaningless for an image classifier
         config = AutoConfig.from_pretrained(run_dir)
@@ -159,5 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The console script (pyproject.toml)."""
     run_cli(main)
+
+
+if __name__ == "__main__":
+    cli()

@@ -11,8 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from har_finetune.core.cli import run_cli
 from har_finetune.core.defaults import DEFAULT_CHECKPOINTS, DEFAULT_DATASET
-from har_finetune.core.errors import UserError, run_cli
+from har_finetune.core.errors import UserError
 from har_finetune.core.hub import check_hub_reachable, is_offline
 
 MODEL_FILES = ["*.json", "*.txt", "*.model", "*.safetensors"]
@@ -50,5 +51,10 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The console script (pyproject.toml)."""
     run_cli(lambda: main(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    cli()

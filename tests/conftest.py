@@ -13,7 +13,8 @@ matplotlib.use("Agg")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may download at test time
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from har_finetune.data.synthetic import make_synthetic_har, make_tiny_checkpoint  # noqa: E402
+from har_finetune.data.synthetic import make_synthetic_har  # noqa: E402
+from har_finetune.models.tiny import make_tiny_checkpoint
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -14,7 +14,8 @@ import numpy as np
 from argv import training_argv
 from PIL import Image
 
-from har_finetune.data.synthetic import make_synthetic_har, make_tiny_checkpoint, synthetic_image
+from har_finetune.data.synthetic import make_synthetic_har, synthetic_image
+from har_finetune.models.tiny import make_tiny_checkpoint
 
 CLASSES = ("calling", "clapping", "cycling")
 RED = (200, 30, 40)

@@ -11,13 +11,11 @@ from pathlib import Path
 
 import torch.distributed as dist
 
-from har_finetune.data import images, pixel_files
+from har_finetune.data import images, pixel_files, prepare
 from har_finetune.data.datasets import pixel_store
 from har_finetune.data.preprocessing import Preprocessing
-from har_finetune.data.sources import load_source
 from har_finetune.models.registry import load_image_processor
-from har_finetune.settings.arguments import parse_args
-from har_finetune.training import job as train
+from har_finetune.settings.parser import parse_run
 
 COUNTS = {"scan": 0, "store": 0}
 
@@ -35,14 +33,15 @@ def _counting(module, key):
 def main(out: Path, argv: list[str]) -> None:
     _counting(images, "scan")
     _counting(pixel_files, "store")
-    model_args, data_args, training_args = parse_args(argv, "clip")  # initialises the process group, as in a run
+    spec = parse_run(argv, "clip")
+    training_args = spec.training  # initialises the process group, as in a run
     rank = dist.get_rank() if dist.is_initialized() else 0
-    preprocessing = Preprocessing.from_processor(load_image_processor(model_args.model_name_or_path))
-    source = load_source(data_args.dataset, data_args.image_column, data_args.label_column)
-    split, scans, recorder = train.prepare_split(source, data_args, data_args.split_seed, preprocessing)
+    preprocessing = Preprocessing.from_processor(load_image_processor(spec.model.model_name_or_path))
+    source = prepare.load_labelled(spec)
+    scanned = prepare.scan_and_split(spec, source, preprocessing)
     with training_args.main_process_first(desc="pixel cache"):
-        store = pixel_store(source, scans, preprocessing, train._cache_dir(data_args), None, recorder)
-    split.table.to_csv(out / f"split-{rank}.csv", index=False)
+        store = pixel_store(source, scanned.scans, preprocessing, prepare.cache_dir(spec), None, scanned.recorder)
+    scanned.split.table.to_csv(out / f"split-{rank}.csv", index=False)
     pixels = hashlib.sha256()
     for i in range(len(store.cache)):
         pixels.update(store.cache[i].contiguous().numpy().tobytes())

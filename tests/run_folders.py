@@ -201,7 +201,8 @@ def train_tiny_run(root: Path, family: str = "clip") -> Path:
     run_dir = Path(root) / family
     if (run_dir / "all_results.json").is_file():
         return run_dir
-    from har_finetune.data.synthetic import make_synthetic_har, make_tiny_checkpoint
+    from har_finetune.data.synthetic import make_synthetic_har
+    from har_finetune.models.tiny import make_tiny_checkpoint
     from har_finetune.training.job import main
 
     data = make_synthetic_har(Path(root) / "data", images_per_class=6)

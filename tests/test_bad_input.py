@@ -29,7 +29,8 @@ from helpers_bad_input import (
 )
 from PIL import Image
 
-from har_finetune.core.errors import UserError, run_cli
+from har_finetune.core.cli import run_cli
+from har_finetune.core.errors import UserError
 from har_finetune.data.images import ALPHA_BACKGROUND, decode_rgb, scan_images, scan_one
 from har_finetune.data.sources import load_source
 from har_finetune.data.split import make_split

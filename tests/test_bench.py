@@ -88,7 +88,7 @@ def test_training_and_the_folder_layout_need_no_datasets_package(learnable_har, 
         "import importlib.util, sys\n"
         "assert importlib.util.find_spec('datasets') is None\n"
         "import har_finetune.settings.arguments, har_finetune.training.job\n"
-        "assert har_finetune.training.job.library_versions()['datasets'] is None\n"
+        "assert har_finetune.training.records.library_versions()['datasets'] is None\n"
         "from har_finetune.data.sources import load_source\n"
         "print(len(load_source(sys.argv[1]).ids))\n"
     )

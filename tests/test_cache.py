@@ -14,16 +14,17 @@ import pytest
 import torch
 from transformers import CLIPImageProcessor, SiglipImageProcessor
 
+from har_finetune.core.defaults import default_cache_dir
 from har_finetune.data import cache as cache_module
 from har_finetune.data import pixel_files
-from har_finetune.data.cache import ScanRecorder, cached_pixels, default_cache_dir, open_store
+from har_finetune.data.cache import ScanRecorder, cached_pixels, open_store
 from har_finetune.data.datasets import Collator, build_dataset
 from har_finetune.data.images import decode_rgb, scan_images
 from har_finetune.data.preprocessing import Preprocessing
 from har_finetune.data.sources import FileReader
 from har_finetune.data.synthetic import synthetic_image
 from har_finetune.data.transforms import DeviceTransform, ProcessorGeometry, train_storage
-from har_finetune.settings.arguments import parse_args
+from har_finetune.settings.parser import parse_run
 
 
 @pytest.fixture
@@ -241,13 +242,17 @@ def test_no_recording_without_a_cache_or_a_fixed_size(tmp_path):
 
 
 def test_fast_path_defaults(tmp_path):
-    _, data_args, args = parse_args(["--output_dir", str(tmp_path)], "clip")
+    spec = parse_run(["--output_dir", str(tmp_path)], "clip")
+    data_args = spec.data
+    args = spec.training
     assert data_args.pixel_cache and args.per_device_eval_batch_size == 256
     assert args.optim == "adamw_torch_fused"  # fused AdamW on CUDA (and CPU)
     assert args.dataloader_persistent_workers == (args.dataloader_num_workers > 0)
-    _, _, args = parse_args(["--output_dir", str(tmp_path), "--dataloader_num_workers", "0"], "clip")
+    spec = parse_run(["--output_dir", str(tmp_path), "--dataloader_num_workers", "0"], "clip")
+    args = spec.training
     assert not args.dataloader_persistent_workers  # torch refuses persistent workers without workers
-    _, data_args, _ = parse_args(["--output_dir", str(tmp_path), "--no_pixel_cache"], "clip")
+    spec = parse_run(["--output_dir", str(tmp_path), "--no_pixel_cache"], "clip")
+    data_args = spec.data
     assert not data_args.pixel_cache
 
 

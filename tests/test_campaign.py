@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from argv import training_argv
 
-from har_finetune import campaign
 from har_finetune.core.errors import UserError
-from har_finetune.settings.arguments import parse_args
+from har_finetune.settings import tasks as campaign_tasks
+from har_finetune.settings.parser import parse_flags, parse_run
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP = "learning_rate: [1.0e-3, 5.0e-4]\nseed: [1, 2]\n"
@@ -26,7 +27,7 @@ def sweep(tmp_path) -> Path:
 
 
 def test_sweep_grid_order_and_folders(sweep):
-    tasks = campaign.sweep_tasks(campaign.read_sweep(sweep), "outputs/grid")
+    tasks = campaign_tasks.sweep_tasks(campaign_tasks.read_sweep(sweep), "outputs/grid")
     assert [t.overrides for t in tasks] == [
         (("learning_rate", 1e-3), ("seed", 1)),
         (("learning_rate", 1e-3), ("seed", 2)),
@@ -50,11 +51,8 @@ def test_each_sweep_task_parses_into_its_settings(sweep):
             {"argv": ["--task_index", str(index)], "env": {}},
             {"argv": [], "env": {"SLURM_ARRAY_TASK_ID": str(index)}},
         ):
-            rewritten = campaign.task_argv(argv + how["argv"], "outputs/clip", how["env"])
-            assert "--sweep" not in rewritten and "--task_index" not in rewritten
-            with pytest.MonkeyPatch.context() as mp:  # parse_args reads the real environment
-                mp.delenv("SLURM_ARRAY_TASK_ID", raising=False)
-                _, data_args, args = parse_args(rewritten, "clip")
+            spec = parse_flags(argv + how["argv"], "clip", how["env"])
+            data_args, args = spec.data, spec.training
             assert (args.learning_rate, args.seed, args.num_train_epochs) == (lr, seed, 2)
             assert args.output_dir == f"outputs/grid/learning_rate-{lr}_seed-{seed}"
             assert data_args.split_seed == 42  # the split stays put whatever the seed
@@ -62,22 +60,28 @@ def test_each_sweep_task_parses_into_its_settings(sweep):
 
 def test_seed_array_index_is_the_training_seed(monkeypatch):
     monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")
-    _, data_args, args = parse_args(["--output_dir", "outputs/siglip-3seeds"], "siglip")
+    spec = parse_run(["--output_dir", "outputs/siglip-3seeds"], "siglip")
+    data_args = spec.data
+    args = spec.training
     assert (args.seed, args.output_dir, data_args.split_seed) == (3, "outputs/siglip-3seeds/seed-3", 42)
-    _, _, args = parse_args([], "siglip")  # the family's default folder
+    spec = parse_run([], "siglip")
+    args = spec.training  # the family's default folder
     assert args.output_dir == "outputs/siglip/seed-3"
     with pytest.raises(UserError, match="--seed is taken from the array index"):
-        parse_args(["--seed", "7"], "clip")
+        parse_run(["--seed", "7"], "clip")
     monkeypatch.delenv("SLURM_ARRAY_TASK_ID")
-    assert campaign.task_argv(["--seed", "7"], "outputs/clip", {}) == ["--seed", "7"]  # not a campaign: untouched
-    _, _, args = parse_args(["--task_index", "2"], "clip")  # the same seed campaign without Slurm
+    args = parse_flags(["--seed", "7"], "clip", {}).training  # not a campaign: untouched
+    assert (args.seed, args.output_dir) == (7, "outputs/clip")
+    spec = parse_run(["--task_index", "2"], "clip")
+    args = spec.training  # the same seed campaign without Slurm
     assert (args.seed, args.output_dir) == (2, "outputs/clip/seed-2")
 
 
 def test_recipe_output_dir_is_the_campaign_folder(tmp_path, sweep):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("output_dir: outputs/recipe\nlearning_rate: 2.0e-5\n")
-    _, _, args = parse_args([str(recipe), "--sweep", str(sweep), "--task_index", "1"], "clip")
+    spec = parse_run([str(recipe), "--sweep", str(sweep), "--task_index", "1"], "clip")
+    args = spec.training
     assert (args.output_dir, args.learning_rate, args.seed) == ("outputs/recipe/learning_rate-0.001_seed-2", 1e-3, 2)
 
 
@@ -85,7 +89,7 @@ def test_variants_file_runs_one_task_per_entry(tmp_path):
     """A list of mappings: ablations that change one thing each; {} is the base command."""
     path = tmp_path / "ablation.yaml"
     path.write_text("- {}\n- {wise_ft_alpha: [1.0]}\n- {head: default, layer_decay: 1.0}\n")
-    tasks = campaign.sweep_tasks(campaign.read_sweep(path), "outputs/ablation")
+    tasks = campaign_tasks.sweep_tasks(campaign_tasks.read_sweep(path), "outputs/ablation")
     assert [Path(t.output_dir).name for t in tasks] == ["base", "wise_ft_alpha-1.0", "head-default_layer_decay-1.0"]
     assert [t.flags()[:-2] for t in tasks] == [
         [],
@@ -93,15 +97,15 @@ def test_variants_file_runs_one_task_per_entry(tmp_path):
         ["--head", "default", "--layer_decay", "1.0"],
     ]
     recipe = REPO / "recipes" / "siglip.yaml"
-    argv = campaign.task_argv([str(recipe), "--sweep", str(path), "--task_index", "1"][1:], "outputs/siglip", {})
-    _, _, args = parse_args([str(recipe), *argv], "siglip")
+    spec = parse_flags([str(recipe), "--sweep", str(path), "--task_index", "1"], "siglip", {})
+    args = spec.training
     assert args.wise_ft_alpha is None and args.output_dir == "outputs/siglip/wise_ft_alpha-1.0"  # alpha 1 alone: off
     assert args.layer_decay == 0.75  # everything else from the recipe
 
 
 def test_shipped_sweep_files_are_valid():
-    assert len(campaign.read_sweep(REPO / "recipes" / "sweep_lr_decay.yaml")) == 4
-    assert len(campaign.read_sweep(REPO / "recipes" / "ablation_siglip.yaml")) == 6
+    assert len(campaign_tasks.read_sweep(REPO / "recipes" / "sweep_lr_decay.yaml")) == 4
+    assert len(campaign_tasks.read_sweep(REPO / "recipes" / "ablation_siglip.yaml")) == 6
 
 
 @pytest.mark.parametrize(
@@ -114,13 +118,13 @@ def test_shipped_sweep_files_are_valid():
         ("[1, 2]\n", ["--task_index", "0"], "expected a mapping of flag names to lists"),
         ("a: [1\n", ["--task_index", "0"], "is not valid YAML"),
         ("output_dir: [a, b]\n", ["--task_index", "0"], "'output_dir' cannot be swept"),
-        (SWEEP, ["--task_index", "x"], "--task_index must be a whole number"),
+        (SWEEP, ["--task_index", "x"], "--task-index: invalid int value: 'x'"),
     ],
 )
 def test_bad_campaigns_are_one_clear_error(sweep, content, argv, message):
     sweep.write_text(content)
     with pytest.raises(UserError) as error:
-        campaign.task_argv(["--sweep", str(sweep), *argv], "outputs/clip", {})
+        parse_flags(["--sweep", str(sweep), *argv], "clip", {})
     assert message.format(sweep=sweep) in str(error.value)
 
 
@@ -156,14 +160,16 @@ def test_listing_command_prints_the_array_range_and_each_task(sweep):
 def test_sweep_tasks_train_into_their_folders_on_one_split(sweep, tmp_path):
     """Two tasks of the 2 x 2 grid, trained for real: the overrides reach run_config.json, and the two training seeds
     share one split.csv (byte for byte) because the split follows --split_seed."""
-    from har_finetune.data.synthetic import make_synthetic_har, make_tiny_checkpoint
+    from har_finetune.data.synthetic import make_synthetic_har
+    from har_finetune.models.tiny import make_tiny_checkpoint
     from har_finetune.training.job import main
 
     data = make_synthetic_har(tmp_path / "data", images_per_class=6)
     checkpoint = make_tiny_checkpoint("clip", tmp_path / "tiny-clip")
-    common = ["--dataset", str(data), "--model_name_or_path", str(checkpoint), "--output_dir", str(tmp_path / "grid"),
-              "--max_steps", "3", "--per_device_train_batch_size", "8", "--dataloader_num_workers", "0",
-              "--disable_tqdm", "True", "--sweep", str(sweep), "--max_eval_samples", "40"]  # fmt: skip
+    common = training_argv(  # the learning rate comes from the sweep
+        data, checkpoint, tmp_path / "grid", "--max_steps", "3", "--per_device_train_batch_size", "8",
+        "--sweep", str(sweep), "--max_eval_samples", "40", learning_rate=None,
+    )  # fmt: skip
     folders = {}
     for index in (0, 1):  # learning rate 1e-3, seeds 1 and 2
         assert main([*common, "--task_index", str(index)], family="clip") == 0

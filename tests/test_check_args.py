@@ -101,8 +101,8 @@ except SystemExit as stop:
     assert stop.code == 0, stop.code
 stack = ("har_finetune.training.job", "torchvision", "sklearn")
 print("training stack imported:", [m for m in stack if m in sys.modules])
-from har_finetune.settings.arguments import parse_flags
-_, _, args = parse_flags(["--output_dir", "x"], "clip")
+from har_finetune.settings.parser import parse_flags
+args = parse_flags(["--output_dir", "x"], "clip").training
 assert args.dataloader_num_workers == min(8, max(0, os.cpu_count() - 1)), args.dataloader_num_workers
 """
 

@@ -20,12 +20,14 @@ from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoModelForImageClassification, Trainer, TrainerCallback, TrainingArguments
 
-from har_finetune.core.errors import RunFailed, UserError, run_cli
+from har_finetune.core.cli import run_cli
+from har_finetune.core.errors import RunFailed, UserError
 from har_finetune.data import pixel_files
 from har_finetune.run_folder import files as io
 from har_finetune.run_folder import writer
 from har_finetune.run_folder.checkpoints import checkpoint_problem
 from har_finetune.run_folder.files import FINAL_STAGING
+from har_finetune.settings.checks import check_output_dir
 from har_finetune.training import job as train
 from har_finetune.training.guards import NonFiniteGuard
 
@@ -312,4 +314,4 @@ def test_output_dir_holding_something_else_is_refused(run, tmp_path):
     out_file = tmp_path / "a_file"
     out_file.write_text("x")
     with pytest.raises(UserError, match="is a file"):
-        train.check_output_dir(out_file)
+        check_output_dir(out_file)

@@ -8,13 +8,13 @@ per process, so the offline cases share one driver process that imports once and
 child runs fine_tune_har_clip.py as `__main__` with its own argv, stderr and exit code.
 """
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from forking import run_forked
 from helpers_bad_input import make_dataset, tiny_checkpoint
 from huggingface_hub import constants
 from transformers import ViTConfig
@@ -25,31 +25,6 @@ from har_finetune.data.sources import load_source
 
 REPO = Path(__file__).resolve().parents[1]
 CLOSED_PORT = "http://127.0.0.1:9"  # "discard": nothing listens, a connection is refused at once
-
-FORKING_DRIVER = """
-import json, os, runpy, sys, traceback
-import har_finetune.training.job  # the slow imports, once
-cases, out = json.loads(sys.argv[1]), sys.argv[2]
-codes = {}
-for name, argv in cases.items():
-    pid = os.fork()
-    if pid == 0:  # the child: the entry script as `python fine_tune_har_clip.py ARGV`
-        os.dup2(os.open(f"{out}/{name}.stderr", os.O_WRONLY | os.O_CREAT), 2)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
-        sys.argv = ["fine_tune_har_clip.py", *argv]
-        try:
-            runpy.run_path("fine_tune_har_clip.py", run_name="__main__")
-            code = 0
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else 1
-        except BaseException:
-            traceback.print_exc()
-            code = 1
-        sys.stderr.flush()
-        os._exit(code)
-    codes[name] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-print(json.dumps(codes))
-"""
 
 
 def _environment(root: Path, **overrides: str) -> dict[str, str]:
@@ -98,17 +73,9 @@ def entry_script_errors(tmp_path_factory) -> dict[str, tuple[int, str]]:
         stderr=subprocess.PIPE,
         env=_environment(root, HF_HUB_OFFLINE="0", HF_DATASETS_OFFLINE="0", HF_ENDPOINT=CLOSED_PORT),
     )
-    driver = subprocess.run(
-        [sys.executable, "-c", FORKING_DRIVER, json.dumps(offline_cases), str(root)],
-        cwd=REPO,
-        text=True,
-        capture_output=True,
-        env=_environment(root),
-        timeout=300,
-        check=True,
-    )
-    codes = json.loads(driver.stdout.strip().splitlines()[-1])
-    results = {name: (code, (root / f"{name}.stderr").read_text()) for name, code in codes.items()}
+    cases = {name: {"run": "fine_tune_har_clip.py", "argv": argv} for name, argv in offline_cases.items()}
+    outcomes = run_forked(cases, root, _environment(root))
+    results = {name: (outcome["code"], outcome["stderr"]) for name, outcome in outcomes.items()}
     results["no_network"] = (no_network.wait(timeout=300), no_network.stderr.read())
     return results
 

@@ -11,63 +11,18 @@ fires for valid flags. The read-only pixel cache is a read-only tmpfs mounted in
 (`unshare -rm`) where that is allowed, else a folder without write permission (non-root).
 """
 
-import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from forking import SCAN_REACHED, run_forked
 from helpers_bad_input import make_dataset, tiny_checkpoint
 from transformers import AutoConfig, AutoImageProcessor, SiglipForImageClassification
 
 REPO = Path(__file__).resolve().parents[1]
-SCAN_MARKER_EXIT = 99
-
-FORKING_DRIVER = """
-import json, os, runpy, sys, traceback, warnings
-import har_finetune.training.job, har_finetune.predict  # the slow imports, once
-
-warnings.filterwarnings("ignore", "'har_finetune.predict' found in sys.modules")  # runpy: imported above, on purpose
-from har_finetune.data import images
-
-cases, out = json.loads(sys.argv[1]), sys.argv[2]
-case_name = None
-
-def tripwire(*args, **kwargs):  # the image scan: reaching it means every check before it passed
-    open(f"{out}/{case_name}.scanned", "w").close()
-    sys.stderr.flush()
-    os._exit(EXIT_CODE)
-
-images.scan_images = har_finetune.training.job.scan_source = tripwire
-codes = {}
-for case_name, case in cases.items():
-    pid = os.fork()
-    if pid == 0:
-        os.dup2(os.open(f"{out}/{case_name}.stderr", os.O_WRONLY | os.O_CREAT), 2)
-        os.dup2(os.open(f"{out}/{case_name}.stdout", os.O_WRONLY | os.O_CREAT), 1)
-        os.environ.update(case.get("env", {}))
-        try:
-            if case["run"].endswith(".py"):
-                sys.argv = [case["run"], *case["argv"]]
-                runpy.run_path(case["run"], run_name="__main__")
-            else:
-                sys.argv = [case["run"], *case["argv"]]
-                runpy.run_module(case["run"], run_name="__main__")
-            code = 0
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else 1
-        except BaseException:
-            traceback.print_exc()
-            code = 1
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    codes[case_name] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-print(json.dumps(codes))
-""".replace("EXIT_CODE", str(SCAN_MARKER_EXIT))
 
 # case -> (extra flags, words the one error line must hold)
 FLAG_CASES = {
@@ -141,32 +96,13 @@ def outcomes(tmp_path_factory, tiny_checkpoints) -> dict:
     for case in cases.values():
         case.setdefault("env", {})
     env = {**os.environ, "HF_HOME": str(root / "hf_home"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    driver = subprocess.run(
-        [*prefix, sys.executable, "-c", FORKING_DRIVER, json.dumps(cases), str(root)],
-        cwd=REPO,
-        text=True,
-        capture_output=True,
-        env=env,
-        timeout=600,
-    )
-    assert driver.returncode == 0, driver.stderr[-3000:]
-    codes = json.loads(driver.stdout.strip().splitlines()[-1])
-    return {
-        name: {
-            "code": code,
-            "stderr": (root / f"{name}.stderr").read_text(),
-            "stdout": (root / f"{name}.stdout").read_text(),
-            "scanned": (root / f"{name}.scanned").exists(),
-            "run_dir": Path(cases[name]["argv"][cases[name]["argv"].index("--output_dir") + 1])
-            if "--output_dir" in cases[name]["argv"]
-            else None,
-            "cache": Path(cases[name]["env"]["HAR_FINETUNE_CACHE"])
-            if "HAR_FINETUNE_CACHE" in cases[name]["env"]
-            else None,
-            "root": root,
-        }
-        for name, code in codes.items()
-    }
+    results = run_forked(cases, root, env, tuple(prefix))
+    for name, outcome in results.items():
+        argv, case_env = cases[name]["argv"], cases[name].get("env", {})
+        outcome["run_dir"] = Path(argv[argv.index("--output_dir") + 1]) if "--output_dir" in argv else None
+        outcome["cache"] = Path(case_env["HAR_FINETUNE_CACHE"]) if "HAR_FINETUNE_CACHE" in case_env else None
+        outcome["root"] = root
+    return results
 
 
 def _flag_value(argv: list[str], flag: str) -> Path | None:
@@ -235,7 +171,7 @@ def test_flag_and_environment_problems_are_one_line_before_the_scan(outcomes, ca
 )
 def test_valid_flags_reach_the_scan_and_say_what_they_changed(outcomes, case, note):
     outcome = outcomes[case]
-    assert outcome["code"] == SCAN_MARKER_EXIT and outcome["scanned"], outcome["stderr"][-3000:]
+    assert outcome["code"] == SCAN_REACHED and outcome["scanned"], outcome["stderr"][-3000:]
     assert "error" not in outcome["stderr"] and "Traceback" not in outcome["stderr"], outcome["stderr"][-3000:]
     if note:
         assert note in outcome["stderr"], outcome["stderr"]

@@ -1,4 +1,4 @@
-"""Flag checks in-process (har_finetune/settings/flags.py, preflight.py): the tables behind the one-line errors.
+"""Flag checks in-process (settings/flag_names.py, parser.py, environment.py): the tables behind the one-line errors.
 
     OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_flags.py     # ~5 s
 
@@ -12,9 +12,10 @@ import pytest
 from huggingface_hub import constants
 
 from har_finetune.core.errors import UserError
-from har_finetune.settings import environment as preflight
-from har_finetune.settings import flags
-from har_finetune.settings.arguments import HarTrainingArguments, parse_args
+from har_finetune.settings import environment
+from har_finetune.settings import flag_names as flags
+from har_finetune.settings.arguments import HarTrainingArguments
+from har_finetune.settings.parser import parse_run
 
 FIELDS = {f.name for f in dataclasses.fields(HarTrainingArguments)}
 
@@ -42,11 +43,12 @@ def test_transformers4_names_are_gone_and_their_replacements_exist(name):
 )
 def test_closest_flag(typed, meant):
     with pytest.raises(UserError, match=rf"unknown flag --{typed}; did you mean --{meant}\?"):
-        parse_args(["--output_dir", "x", f"--{typed}", "1"], "clip")
+        parse_run(["--output_dir", "x", f"--{typed}", "1"], "clip")
 
 
 def strategies(*argv: str) -> tuple:
-    _, _, args = parse_args(["--output_dir", "x", "--no_pixel_cache", *argv], "clip")
+    spec = parse_run(["--output_dir", "x", "--no_pixel_cache", *argv], "clip")
+    args = spec.training
     return (
         args.eval_strategy.value,
         args.eval_steps,
@@ -106,36 +108,36 @@ def test_notes_come_from_the_first_process_only(monkeypatch, capsys):
 )
 def test_values_blame_their_own_flag(argv, message):
     if message is None:
-        parse_args(["--output_dir", "x", *argv], "clip")
+        parse_run(["--output_dir", "x", *argv], "clip")
         return
     with pytest.raises(UserError, match=message):
-        parse_args([*argv, "--output_dir", "x"] if argv[0].startswith("-") else argv, "clip")
+        parse_run([*argv, "--output_dir", "x"] if argv[0].startswith("-") else argv, "clip")
 
 
 def test_recipe_errors_name_the_file_and_line(tmp_path):
     bad_json = tmp_path / "r.json"
     bad_json.write_text('{\n  "seed": 1,\n}\n')
     with pytest.raises(UserError, match=r"r.json line 3: JSON syntax error"):
-        parse_args([str(bad_json)], "clip")
+        parse_run([str(bad_json)], "clip")
     renamed = tmp_path / "r.yaml"
     renamed.write_text("seed: 1\nwarmup_ratio: 0.1\n")
     with pytest.raises(UserError, match=r"r.yaml line 2: warmup_ratio is a transformers 4 flag.*--warmup_steps 0.1"):
-        parse_args([str(renamed)], "clip")
+        parse_run([str(renamed)], "clip")
     unknown = tmp_path / "u.yml"
     unknown.write_text("# settings\nepochs: 3\n")
     with pytest.raises(UserError, match=r"u.yml line 2: unknown setting 'epochs'; did you mean num_train_epochs\?"):
-        parse_args([str(unknown)], "clip")
+        parse_run([str(unknown)], "clip")
 
 
 def test_push_to_hub_without_a_reachable_hub(monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens: refused at once
     with pytest.raises(UserError, match=r"--push_to_hub needs the Hugging Face Hub, which cannot be reached"):
-        preflight.check_push_to_hub()
+        environment.check_push_to_hub()
 
 
 def test_finished_run_skips_the_environment_checks(tmp_path):
     (tmp_path / "all_results.json").write_text("{}")
-    parse_args(["--output_dir", str(tmp_path), "--report_to", "wandb"], "clip")  # nothing to run: no check
+    parse_run(["--output_dir", str(tmp_path), "--report_to", "wandb"], "clip")  # nothing to run: no check
     with pytest.raises(UserError, match="pip install wandb"):
-        parse_args(["--output_dir", str(tmp_path / "new"), "--report_to", "wandb"], "clip")
+        parse_run(["--output_dir", str(tmp_path / "new"), "--report_to", "wandb"], "clip")

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from argv import training_argv
 from test_zero_shot import head_logits, random_images
 from transformers import AutoImageProcessor, AutoModelForImageClassification, Trainer, TrainerCallback, pipeline
 
 from har_finetune import HAR_CLASSES
 from har_finetune.core.errors import UserError
 from har_finetune.models.registry import load_classifier
-from har_finetune.settings.arguments import parse_args
+from har_finetune.settings.parser import parse_run
 from har_finetune.training.job import main
 from har_finetune.training.optimization import layer_index, lp_ft_multipliers, param_groups
 from har_finetune.training.trainer import HarTrainer
@@ -149,7 +150,7 @@ def test_linear_probe_epochs_train_only_the_head_then_everything(tiny_checkpoint
     model, _ = load_classifier(tiny_checkpoints["siglip"], CLASSES, seed=0, head=head)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     snapshots = Snapshots()
-    args = parse_args(
+    args = parse_run(
         [
             "--output_dir",
             str(tmp_path),
@@ -177,7 +178,7 @@ def test_linear_probe_epochs_train_only_the_head_then_everything(tiny_checkpoint
             "0.8",
         ],
         "siglip",
-    )[2]
+    ).training
     trainer = HarTrainer(
         model=model,
         args=args,
@@ -200,7 +201,7 @@ def test_linear_probe_epochs_train_only_the_head_then_everything(tiny_checkpoint
 def test_stock_label_smoothing_applies_to_both_heads(tiny_checkpoints, tmp_path, head):
     model, _ = load_classifier(tiny_checkpoints["clip"], CLASSES, seed=0, head=head)
     batch = RandomImages(4)[:]
-    args = parse_args(
+    args = parse_run(
         [
             "--output_dir",
             str(tmp_path),
@@ -214,7 +215,7 @@ def test_stock_label_smoothing_applies_to_both_heads(tiny_checkpoints, tmp_path,
             "0",
         ],
         "clip",
-    )[2]
+    ).training
     trainer = Trainer(model=model, args=args)
     loss = trainer.compute_loss(model.eval(), {**batch})
     log_p = torch.log_softmax(model(pixel_values=batch["pixel_values"]).logits, dim=-1)
@@ -230,7 +231,7 @@ def test_gradient_accumulation_gives_the_same_step_as_one_big_batch(tiny_checkpo
 
     def one_sgd_step(accumulation: int) -> tuple[float, torch.Tensor]:
         model, _ = load_classifier(tiny_checkpoints["clip"], CLASSES, seed=0, head=head)
-        args = parse_args(
+        args = parse_run(
             [
                 "--output_dir",
                 str(tmp_path),
@@ -262,7 +263,7 @@ def test_gradient_accumulation_gives_the_same_step_as_one_big_batch(tiny_checkpo
                 "True",
             ],
             "clip",
-        )[2]
+        ).training
         trainer = Trainer(model=model, args=args, train_dataset=RandomImages(8))
         trainer.train()
         return trainer.state.log_history[0]["loss"], model.classifier.weight.detach()
@@ -286,16 +287,21 @@ def test_gradient_accumulation_gives_the_same_step_as_one_big_batch(tiny_checkpo
 )
 def test_bad_options_are_refused_with_what_to_change(flags, message):
     with pytest.raises(UserError, match=message):
-        parse_args(flags, "clip")
+        parse_run(flags, "clip")
 
 
 @pytest.mark.parametrize("family", ["clip", "siglip"])
 def test_recipes_parse_and_can_be_overridden(family):
     recipe = Path(__file__).parents[1] / "recipes" / f"{family}.yaml"
-    model_args, data_args, args = parse_args([str(recipe)], family)
+    spec = parse_run([str(recipe)], family)
+    model_args = spec.model
+    data_args = spec.data
+    args = spec.training
     assert model_args.head == "zero_shot" and args.zero_shot and args.wise_ft_alpha[-1] == 1.0
     assert args.layer_decay < 1 and args.linear_probe_epochs == 1 and data_args.augmentation == "trivialaugment"
-    model_args, _, args = parse_args([str(recipe), "--head", "default", "--wise_ft_alpha", "1"], family)
+    spec = parse_run([str(recipe), "--head", "default", "--wise_ft_alpha", "1"], family)
+    model_args = spec.model
+    args = spec.training
     assert model_args.head == "default" and args.wise_ft_alpha is None  # alpha 1 alone: plain fine-tuning
 
 
@@ -304,12 +310,9 @@ def test_lp_ft_with_layer_decay_resumes_exactly(tiny_checkpoints, learnable_har,
     """Killed after the probe epoch and resumed: the same learning rates and losses as an uninterrupted run."""
 
     def train(out: Path) -> list[tuple]:
-        argv = [
-            "--dataset",
+        argv = training_argv(
             learnable_har,
-            "--model_name_or_path",
             tiny_checkpoints["clip"],
-            "--output_dir",
             str(out),
             "--head",
             "zero_shot",
@@ -333,11 +336,7 @@ def test_lp_ft_with_layer_decay_resumes_exactly(tiny_checkpoints, learnable_har,
             "5",
             "--load_best_model_at_end",
             "False",
-            "--dataloader_num_workers",
-            "0",
-            "--disable_tqdm",
-            "True",
-        ]
+        )
         assert main(argv, family="clip") == 0
         history = json.loads((out / "trainer_state.json").read_text())["log_history"]
         return [(e["step"], e["learning_rate"], round(e["loss"], 5)) for e in history if "loss" in e]

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from argv import training_argv
 from test_zero_shot import random_images
 from transformers import AutoImageProcessor
 
 from har_finetune import HAR_CLASSES
 from har_finetune.core.errors import UserError
 from har_finetune.models.registry import load_classifier
-from har_finetune.settings.arguments import parse_args
+from har_finetune.settings.parser import parse_run
 from har_finetune.training.job import main
 
 FAMILIES = ["clip", "siglip", "siglip2"]
@@ -56,10 +57,10 @@ def test_checkpointing_gives_every_tower_parameter_the_same_gradient(tiny_checkp
 
 
 def _train_log(dataset: str, checkpoint: str, out: Path, model_type: str, head: str, *flags: str) -> list[dict]:
-    argv = ["--dataset", dataset, "--model_name_or_path", checkpoint, "--output_dir", str(out), "--head", head]
-    argv += ["--max_steps", "3", "--logging_steps", "1", "--per_device_train_batch_size", "8"]
-    argv += ["--max_train_samples", "48", "--max_eval_samples", "16", "--learning_rate", "1e-3"]
-    argv += ["--dataloader_num_workers", "0", "--disable_tqdm", "True", *flags]
+    argv = training_argv(
+        dataset, checkpoint, out, "--head", head, "--max_steps", "3", "--logging_steps", "1",
+        "--per_device_train_batch_size", "8", "--max_train_samples", "48", "--max_eval_samples", "16", *flags,
+    )  # fmt: skip
     assert main(argv, family="clip" if model_type == "clip" else "siglip") == 0
     state = json.loads((out / "trainer_state.json").read_text())
     return [entry for entry in state["log_history"] if "loss" in entry]
@@ -143,7 +144,7 @@ def test_checkpointing_cuts_the_peak_memory_of_a_deep_tower():
 def test_fsdp_is_refused_in_one_line_before_any_data_is_read(tiny_checkpoints, tmp_path, flags):
     argv = ["--dataset", str(tmp_path / "no_such_data"), "--model_name_or_path", tiny_checkpoints["clip"], *flags]
     with pytest.raises(UserError, match="--fsdp") as refused:
-        parse_args([*argv, "--output_dir", str(tmp_path / "run")], "clip")
+        parse_run([*argv, "--output_dir", str(tmp_path / "run")], "clip")
     assert "\n" not in str(refused.value) and "checkpoint" in str(refused.value)
     assert not (tmp_path / "run").exists()
 

@@ -15,7 +15,8 @@ from sklearn.metrics import accuracy_score, f1_score
 from transformers import EvalPrediction
 
 from har_finetune.core.metrics import compute_metrics
-from har_finetune.data.synthetic import make_synthetic_har, make_tiny_checkpoint
+from har_finetune.data.synthetic import make_synthetic_har
+from har_finetune.models.tiny import make_tiny_checkpoint
 from har_finetune.training.job import main
 
 

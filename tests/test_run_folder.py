@@ -19,7 +19,7 @@ from helpers_bad_input import flags, make_dataset, snapshot, tiny_checkpoint
 from PIL import Image
 from run_folders import write_checkpoint
 
-from har_finetune.core.errors import run_cli
+from har_finetune.core.cli import run_cli
 from har_finetune.run_folder import reader
 from har_finetune.run_folder.checkpoints import remove_incomplete_checkpoints
 from har_finetune.training.job import main
@@ -66,7 +66,7 @@ def test_changed_settings_are_refused_before_the_scan_and_the_folder_is_untouche
     unfinished, data, checkpoint, change, named, capsys, monkeypatch
 ):
     before = snapshot(unfinished)
-    monkeypatch.setattr("har_finetune.training.job.scan_source", lambda *a, **k: pytest.fail("the scan started"))
+    monkeypatch.setattr("har_finetune.data.prepare.scan_source", lambda *a, **k: pytest.fail("the scan started"))
     code, err = cli(flags(data, checkpoint, unfinished, *change), capsys)
     assert code == 2 and len(err) == 1, err
     assert (
@@ -78,7 +78,7 @@ def test_changed_settings_are_refused_before_the_scan_and_the_folder_is_untouche
 def test_another_dataset_is_refused_before_the_scan(unfinished, checkpoint, tmp_path, capsys, monkeypatch):
     other = make_dataset(tmp_path / "other", per_class=6)
     before = snapshot(unfinished)
-    monkeypatch.setattr("har_finetune.training.job.scan_source", lambda *a, **k: pytest.fail("the scan started"))
+    monkeypatch.setattr("har_finetune.data.prepare.scan_source", lambda *a, **k: pytest.fail("the scan started"))
     code, err = cli(flags(other, checkpoint, unfinished), capsys)
     assert code == 2 and len(err) == 1 and "--dataset" in err[0] and str(other) in err[0]
     assert snapshot(unfinished) == before

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from argv import training_argv
 from safetensors.torch import load_file
 from slurm_cluster import FINAL_STATES, SlurmCluster
 
@@ -32,10 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 # the node has no GPU and 2 CPUs; everything else comes from the scripts' headers
 SBATCH_TEST_RESOURCES = ["--gres=none", "--cpus-per-task=1", "--mem=3G", "--time=15"]
 # 12 images x 15 classes, ~140 of them for training: ~70 steps per epoch at batch size 2 (~1-2 s on one core)
-TRAINING_FLAGS = [
-    "--num_train_epochs", "3", "--per_device_train_batch_size", "2", "--learning_rate", "1e-3",
-    "--logging_steps", "50", "--dataloader_num_workers", "0", "--disable_tqdm", "True",
-]  # fmt: skip
+TRAINING_FLAGS = ["--num_train_epochs", "3", "--per_device_train_batch_size", "2", "--logging_steps", "50"]
 EPOCHS = 3
 SAME_METRICS = [
     "epochs",
@@ -108,7 +106,7 @@ class Job:
 
 
 def run_args(har: str, checkpoint: str, output_dir: Path) -> list[str]:
-    return ["--dataset", har, "--model_name_or_path", checkpoint, "--output_dir", str(output_dir), *TRAINING_FLAGS]
+    return training_argv(har, checkpoint, output_dir, *TRAINING_FLAGS)
 
 
 def assert_same_run(run: Path, reference: Path) -> None:
@@ -201,12 +199,31 @@ def test_finished_run_is_not_retrained(cluster, har, tiny_checkpoints, uninterru
     job.remove_log()
 
 
-def test_bad_flag_is_one_line_in_the_log_and_exit_code_2(cluster, har, tiny_checkpoints, tmp_path):
-    job = Job(cluster, "clip", [*run_args(har, tiny_checkpoints["clip"], tmp_path / "run"), "--epochs", "3"])
+@pytest.mark.parametrize(
+    ("flags", "error"),
+    [
+        (["--epochs", "3"], "error: unknown flag --epochs; did you mean --num_train_epochs?"),
+        (["--resume_from_checkpoint", "nowhere/checkpoint-9"], "error: --resume_from_checkpoint nowhere/checkpoint-9"),
+        (["--save_only_model"], "error: --save_only_model checkpoints cannot be resumed"),
+        ([], "error: --output_dir {run} holds files that are not a run of this tool"),  # a folder of someone else's
+    ],
+    ids=["typo", "resume-to-nowhere", "save-only-model", "foreign-output-dir"],
+)
+def test_refused_command_is_one_line_in_the_log_and_exit_code_2_before_srun(
+    cluster, har, tiny_checkpoints, tmp_path, flags, error
+):
+    """Every check that needs no data runs in the batch script's check (check_args), so a command that would be
+    refused after srun and torchrun started is refused before them: one log line, exit 2, nothing written."""
+    run_dir = tmp_path / "run"
+    if not flags:
+        run_dir.mkdir()
+        (run_dir / "thesis.tex").write_text("my thesis")
+    job = Job(cluster, "clip", [*run_args(har, tiny_checkpoints["clip"], run_dir), *flags])
     info = cluster.wait(job.id, timeout=120)
     assert info["JobState"] == "FAILED" and info["ExitCode"] == "2:0", f"{info}\n{job.log}"
-    assert job.log.strip().splitlines() == ["error: unknown flag --epochs; did you mean --num_train_epochs?"], job.log
-    assert not (tmp_path / "run").exists()
+    lines = job.log.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(error.format(run=run_dir)), job.log
+    assert sorted(p.name for p in run_dir.iterdir()) == ["thesis.tex"] if not flags else not run_dir.exists()
     job.remove_log()
 
 

@@ -9,6 +9,7 @@ import types
 import pandas as pd
 import pytest
 import torch
+from argv import training_argv
 
 from har_finetune.models.wise_ft import best, choose_alpha, interpolate, snapshot
 from har_finetune.training.job import main
@@ -61,12 +62,9 @@ def test_choose_alpha_scores_each_average_and_keeps_the_best():
 @pytest.mark.slow
 def test_run_with_zero_shot_head_lp_ft_layer_decay_and_wise_ft(tiny_checkpoints, learnable_har, tmp_path):
     run = tmp_path / "run"
-    argv = [
-        "--dataset",
+    argv = training_argv(
         learnable_har,
-        "--model_name_or_path",
         tiny_checkpoints["siglip"],
-        "--output_dir",
         str(run),
         "--head",
         "zero_shot",
@@ -87,13 +85,9 @@ def test_run_with_zero_shot_head_lp_ft_layer_decay_and_wise_ft(tiny_checkpoints,
         "1e-3",
         "--num_train_epochs",
         "3",
-        "--dataloader_num_workers",
-        "0",
-        "--disable_tqdm",
-        "True",
         "--logging_steps",
         "5",
-    ]
+    )
     assert main(argv, family="siglip") == 0
     results = json.loads((run / "all_results.json").read_text())
     rows = results["wise_ft_validation"]

@@ -10,14 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from argv import training_argv
 from PIL import Image
 from run_folders import make_run
 from test_report import table_rows
 from transformers import AutoImageProcessor, AutoTokenizer
 
 from har_finetune import HAR_CLASSES
-from har_finetune.data.synthetic import prompt_corpus
 from har_finetune.models.registry import FAMILIES, load_classifier
+from har_finetune.models.tiny import prompt_corpus
 from har_finetune.models.zero_shot import DEFAULT_TEMPLATES, class_phrase, prompts
 from har_finetune.reporting import report
 from har_finetune.reporting import run_figures as plots
@@ -142,25 +143,18 @@ def test_report_has_a_zero_shot_baseline_row(tmp_path):
 def test_zero_shot_flag_writes_the_baseline_before_training(tiny_checkpoints, learnable_har, tmp_path):
     """Default head: the baseline is a separately built zero-shot classifier on the same test images."""
     run = tmp_path / "run"
-    argv = [
-        "--dataset",
+    argv = training_argv(
         learnable_har,
-        "--model_name_or_path",
         tiny_checkpoints["clip"],
-        "--output_dir",
         str(run),
         "--zero_shot",
         "--prompt_templates",
         "a photo of a person {}.",
         "--num_train_epochs",
         "1",
-        "--dataloader_num_workers",
-        "0",
-        "--disable_tqdm",
-        "True",
         "--max_train_samples",
         "30",
-    ]
+    )
     assert main(argv, family="clip") == 0
     results = json.loads((run / "zero_shot_results.json").read_text())
     baseline = pd.read_csv(run / "zero_shot_predictions.csv")

@@ -1,9 +1,14 @@
-"""Names the command line chooses from, in a module without torch: `--help` and flag checks import only this.
-
-models.py, zero_shot.py and data/transforms.py import these, so each list is written once.
+"""The defaults and the names the command line chooses from, written once, in a module that imports nothing heavy:
+`--help`, the flag checks, the data layer and the models all read them here.
 """
 
 import os
+from pathlib import Path
+
+HAR_CLASSES = (
+    "calling", "clapping", "cycling", "dancing", "drinking", "eating", "fighting", "hugging",
+    "laughing", "listening_to_music", "running", "sitting", "sleeping", "texting", "using_laptop",
+)  # fmt: skip
 
 AUGMENTATIONS = ("none", "crop_flip", "randaugment", "trivialaugment")
 HEADS = ("default", "zero_shot")
@@ -24,8 +29,14 @@ def bad_templates(templates: tuple[str, ...] | list[str]) -> list[str]:
     return [t for t in templates if t.count("{}") != 1]
 
 
-def available_cpus() -> int:
-    """The CPUs this process may use (a Slurm allocation, taskset), not the machine's; macOS has no affinity call."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+CACHE_ENV = "HAR_FINETUNE_CACHE"
+
+
+def default_cache_dir() -> Path:
+    """The pixel cache folder when --pixel_cache_dir is not given: $HAR_FINETUNE_CACHE, else $HF_HOME/har_finetune,
+    else ~/.cache/har_finetune."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "har_finetune"
+    return Path.home() / ".cache" / "har_finetune"

@@ -1,8 +1,5 @@
 """User-facing errors: one clear line and a non-zero exit code, never a bare traceback."""
 
-import sys
-from collections.abc import Callable
-
 USAGE_ERROR_EXIT_CODE = 2
 RUN_FAILED_EXIT_CODE = 3
 
@@ -21,16 +18,3 @@ class RunFailed(UserError):
     """
 
     exit_code = RUN_FAILED_EXIT_CODE
-
-
-def run_cli(main: Callable[[], int]) -> None:
-    """Run an entry point and turn a `UserError` into one line on stderr and its exit code."""
-    try:
-        code = main()
-    except UserError as error:
-        print("error: " + " ".join(str(error).split()), file=sys.stderr)  # one line, whatever the message holds
-        code = error.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        code = 130
-    sys.exit(code)

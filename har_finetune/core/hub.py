@@ -6,8 +6,6 @@ Without a network and without `HF_HUB_OFFLINE=1`, huggingface_hub retries each r
 nothing is probed: only the local cache is used (filled on a login node by `python -m har_finetune.prefetch`).
 """
 
-import os
-
 from huggingface_hub import constants, get_session
 
 from har_finetune.core.errors import UserError
@@ -48,12 +46,3 @@ def check_hub_reachable(kind: str, name: str) -> None:
             f"cannot reach the Hugging Face Hub ({reason}) to get {kind} '{name}'; without internet set "
             "HF_HUB_OFFLINE=1 to use the local cache; " + prefetch_hint(kind, name)
         )
-
-
-def check_model(name_or_path: str) -> None:
-    """Fail before the (long) data scan when the model cannot be loaded or is of an unsupported type."""
-    from har_finetune.models.registry import family_of, load_config
-
-    if not os.path.isdir(name_or_path):
-        check_hub_reachable("model", name_or_path)
-    family_of(load_config(name_or_path), name_or_path)

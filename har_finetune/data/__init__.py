@@ -1,2 +1,2 @@
-"""Data: find the source (sources.py), decode and check images (images.py), de-duplicate and split
-(split.py), turn the image processor's settings into transforms (transforms.py), feed Trainer (datasets.py)."""
+"""Data: images in, torch datasets out. prepare.py holds the entry points the training job calls (each takes the
+run's RunSpec); the modules are listed in har_finetune/__init__.py."""

@@ -20,7 +20,6 @@ With DDP, the local main process of each node builds inside `main_process_first`
 
 import hashlib
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,15 +29,6 @@ import torch
 from har_finetune.data.pixel_files import FORMAT_VERSION, PixelCache, Writer, hwc, publish, write_all
 
 logger = logging.getLogger(__name__)
-CACHE_ENV = "HAR_FINETUNE_CACHE"
-
-
-def default_cache_dir() -> Path:
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]).expanduser() / "har_finetune"
-    return Path.home() / ".cache" / "har_finetune"
 
 
 def _digest(*parts: str) -> str:

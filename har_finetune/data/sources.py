@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from har_finetune import HAR_CLASSES
+from har_finetune.core.defaults import HAR_CLASSES
 from har_finetune.core.errors import UserError
 from har_finetune.data.labelled import FileReader, LabelledImages
+from har_finetune.run_folder.files import is_output_folder
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +29,6 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".
 KAGGLE_CSV = "Training_set.csv"
 NOT_CLASS_FOLDERS = {"__MACOSX"}  # resource forks left by unzipping on macOS
 # files our own tools write (a run folder, plots, a comparison report): a folder holding one is output, not a class
-RUN_FILES = ("run_config.json", "all_results.json", "trainer_state.json", "split.csv", "REPORT.md")
-PLOT_FILES = ("train_metrics.png", "eval_metrics.png", "confusion_matrix.png", "per_class_f1.png")  # RUN/plots/
 
 
 def is_image_file(path: Path) -> bool:
@@ -43,11 +42,6 @@ def _is_image_name(name: str) -> bool:
 
 def _is_hidden(name: str) -> bool:
     return name.startswith(".") or name in NOT_CLASS_FOLDERS
-
-
-def _is_run_output(folder: Path) -> bool:
-    """A run folder (or plots/report folder) written inside the dataset: it must not become a class."""
-    return any((folder / name).is_file() for name in RUN_FILES + PLOT_FILES)
 
 
 def load_source(dataset: str, image_column: str | None = None, label_column: str | None = None) -> LabelledImages:
@@ -99,12 +93,12 @@ def _list_class_folder(folder: Path) -> dict[str, list[Path]]:
     classes = {}
     ignored: list[str] = []  # names, folders with a trailing "/"
     for class_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
-        if _is_hidden(class_dir.name) or _is_run_output(class_dir):
+        if _is_hidden(class_dir.name) or is_output_folder(class_dir):
             ignored.append(class_dir.name + "/")
             continue
         images = []
         for parent, dirs, files in os.walk(class_dir):
-            skip = {d for d in dirs if _is_hidden(d) or _is_run_output(Path(parent) / d)}
+            skip = {d for d in dirs if _is_hidden(d) or is_output_folder(Path(parent) / d)}
             ignored += [d + "/" for d in sorted(skip)]
             dirs[:] = sorted(set(dirs) - skip)
             images += [Path(parent) / name for name in sorted(files) if _is_image_name(name)]
@@ -221,3 +215,11 @@ def _check_label_names(csv_path: Path, labels: list[str]) -> None:
                 f"{csv_path} line {line}: label '{label}' ({count} rows) looks like a misspelling of "
                 f"'{by_form[match[0]]}'; fix the label (classes must be spelled one way)"
             )
+
+
+def image_reader(dataset: dict):
+    """Raw image bytes by run-folder id, for a dataset as run_config.json records it ("dataset": kind, root, image
+    and label columns): a file under a folder's root, or a row of Hub-format data (which needs `datasets`)."""
+    if dataset.get("kind") != "hub":
+        return FileReader(dataset.get("root") or ".")
+    return load_source(dataset["root"], dataset.get("image_column"), dataset.get("label_column")).reader

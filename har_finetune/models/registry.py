@@ -28,7 +28,7 @@ from transformers import (
 
 from har_finetune.core.defaults import DEFAULT_CHECKPOINTS, HEADS  # noqa: F401  (re-exported)
 from har_finetune.core.errors import UserError
-from har_finetune.core.hub import prefetch_hint
+from har_finetune.core.hub import check_hub_reachable, prefetch_hint
 from har_finetune.models.load_messages import log_load_info, quiet_loading
 from har_finetune.models.zero_shot import DEFAULT_TEMPLATES, zero_shot_classifier
 from har_finetune.run_folder.identity import model_revision
@@ -163,3 +163,10 @@ def load_classifier(
 
 def count_parameters(model: torch.nn.Module) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
+
+
+def check_model(name_or_path: str) -> None:
+    """Fail before the (long) data scan when the model cannot be loaded or is of an unsupported type."""
+    if not os.path.isdir(name_or_path):
+        check_hub_reachable("model", name_or_path)
+    family_of(load_config(name_or_path), name_or_path)

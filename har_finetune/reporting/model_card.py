@@ -11,9 +11,9 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCardData
 
-from har_finetune.run_folder.files import write_text
+from har_finetune.run_folder.files import MODEL_CARD, write_text
+from har_finetune.run_folder.reader import RunRecord
 
-CARD_FILE = "README.md"
 METRICS = {"test_accuracy": ("accuracy", "Accuracy"), "test_macro_f1": ("f1", "Macro F1")}  # key -> Hub type, name
 
 
@@ -139,4 +139,25 @@ def write_model_card(
     body = card_body(
         run_dir, base_model, dataset, class_names, split_sizes, test_metrics, test_split, settings or {}, versions or {}
     )
-    return write_text(run_dir / CARD_FILE, f"---\n{metadata.to_yaml()}\n---\n\n{body}")
+    return write_text(run_dir / MODEL_CARD, f"---\n{metadata.to_yaml()}\n---\n\n{body}")
+
+
+CARD_SETTINGS = ("learning_rate", "num_train_epochs", "per_device_train_batch_size", "seed")
+
+
+def write_run_card(record: RunRecord, results: dict) -> Path:
+    """The card of a run whose final model is saved, from its record and the results about to be written to
+    all_results.json (the card comes first: all_results.json is written last)."""
+    training, model = record.config.get("training_args") or {}, record.config.get("model_args") or {}
+    return write_model_card(
+        record.run_dir,
+        base_model=results["model_name_or_path"],
+        dataset=str(record.dataset.get("root")),
+        class_names=record.class_names(),
+        split_sizes={name: results[f"num_{name}_samples"] for name in ("train", "validation", "test")},
+        test_metrics={key: value for key, value in results.items() if key.startswith("test_")},
+        model_type=results["model_type"],
+        test_split=results["test_split"],
+        settings={"head": model.get("head"), **{key: training.get(key) for key in CARD_SETTINGS}},
+        versions=record.versions,
+    )

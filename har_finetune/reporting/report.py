@@ -21,7 +21,7 @@ from har_finetune.reporting import run_figures as plots
 from har_finetune.reporting import sections as report_stats
 from har_finetune.reporting.sections import MISSING, markdown_table
 from har_finetune.run_folder import reader as rr
-from har_finetune.run_folder.files import write_text
+from har_finetune.run_folder.files import is_run_folder, write_text
 
 TABLE_COLUMNS = [
     "Model",
@@ -263,7 +263,7 @@ def plot_and_report(run_dirs: list[Path], out_dir: Path | None) -> int:
         for error in run.errors:
             print(f"error: {error}", file=sys.stderr)
     failed = USAGE_ERROR_EXIT_CODE if any(r.errors for r in runs) else 0
-    readable = [r for r in runs if plots.is_run_folder(r.run_dir)]
+    readable = [r for r in runs if is_run_folder(r.run_dir)]
     if out_dir is None or not readable:
         return failed
     try:

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from har_finetune.reporting import fonts
 from har_finetune.run_folder import reader as rr
-from har_finetune.run_folder.files import write_bytes
+from har_finetune.run_folder.files import is_run_folder, write_bytes
 
 DPI = 120
 EVAL_LABELS = {"eval_loss": "loss", "eval_accuracy": "accuracy", "eval_macro_f1": "macro-F1"}
@@ -207,17 +207,6 @@ def f1_figure(f1: pd.Series, title: str) -> Figure:
     fig.legend(loc="outside lower center")
     ax.set_title(f"{title}: per-class F1 (test)")
     return fig
-
-
-RUN_MARKERS = ("run_config.json", "trainer_state.json", "all_results.json", "test_predictions.csv")
-
-
-def is_run_folder(path: Path) -> bool:
-    """A folder written by training: one of its files, or a Trainer checkpoint (a run still training)."""
-    path = Path(path)
-    return path.is_dir() and (
-        any((path / name).is_file() for name in RUN_MARKERS) or any(path.glob("checkpoint-[0-9]*/"))
-    )
 
 
 def run_folders(path: Path, depth: int = 3) -> list[Path]:

@@ -18,8 +18,10 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from har_finetune.data.images import decode_rgb
+from har_finetune.data.sources import image_reader
 from har_finetune.run_folder import reader as rr
 from har_finetune.run_folder.files import write_bytes, write_text
+from har_finetune.run_folder.reader import RunRecord
 
 CORRECT, WRONG = (22, 130, 50), (200, 30, 30)  # caption band colours
 BACKGROUND = (235, 235, 235)
@@ -89,9 +91,7 @@ class ImageSource:
 
     def __init__(self, dataset: dict, root: Path | None = None):
         self.root = str(root or dataset.get("root") or ".")
-        self.kind = dataset.get("kind") or "folder"
-        self.image_column = dataset.get("image_column")
-        self.label_column = dataset.get("label_column")
+        self.dataset = {**dataset, "root": self.root}
         self._reader = None
 
     def open(self, image_id: str) -> Image.Image:
@@ -104,26 +104,21 @@ class ImageSource:
             ) from None
 
     def _read(self, image_id: str) -> bytes:
-        if self.kind != "hub":
-            return (Path(self.root) / image_id).read_bytes()
-        if self._reader is None:
-            from har_finetune.data.sources import load_source  # only Hub data needs `datasets`
-
-            self._reader = load_source(self.root, self.image_column, self.label_column).reader
+        if self._reader is None:  # Hub data opens its Arrow files once, on the first image
+            self._reader = image_reader(self.dataset)
         return self._reader(image_id)
 
 
-def candidate_pool(run_dir: Path, predictions: pd.DataFrame | None) -> pd.DataFrame:
+def candidate_pool(record: RunRecord) -> pd.DataFrame:
     """Test images as id/label (+prediction/confidence when known): test_predictions.csv, else split.csv's test rows."""
-    if predictions is not None:
-        return predictions
-    split = rr.read_optional_csv(Path(run_dir) / "split.csv")
-    if split is None:
-        raise rr.RunFolderError(f"{run_dir} has neither test_predictions.csv nor split.csv: nothing to visualise")
-    test = split[split["split"].astype(str) == "test"][["id", "label"]].astype(str)
-    if test.empty:
-        raise rr.RunFolderError(f"{run_dir}/split.csv has no test rows")
-    return test
+    pool = record.test_images()
+    if pool is None:
+        raise rr.RunFolderError(
+            f"{record.run_dir} has neither test_predictions.csv nor split.csv: nothing to visualise"
+        )
+    if pool.empty:
+        raise rr.RunFolderError(f"{record.run_dir} has no test images in test_predictions.csv or split.csv")
+    return pool
 
 
 def shuffled(pool: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -222,13 +217,12 @@ def visualize_run(
 
     Predictions come from test_predictions.csv, or from the saved model when `repredict` is set or the CSV is absent.
     """
-    run_dir = Path(run_dir)
-    config = rr.read_optional_json(run_dir / "run_config.json") or {}
-    source = ImageSource(config.get("dataset") or {}, data_root)
-    predictions = rr.load_predictions(run_dir)
-    pool = shuffled(candidate_pool(run_dir, predictions), seed)
+    record = RunRecord.load(run_dir)
+    source = ImageSource(record.dataset, data_root)
+    predictions = record.predictions
+    pool = shuffled(candidate_pool(record), seed)
     if repredict or predictions is None:
-        if not (run_dir / "config.json").is_file():
+        if not record.has_model:
             raise rr.RunFolderError(
                 f"{run_dir} has no saved model (config.json) to predict with"
                 + ("" if predictions is None else "; drop --repredict to use test_predictions.csv")

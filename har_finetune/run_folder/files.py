@@ -10,6 +10,7 @@ import pandas as pd
 
 RUN_CONFIG = "run_config.json"  # written first: its presence makes a folder one of our runs
 VERSIONS = "versions.json"
+MODEL_CARD = "README.md"  # the model card (reporting/model_card.py)
 SPLIT = "split.csv"
 SKIPPED = "skipped_images.csv"
 RESULTS = "all_results.json"  # written last: its presence means the run finished
@@ -22,6 +23,29 @@ ZERO_SHOT_PREDICTIONS = "zero_shot_predictions.csv"
 LOCK = ".run.lock"  # held by the process that trains into the folder (lock.py)
 LOCK_HOLDER = ".run.lock.holder"  # who holds it: host, pid, Slurm job
 FINAL_STAGING = ".final-model.tmp"  # hidden: never mistaken for a checkpoint or a model folder
+CHECKPOINT_GLOB = "checkpoint-[0-9]*"
+PLOTS = "plots"  # RUN_DIR/plots/: the run's figures (reporting/run_figures.py)
+FIGURES = ("train_metrics.png", "eval_metrics.png", "confusion_matrix.png", "per_class_f1.png")
+REPORT = "REPORT.md"  # a report folder (plot_metrics.py --out)
+RUN_MARKERS = (RUN_CONFIG, RESULTS, TRAINER_STATE, PREDICTIONS, SPLIT)  # any one: a run of ours (older ones too)
+
+
+def is_run_folder(path: str | os.PathLike, empty_ok: bool = False) -> bool:
+    """A folder written by training: one of its files, or a Trainer checkpoint (a run still in its first epoch).
+    With `empty_ok`, a folder holding no visible file counts too (its lock, the temporary files of our atomic writes):
+    a run may start in it."""
+    path = Path(path)
+    if not path.is_dir():
+        return False
+    if empty_ok and not [p for p in path.iterdir() if not p.name.startswith(".")]:
+        return True
+    return any((path / name).is_file() for name in RUN_MARKERS) or any(path.glob(f"{CHECKPOINT_GLOB}/"))
+
+
+def is_output_folder(path: str | os.PathLike) -> bool:
+    """A run folder, or a folder of figures or a report written from run folders: never a dataset class."""
+    path = Path(path)
+    return is_run_folder(path) or any((path / name).is_file() for name in (REPORT, *FIGURES))
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:

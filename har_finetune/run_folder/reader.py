@@ -1,19 +1,37 @@
-"""Read a run folder (docs/run_folder.md) for plotting, visualising and reporting.
+"""The run folder's one reader (docs/run_folder.md): `RunRecord.load(run_dir)` for every program that reads runs.
 
-Used by `python plot_metrics.py RUN_DIR ...` and `python visualize_predictions.py RUN_DIR ...`. Reads only files;
-never imports training code, torch or transformers.
+    record = RunRecord.load("outputs/clip")
+    record.model_name, record.results["test_accuracy"], record.predictions, record.split, record.dataset_name
+
+Used by the figures, the report and its comparisons, the annotated samples, predict and the model card. Reads only
+files; never imports training code, torch or transformers. Files are read when first asked for, once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
 
 from har_finetune.core.errors import UserError
-from har_finetune.run_folder.checkpoints import checkpoint_problem, numbered_checkpoints
-from har_finetune.run_folder.files import CLASS_REPORT, MODEL_CONFIG, PREDICTIONS, RESULTS, RUN_CONFIG, TRAINER_STATE
+from har_finetune.run_folder.checkpoints import checkpoint_problem, numbered_checkpoints, run_is_finished
+from har_finetune.run_folder.files import (
+    CLASS_REPORT,
+    MODEL_CONFIG,
+    PREDICTIONS,
+    RESULTS,
+    RUN_CONFIG,
+    SPLIT,
+    TRAINER_STATE,
+    VERSIONS,
+    ZERO_SHOT_RESULTS,
+    is_run_folder,
+)
+from har_finetune.run_folder.identity import recorded_identity
 
 # Display names for `model_type`; the one place that knows the model families on the reading side.
 DISPLAY_NAMES = {"clip": "CLIP", "siglip": "SigLIP", "siglip2": "SigLIP2"}
@@ -146,3 +164,118 @@ def load_predictions(run_dir: Path) -> pd.DataFrame | None:
     if "confidence" in frame.columns:
         frame["confidence"] = pd.to_numeric(frame["confidence"], errors="coerce")
     return frame
+
+
+def dataset_name(dataset: dict) -> str | None:
+    """How reports name a run's dataset (run_config.json "dataset"): a Hub id as is, a local folder by its name."""
+    root = (dataset or {}).get("root")
+    if not root:
+        return None
+    return str(root) if dataset.get("kind") == "hub" else Path(root).name
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run folder, read: settings and identity (run_config.json), results (all_results.json), split,
+    predictions, per-class report, zero-shot baseline and training history. Missing files read as None."""
+
+    run_dir: Path
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> RunRecord:
+        """The record of `run_dir`; a `RunFolderError` naming the folder when it is not a run of this tool."""
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise RunFolderError(f"{run_dir} is not a folder: pass a run folder written by training")
+        if not is_run_folder(run_dir):
+            raise RunFolderError(
+                f"{run_dir} is not a run folder (no run_config.json, all_results.json, trainer_state.json or "
+                "checkpoint-N/): pass a folder written by fine_tune_har_clip.py / fine_tune_har_siglip.py"
+            )
+        return cls(run_dir)
+
+    @property
+    def finished(self) -> bool:
+        return run_is_finished(self.run_dir)
+
+    @cached_property
+    def config(self) -> dict:
+        """run_config.json ({} for folders written before it existed)."""
+        return read_optional_json(self.run_dir / RUN_CONFIG) or {}
+
+    @cached_property
+    def results(self) -> dict:
+        """all_results.json ({} while the run is not finished)."""
+        return read_optional_json(self.run_dir / RESULTS) or {}
+
+    @cached_property
+    def versions(self) -> dict:
+        """versions.json: the library versions the run started with."""
+        return read_optional_json(self.run_dir / VERSIONS) or {}
+
+    @cached_property
+    def zero_shot_results(self) -> dict | None:
+        return read_optional_json(self.run_dir / ZERO_SHOT_RESULTS)
+
+    @cached_property
+    def model_config(self) -> dict | None:
+        """The saved model's config.json (None before the final model is saved)."""
+        return read_optional_json(self.run_dir / MODEL_CONFIG)
+
+    @property
+    def has_model(self) -> bool:
+        return (self.run_dir / MODEL_CONFIG).is_file()
+
+    @cached_property
+    def identity(self) -> dict:
+        return recorded_identity(self.config)
+
+    @property
+    def dataset(self) -> dict:
+        """Where the data came from: kind ("folder", "kaggle", "hub"), root, image and label columns."""
+        return self.config.get("dataset") or {}
+
+    @property
+    def dataset_name(self) -> str | None:
+        return dataset_name(self.dataset)
+
+    @property
+    def model_name(self) -> str:
+        return model_name(self.run_dir)
+
+    @cached_property
+    def predictions(self) -> pd.DataFrame | None:
+        return load_predictions(self.run_dir)
+
+    @cached_property
+    def split(self) -> pd.DataFrame | None:
+        """split.csv: id, label, split ("train" / "validation" / "test"), as strings."""
+        frame = read_optional_csv(self.run_dir / SPLIT)
+        return None if frame is None else frame.astype(str)
+
+    def test_images(self) -> pd.DataFrame | None:
+        """The test images as id/label: test_predictions.csv's rows, else split.csv's test rows."""
+        if self.predictions is not None:
+            return self.predictions
+        if self.split is None:
+            return None
+        return self.split[self.split["split"] == "test"][["id", "label"]].reset_index(drop=True)
+
+    @cached_property
+    def class_report(self) -> pd.DataFrame | None:
+        return read_optional_csv(self.run_dir / CLASS_REPORT)
+
+    @cached_property
+    def split_fingerprint(self) -> str | None:
+        """The recorded split fingerprint, else the first 16 hex digits of the SHA-256 of split.csv's bytes."""
+        recorded = self.results.get("split_fingerprint") or self.config.get("split_fingerprint")
+        if recorded:
+            return str(recorded)
+        path = self.run_dir / SPLIT
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else None
+
+    def class_names(self) -> list[str]:
+        return class_names(self.run_dir, self.predictions)
+
+    def log_history(self) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+        return load_log_history(self.run_dir)

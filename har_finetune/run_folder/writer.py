@@ -1,9 +1,10 @@
 """Writes of the run folder, in the order that keeps it honest (docs/run_folder.md):
 
-1. `run_config.json` (settings and identity) and `versions.json`, before the image scan;
-2. `split.csv` and `skipped_images.csv` after the scan (and `run_config.json` again, with the data fingerprints);
-3. the final model files, swapped in from a staging folder once all of them are written;
-4. the per-image and per-class tables, then `all_results.json` last: its presence means the run finished.
+1. once the image scan has accepted the data: `split.csv` and `skipped_images.csv`, then `run_config.json`
+   (settings, identity with the data fingerprints, the split's fingerprint) and `versions.json`;
+2. the final model files, swapped in from a staging folder once all of them are written;
+3. the per-image and per-class tables and the model card, then `all_results.json` last: its presence means the
+   run finished.
 
 Every file is written atomically (files.py). Torch-free: the model files are written by a callable the caller
 passes (Trainer's `save_model`).

@@ -9,6 +9,7 @@
 import os
 from pathlib import Path
 
+from har_finetune.core.defaults import CACHE_ENV, default_cache_dir
 from har_finetune.core.errors import UserError
 from har_finetune.core.hub import hub_unreachable_reason, is_offline
 
@@ -25,8 +26,6 @@ def check_environment(pixel_cache: bool, pixel_cache_dir: str | None, training_a
 
 def check_cache_writable(cache_dir: Path | None) -> None:
     """The cache folder, or its nearest existing parent, must be writable (nothing is created here)."""
-    from har_finetune.data.cache import default_cache_dir
-
     folder = cache_dir or default_cache_dir()
     existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("/"))
     read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY) if existing.is_dir() else True
@@ -41,8 +40,6 @@ def check_cache_writable(cache_dir: Path | None) -> None:
 def _cache_origin(cache_dir: Path | None) -> str:
     if cache_dir:
         return "--pixel_cache_dir"
-    from har_finetune.data.cache import CACHE_ENV
-
     return (
         f"${CACHE_ENV}" if os.environ.get(CACHE_ENV) else "under $HF_HOME" if os.environ.get("HF_HOME") else "default"
     )

@@ -1,5 +1,6 @@
-"""What a run writes about itself: its settings record (run_config.json) and, once trained, the final model,
-predictions, per-class report and all_results.json (last). docs/run_folder.md specifies the files."""
+"""What a run writes about itself, through the run folder's writer (run_folder/writer.py): at the start its settings
+record (run_config.json, versions.json) and split (split.csv, skipped_images.csv); once trained the final model,
+predictions, per-class report, model card and all_results.json (last). docs/run_folder.md specifies the files."""
 
 import logging
 import math
@@ -14,14 +15,21 @@ from transformers import Trainer
 from har_finetune.core.metrics import logits_of, per_class_report, predictions_table
 from har_finetune.data.labelled import LabelledImages
 from har_finetune.data.split import Split
-from har_finetune.models.registry import ModelFamily, count_parameters
-from har_finetune.reporting.model_card import write_model_card
+from har_finetune.models.registry import count_parameters
+from har_finetune.reporting.model_card import write_run_card
 from har_finetune.run_folder.files import CLASS_REPORT, PREDICTIONS, TRAINER_STATE, write_csv
-from har_finetune.run_folder.writer import recorded_value, replace_model_files, write_results
-from har_finetune.settings.arguments import DataArguments, HarTrainingArguments, ModelArguments
+from har_finetune.run_folder.reader import RunRecord
+from har_finetune.run_folder.writer import (
+    recorded_value,
+    replace_model_files,
+    write_results,
+    write_run_config,
+    write_split,
+)
+from har_finetune.settings.spec import RunSpec
+from har_finetune.training.prepared import PreparedRun
 
 logger = logging.getLogger("har_finetune")
-CARD_SETTINGS = ("learning_rate", "num_train_epochs", "per_device_train_batch_size", "seed")
 
 
 def library_versions() -> dict[str, str | None]:
@@ -36,24 +44,27 @@ def _version(package: str) -> str | None:
         return None
 
 
-def run_config(
-    family: str,
-    model_args: ModelArguments,
-    data_args: DataArguments,
-    training_args: HarTrainingArguments,
-    source: LabelledImages,
-    identity: dict,
-) -> dict:
+def write_start_records(
+    spec: RunSpec, source: LabelledImages, split: Split, identity: dict, recorded_split: str | None
+) -> None:
+    """split.csv and skipped_images.csv, then run_config.json (with the split's fingerprint) and versions.json.
+    `recorded_split` is the fingerprint a resumed run trained on: another split stops it (writer.write_split)."""
+    fingerprint = write_split(spec.run_dir, split.table, split.skipped, recorded_split)
+    config = run_config(spec, source, identity)
+    write_run_config(spec.run_dir, config | {"split_fingerprint": fingerprint}, library_versions())
+
+
+def run_config(spec: RunSpec, source: LabelledImages, identity: dict) -> dict:
     """run_config.json: the resolved settings, the dataset's location and the run's identity (run_folder/identity.py).
     `model_type` names the run the same way while it trains and once it has finished."""
     local = source.kind != "hub" or Path(source.root).exists()
     return {
-        "family": family,
+        "family": spec.family,
         "model_type": identity.get("model_type"),
         "identity": identity,
-        "model_args": vars(model_args),
-        "data_args": vars(data_args),
-        "training_args": training_args.to_dict(),
+        "model_args": vars(spec.model),
+        "data_args": vars(spec.data),
+        "training_args": spec.training.to_dict(),
         "dataset": {
             "kind": source.kind,
             "root": str(Path(source.root).resolve()) if local else source.root,
@@ -70,12 +81,8 @@ def _save_model(trainer: Trainer, folder: Path) -> None:
 
 def finish_run(
     trainer: Trainer,
+    run: PreparedRun,
     train_metrics: dict,
-    datasets: dict,
-    split: Split,
-    source: LabelledImages,
-    model_args: ModelArguments,
-    model_family: ModelFamily,
     extra_results: dict | None = None,
     resumed_from_epoch: float = 0.0,
 ) -> None:
@@ -83,6 +90,7 @@ def finish_run(
 
     `extra_results` (e.g. the WiSE-FT choice) are added to all_results.json. After a resume from a checkpoint
     taken at `resumed_from_epoch`, Trainer's train_* figures cover only this process's part of the training."""
+    datasets, split, source, model_args = run.datasets, run.split, run.source, run.spec.model
     eval_metrics = trainer.evaluate(datasets["validation"])
     test = trainer.predict(datasets["test"], metric_key_prefix="test")
     if not trainer.args.should_save:
@@ -96,7 +104,7 @@ def finish_run(
     epochs_timed = epochs - resumed_from_epoch  # what train_runtime measured
     history = [e["eval_accuracy"] for e in trainer.state.log_history if "eval_accuracy" in e]
     results = {
-        "model_type": model_family.model_type,
+        "model_type": run.model_family.model_type,
         "model_name_or_path": model_args.model_name_or_path,
         "num_parameters": count_parameters(trainer.model),
         **{f"num_{name}_samples": len(ds) for name, ds in datasets.items()},
@@ -116,18 +124,7 @@ def finish_run(
     }
     if torch.cuda.is_available():
         results["peak_gpu_memory_gb"] = torch.cuda.max_memory_allocated() / 2**30
-    write_model_card(
-        output_dir,
-        base_model=model_args.model_name_or_path,
-        dataset=source.root,
-        class_names=source.class_names,
-        split_sizes={name: len(ds) for name, ds in datasets.items()},
-        test_metrics=test.metrics,
-        model_type=model_family.model_type,
-        test_split=split.test_source,
-        settings={"head": model_args.head, **{k: getattr(trainer.args, k) for k in CARD_SETTINGS}},
-        versions=library_versions(),
-    )
+    write_run_card(RunRecord.load(output_dir), results)
     write_results(output_dir, results)  # last: the run is finished
     logger.info(
         "test accuracy %.4f, macro-F1 %.4f (%d images); run folder %s",

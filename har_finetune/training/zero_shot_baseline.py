@@ -13,26 +13,25 @@ from har_finetune.core.metrics import logits_of, predictions_table
 from har_finetune.models.registry import load_classifier
 from har_finetune.models.zero_shot import prompts
 from har_finetune.run_folder.files import ZERO_SHOT_PREDICTIONS, ZERO_SHOT_RESULTS, write_csv, write_json
+from har_finetune.training.prepared import PreparedRun
 from har_finetune.training.trainer import HarTrainer
 
 logger = logging.getLogger(__name__)
 
 
-def write_baseline(
-    trainer: Trainer,
-    test_dataset,
-    class_names: list[str],
-    name_or_path: str,
-    head: str,
-    templates: tuple[str, ...] | list[str],
-    model_type: str,
-) -> None:
+def write_baseline(trainer: Trainer, run: PreparedRun) -> None:
     """Score the zero-shot classifier on the test split, before any training, into zero_shot_results.json and
     zero_shot_predictions.csv (test_predictions.csv's format). Done once per run folder.
 
     With `--head zero_shot` the trainer's own model is that classifier until `train()` starts; otherwise it is
     built here and scored by a trainer with the same data path.
     """
+    test_dataset, class_names, model_type = run.datasets["test"], run.source.class_names, run.model_family.model_type
+    name_or_path, head, templates = (
+        run.spec.model.model_name_or_path,
+        run.spec.model.head,
+        run.spec.model.prompt_templates,
+    )
     output_dir = Path(trainer.args.output_dir)
     if (output_dir / ZERO_SHOT_RESULTS).is_file():
         return

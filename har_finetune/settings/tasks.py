@@ -1,0 +1,130 @@
+"""Campaign tasks: several seeds, or a grid of settings, run as one Slurm job array (or `--task_index N` in a loop).
+
+- Seeds: with `SLURM_ARRAY_TASK_ID` (or `--task_index`) and no `--sweep`, the index is the training `--seed` and the
+  run folder is `<output_dir>/seed-<N>`. The split does not depend on it (`--split_seed`), so the seeds are scored
+  on the same test images and the report can pair them.
+- Sweeps: `--sweep FILE` (a grid of flag values, or a list of variants) with the index choosing one task; its run
+  folder is named after its values.
+
+`resolve_task` applies the task to the parsed values (settings/parser.py), so a campaign task is an ordinary run:
+its own run folder, exact resume, a finished task is not trained again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from har_finetune.core.errors import UserError
+
+ARRAY_ENV = "SLURM_ARRAY_TASK_ID"
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task of a campaign: its flags (appended to the user's) and its run folder."""
+
+    index: int
+    overrides: tuple[tuple[str, object], ...]  # (flag name, value); a list value is a multi-value flag
+    output_dir: str
+
+    def flags(self) -> list[str]:
+        argv = []
+        for key, value in self.overrides:
+            argv += [f"--{key}", *(map(str, value) if isinstance(value, list) else [str(value)])]
+        return argv + ["--output_dir", self.output_dir]
+
+
+Overrides = tuple[tuple[str, object], ...]
+NOT_SWEPT = ("output_dir", "sweep", "task_index")  # a task's run folder is named after its values
+
+
+def read_sweep(path: str | Path) -> list[Overrides]:
+    """The settings of each task of a sweep file, in task order.
+
+    Two forms: a mapping of flag names to lists of values (a grid: every combination, the last key fastest), or a
+    list of mappings (variants: one task each, e.g. ablations that change one thing at a time)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"--sweep {path}: no such file; a sweep file is a YAML mapping of flag names to value lists")
+    try:
+        content = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise UserError(f"--sweep {path} is not valid YAML ({' '.join(str(e).split())})") from None
+    if isinstance(content, list) and content and all(isinstance(item, dict) for item in content):
+        return [_checked(path, {key: [value] for key, value in item.items()})[0] for item in content]
+    if not isinstance(content, dict) or not content:
+        raise UserError(
+            f"--sweep {path}: expected a mapping of flag names to lists ('seed: [1, 2]') or a list of mappings"
+        )
+    for key, values in content.items():
+        if not isinstance(values, list) or not values:
+            raise UserError(f"--sweep {path}: '{key}' must map to a non-empty list of values (got {values!r})")
+    return _checked(path, content)
+
+
+def _checked(path: Path, grid: dict) -> list[Overrides]:
+    grid = {str(key).lstrip("-"): values for key, values in grid.items()}
+    for key in grid:
+        if key in NOT_SWEPT:
+            raise UserError(f"--sweep {path}: '{key}' cannot be swept (a task's run folder is named after its values)")
+    return [tuple(zip(grid, values)) for values in itertools.product(*grid.values())]
+
+
+def _name_part(value: object) -> str:
+    text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    return re.sub(r"[^A-Za-z0-9.,+=-]", "_", text)  # safe in a path on every filesystem
+
+
+def sweep_tasks(combinations: list[Overrides], output_dir: str) -> list[Task]:
+    """One task per combination, with its run folder under `output_dir` named after its overrides."""
+    tasks = []
+    for index, overrides in enumerate(combinations):
+        name = "_".join(f"{key}-{_name_part(value)}" for key, value in overrides) or "base"
+        tasks.append(Task(index, overrides, str(Path(output_dir) / name)))
+    return tasks
+
+
+def seed_task(seed: int, output_dir: str) -> Task:
+    return Task(seed, (("seed", seed),), str(Path(output_dir) / f"seed-{seed}"))
+
+
+def _index(value: str, where: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise UserError(f"{where} must be a whole number (got {value!r})") from None
+
+
+def resolve_task(values: dict, given: set[str], env: dict[str, str]) -> Task | None:
+    """The campaign task these parsed values ask for (`--sweep`, `--task_index`, the Slurm array index), or None.
+
+    Consumes `sweep` and `task_index` from `values`. `given` holds the settings named on the command line: one
+    that the task sets too is refused (the seed of a seed campaign, a swept flag)."""
+    sweep, index = values.pop("sweep", None), values.pop("task_index", None)
+    if index is None and env.get(ARRAY_ENV):
+        index = _index(env[ARRAY_ENV], ARRAY_ENV)
+    if index is None:
+        if sweep is not None:
+            raise UserError(
+                f"--sweep {sweep} runs one combination per task: submit it as a Slurm array "
+                f"(python -m har_finetune.campaign --sweep {sweep} prints the --array range) or add --task_index N"
+            )
+        return None
+    if sweep is None:
+        if "seed" in given:
+            raise UserError(f"--seed is taken from the array index ({index}) in a seed campaign: drop --seed")
+        return seed_task(index, values["output_dir"])
+    tasks = sweep_tasks(read_sweep(sweep), values["output_dir"])
+    if not 0 <= index < len(tasks):
+        raise UserError(
+            f"task {index} is beyond the {len(tasks)} tasks of {sweep}: submit with --array=0-{len(tasks) - 1}"
+        )
+    clashes = [key for key, _ in tasks[index].overrides if key in given]
+    if clashes:
+        raise UserError(f"--{clashes[0]} is both on the command line and in the sweep file {sweep}: keep one")
+    return tasks[index]
