@@ -48,7 +48,8 @@ def paired_bootstrap_interval(
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean per-image difference (resampling test images, pairs kept).
 
-    Deterministic for a seed. Identical predictions give (0, 0).
+    REPORT.md now uses `bootstrap_draws` / `bootstrap_interval` (dual to `bootstrap_p`); kept for callers of the
+    library. Deterministic for a seed. Identical predictions give (0, 0).
     """
     differences = np.asarray(differences, float)
     if np.all(differences == differences[0]):
@@ -134,8 +135,8 @@ def mcnemar_interval(a_only: int, b_only: int, total: int, confidence: float = C
 def paired_permutation_p(differences: np.ndarray, seed: int = 0, n_resamples: int = N_RESAMPLES) -> float:
     """Two-sided p-value of "mean difference = 0" by flipping the sign of each image's difference at random.
 
-    Used for groups of seeds, whose per-image scores are fractions (share of seeds right) rather than 0/1; on 0/1
-    scores it approximates the exact McNemar test."""
+    For per-image scores that are fractions (share of seeds right) or 0/1 (then it approximates the exact McNemar
+    test). REPORT.md no longer uses it for seed groups (it ignores the seed-to-seed spread: verdicts.py)."""
     differences = np.asarray(differences, float)
     if not np.any(differences):
         return 1.0
