@@ -116,13 +116,15 @@ def test_overlay_figures_name_each_run(compared):
 
 
 def test_different_test_splits_warn(tmp_path):
+    """Test images are ids with labels (the pairing rule): a dataset copied to another root holds the same images."""
     a = make_run(tmp_path / "clip", "clip", dataset_root=tmp_path / "data")
     b = make_run(tmp_path / "siglip", "siglip", predictions=default_predictions(per_class=3), dataset_root=tmp_path)
-    assert "(60 vs 45; 0 shared)" in report.split_note([a, b])  # other dataset root: same ids, other images
-    c = make_run(
-        tmp_path / "siglip2", "siglip", predictions=default_predictions(per_class=3), dataset_root=tmp_path / "data"
+    assert "(60 vs 45; 45 shared, ids and labels), so their test numbers are not comparable" in report.split_note(
+        [a, b]
     )
-    assert "(60 vs 45; 45 shared), so their test numbers are not comparable" in report.split_note([a, c])
+    relabelled = default_predictions().assign(label=lambda f: f["label"].where(f.index > 0, "texting"))
+    c = make_run(tmp_path / "siglip2", "siglip", predictions=relabelled, dataset_root=tmp_path / "data")
+    assert "(60 vs 60; 59 shared, ids and labels)" in report.split_note([a, c])
 
 
 def test_unfinished_run_in_report_and_default_out(tmp_path, monkeypatch):
@@ -255,12 +257,15 @@ def test_planted_difference_on_the_same_split_is_significant(tmp_path):
     siglip = make_run(tmp_path / "siglip", "siglip", predictions=planted(0.90, seed=2))
     text = report_of(tmp_path, clip, siglip)
     (line,) = [line for line in text.splitlines() if line.startswith("- ")]
-    assert line.startswith("- **SigLIP is better than CLIP** by 20.00 points (95% CI ")
-    assert "p < 0.001, Holm-adjusted" in line
-    (pair,) = table_rows(text, "Better")
-    assert pair["Test"] == "exact McNemar" and pair["Difference (points)"] == "+20.00"
+    assert line.startswith("- **SigLIP is better than CLIP** by 20.00 points (these two trained models; 95% CI ")
+    low, high = map(float, re.search(r"95% CI ([-\d.]+) to ([-\d.]+);", line).groups())
+    assert 0 < low < 20 < high  # SigLIP - CLIP, the order of the claim
+    assert "exact McNemar" in line and "p < 0.001" in line
+    (pair,) = table_rows(text, "A")
+    assert (pair["A"], pair["B"], pair["A - B (points)"]) == ("CLIP", "SigLIP", "-20.00")
+    assert pair["Test"] == "exact McNemar" and pair["Verdict"] == "SigLIP better"
     a_only, b_only = map(int, pair["Only one right"].split(" vs "))
-    assert a_only - b_only == 60  # 20 points of 300 images
+    assert b_only - a_only == 60  # 20 points of 300 images
     rows = {r["Run"]: r for r in table_rows(text, "Run")}
     low, high = scipy_stats.binomtest(270, 300).proportion_ci(method="wilson")
     assert rows["SigLIP"]["95% CI (Wilson)"] == f"{100 * low:.2f} to {100 * high:.2f}"
@@ -281,7 +286,9 @@ def test_two_seeds_of_one_model_on_a_small_test_set_are_not_significantly_differ
     b = make_run(tmp_path / "seed-2", "clip", predictions=other)
     text = report_of(tmp_path, a, b)
     (line,) = [line for line in text.splitlines() if line.startswith("- ")]
-    assert "**no significant difference**" in line and "Holm-adjusted" in line
+    assert "**no significant difference**, CLIP (seed-1) - CLIP (seed-2) = -" in line and "better" not in line
+    (pair,) = table_rows(text, "A")
+    assert pair["Verdict"] == "no significant difference" and pair["A - B (points)"].startswith("-")
 
 
 def test_seed_groups_get_mean_std_and_a_paired_group_comparison(tmp_path):
@@ -303,14 +310,14 @@ def test_seed_groups_get_mean_std_and_a_paired_group_comparison(tmp_path):
         and clip["Test acc mean ± std"] == f"{np.mean(accuracies):.2f} ± {np.std(accuracies, ddof=1):.2f}%"
     )
     assert clip["Test acc min-max"] == "69.00 to 72.00%"
-    (pair,) = table_rows(text, "Better")
-    assert (pair["Better"], pair["Other"], pair["Test"]) == (
-        "SigLIP (n=3)",
-        "CLIP (n=3)",
-        "paired permutation, seed-averaged",
-    )
-    assert pair["Difference (points)"] == f"+{np.mean([90, 91, 88]) - np.mean(accuracies):.2f}"
+    configuration, models = table_rows(text, "A")
+    assert (configuration["A"], configuration["B"], configuration["Question"]) == ("CLIP (n=3)", "SigLIP (n=3)",
+                                                                                  "configuration")  # fmt: skip
+    assert configuration["Test"] == "two-level bootstrap over seeds and test images"
+    assert configuration["Verdict"] == "SigLIP (n=3) better" and models["Verdict"] == "SigLIP (n=3)'s models higher"
+    assert configuration["A - B (points)"] == f"{np.mean(accuracies) - np.mean([90, 91, 88]):+.2f}"
     assert "**SigLIP (n=3) is better than CLIP (n=3)**" in text
+    assert "Power: with 300 test images and 3 seeds per model, differences under " in text
     assert text.startswith("# SigLIP (n=3) vs CLIP (n=3)") or text.startswith("# CLIP (n=3) vs SigLIP (n=3)")
 
 
@@ -318,10 +325,147 @@ def test_runs_on_different_splits_are_never_paired(tmp_path):
     a = make_run(tmp_path / "clip", "clip", predictions=planted(0.7, seed=1))
     b = make_run(tmp_path / "siglip", "siglip", predictions=planted(0.9, n=240, seed=2))
     text = report_of(tmp_path, a, b)
-    assert "Paired comparisons" in text and "Better" not in text
-    assert "CLIP and SigLIP: they were scored on different splits (split fingerprints " in text
+    assert "Paired comparisons" in text and "better" not in text
+    assert (
+        "CLIP and SigLIP: they were scored on different test images (300 vs 240; 60 ids only in CLIP, 0 only in "
+        "SigLIP; e.g. `train/calling/0240.jpg` only in CLIP)"
+    ) in text
     fingerprints = [comparison.split_fingerprint(run, {}, {}) for run in (a, b)]
     assert fingerprints[0] != fingerprints[1] and all(len(f) == 16 for f in fingerprints)
     set_run_config(b, split_fingerprint=fingerprints[0])  # recorded fingerprints win over split.csv
     assert comparison.split_fingerprint(b, {}, json.loads((b / "run_config.json").read_text())) == fingerprints[0]
-    assert "same split but different test images" in report_of(tmp_path, a, b)
+    assert "60 ids only in CLIP" in report_of(tmp_path, a, b)  # the test images decide, not the fingerprint
+
+
+def test_same_test_images_pair_whatever_the_validation_carve(tmp_path):
+    predictions = planted(0.8, seed=1)
+    a = make_run(tmp_path / "clip", "clip", predictions=predictions)
+    b = make_run(tmp_path / "siglip", "siglip", predictions=planted(0.8, seed=2))
+    carve = pd.read_csv(b / "split.csv")
+    carve = pd.concat(
+        [carve, pd.DataFrame({"id": ["train/calling/val.jpg"], "label": ["calling"], "split": ["validation"]})]
+    )
+    carve.to_csv(b / "split.csv", index=False)  # another validation carve: another split fingerprint
+    runs = [comparison.score_run(name, d) for name, d in (("CLIP", a), ("SigLIP", b))]
+    assert runs[0].split != runs[1].split
+    text = report_of(tmp_path, a, b)
+    assert [row["A"] for row in table_rows(text, "A")] == ["CLIP"]  # paired
+    relabelled = predictions.copy()
+    relabelled.loc[[3, 7], "label"] = "texting"
+    c = make_run(tmp_path / "siglip2", "siglip", predictions=relabelled)
+    reason = "the same 300 test ids but 2 with another label (e.g. `train/dancing/0003.jpg`: 'dancing' in CLIP, "
+    assert reason in report_of(tmp_path, a, c)
+
+
+def test_a_seed_folder_copied_counts_once_with_a_warning(tmp_path, capsys):
+    import shutil
+
+    data = {"dataset_root": tmp_path / "data"}
+    for seed, acc in enumerate([0.80, 0.82, 0.84], start=1):
+        run = make_run(tmp_path / "clip" / f"seed-{seed}", "clip", predictions=planted(acc, seed=seed), **data)
+        set_run_config(run, identity=identity("clip", seed))
+    shutil.copytree(tmp_path / "clip" / "seed-1", tmp_path / "clip" / "seed-1-copy")
+    compared = comparison.compare([(d.name, d) for d in sorted((tmp_path / "clip").iterdir())])
+    (unit,) = compared.units
+    assert len(unit.runs) == 3 and len(compared.runs) == 3
+    (warning,) = compared.warnings
+    assert "seed-1 (`" in warning and "seed-1-copy (`" in warning and "counted once" in warning
+    text = report_of(tmp_path, tmp_path / "clip")
+    (row,) = table_rows(text, "Configuration")
+    assert row["n"] == "3" and "**Warning:**" not in text  # one unit: no pairs section, the table says n=3
+
+
+def two_runs(tmp_path, both: int, a_only: int, b_only: int, neither: int) -> tuple[Path, Path]:
+    """Two single runs on the same images with the given 2x2 table of right/wrong."""
+    n = both + a_only + b_only + neither
+    a_right = np.array([1] * both + [1] * a_only + [0] * b_only + [0] * neither, bool)
+    b_right = np.array([1] * both + [0] * a_only + [1] * b_only + [0] * neither, bool)
+    frames = []
+    for right in (a_right, b_right):
+        frame = planted(1.0, n=n)
+        frame.loc[~right, "prediction"] = [CLASSES[(CLASSES.index(x) + 1) % 15] for x in frame.loc[~right, "label"]]
+        frames.append(frame)
+    return make_run(tmp_path / "clip", "clip", predictions=frames[0]), make_run(
+        tmp_path / "siglip", "siglip", predictions=frames[1]
+    )
+
+
+def test_16_vs_6_is_no_significant_difference_with_an_interval_that_covers_0(tmp_path):
+    """Exact McNemar p = 0.0525: not significant, and the interval beside it must contain 0 (the issue's case printed
+    0.33 to 6.33). Power by hand: 22 of 300 discordant, 2.801585 * sqrt(22 / 300 / 300) = 4.38 points."""
+    text = report_of(tmp_path, *two_runs(tmp_path, 200, 16, 6, 78))
+    (line,) = [line for line in text.splitlines() if line.startswith("- ")]
+    assert line.startswith("- CLIP vs SigLIP: **no significant difference**, CLIP - SigLIP = +3.33 points")
+    low, high = map(float, re.search(r"95% CI ([-\d.]+) to ([-\d.]+);", line).groups())
+    assert low < 0 < high and "16 vs 6 images only one got right, p = 0.0525" in line
+    (pair,) = table_rows(text, "A")
+    assert pair["Verdict"] == "no significant difference" and "is better than" not in text
+    assert "Power: with 300 test images, 22 of them discordant, differences under 4.38 points cannot be told" in text
+
+
+def test_a_tie_reads_as_a_tie(tmp_path):
+    text = report_of(tmp_path, *two_runs(tmp_path, 200, 10, 10, 80))
+    (line,) = [line for line in text.splitlines() if line.startswith("- ")]
+    assert line.startswith("- CLIP vs SigLIP: **tie**, the same accuracy") and "ahead" not in text
+    assert table_rows(text, "A")[0]["Verdict"] == "tie"
+
+
+def seed_groups(tmp_path, clip: list[float], siglip: list[float]) -> str:
+    data = {"dataset_root": tmp_path / "data"}
+    for model, accuracies, offset in (("clip", clip, 0), ("siglip", siglip, 50)):
+        for seed, accuracy in enumerate(accuracies, start=1):
+            run = make_run(tmp_path / model / f"seed-{seed}", model, predictions=planted(accuracy, seed=seed + offset),
+                           **data)  # fmt: skip
+            set_run_config(run, identity=identity(model, seed))
+    return report_of(tmp_path, tmp_path / "clip", tmp_path / "siglip")
+
+
+def test_one_lucky_seed_does_not_make_a_configuration_better(tmp_path):
+    """The issue's case: 95/80/80% vs 82/82/82% on 300 images. Seed-averaged image-level tests said "better"
+    (p = 0.018); over seeds and test images it is not."""
+    text = seed_groups(tmp_path, [0.95, 0.80, 0.80], [0.82, 0.82, 0.82])
+    configuration = table_rows(text, "A")[0]
+    assert configuration["Question"] == "configuration" and configuration["Verdict"] == "no significant difference"
+    assert "is better than" not in text
+    assert "  - Configuration (a new seed of each on new test images): **no significant difference**, " in text
+    assert re.search(r"Power: with 300 test images and 3 seeds per model, differences under [\d.]+ points cannot", text)
+
+
+def test_a_steady_gap_over_three_seeds_is_better_and_two_seeds_are_not_assessed(tmp_path):
+    text = seed_groups(tmp_path, [0.82, 0.83, 0.81], [0.90, 0.91, 0.89])
+    assert (
+        "  - Configuration (a new seed of each on new test images): **SigLIP (n=3) is better than CLIP (n=3)** by "
+        in text
+    )
+    assert "the observed 8.00 points is above that." in text
+    text = seed_groups(tmp_path / "two", [0.82, 0.83], [0.90, 0.91])
+    assert "Configuration: **not assessed**: a claim about the configuration needs at least 3 seeds per model" in text
+    assert "is better than" not in text
+    configuration, models = table_rows(text, "A")
+    assert (
+        configuration["Verdict"] == "needs ≥ 3 seeds per model" and models["Verdict"] == "SigLIP (n=2)'s models higher"
+    )
+
+
+def test_figures_one_interval_kind_per_row_and_legend_eces_from_the_tables(tmp_path):
+    text = seed_groups(tmp_path, [0.82, 0.83, 0.81], [0.90, 0.91])
+    single = make_run(tmp_path / "single", "clip", predictions=planted(0.85, seed=99), dataset_root=tmp_path / "data")
+    compared = comparison.compare(
+        [(d.name, d) for model in ("clip", "siglip") for d in sorted((tmp_path / model).iterdir())] + [("one", single)]
+    )
+    rows = {row.name: row for row in report_stats.accuracy_rows(compared)}
+    assert rows["CLIP (n=3)"].kind == report_stats.GROUP_INTERVAL and len(rows["CLIP (n=3)"].seeds) == 3
+    assert rows["SigLIP (n=2)"].kind == report_stats.GROUP_NO_INTERVAL and np.isnan(rows["SigLIP (n=2)"].low)
+    assert rows["one"].kind == report_stats.RUN_INTERVAL
+    low, high = rows["CLIP (n=3)"].low, rows["CLIP (n=3)"].high
+    assert low < 0.81 and high > 0.83  # seeds and test images: wider than the seeds' range
+    figure = compare_plots.accuracy_figure(list(rows.values()))
+    (legend,) = figure.legends
+    kinds = {report_stats.GROUP_INTERVAL, report_stats.GROUP_NO_INTERVAL, report_stats.RUN_INTERVAL, "one seed"}
+    assert {t.get_text() for t in legend.get_texts()} == kinds
+    curves = {u.name: report_stats._calibration(u.runs) for u in compared.units}
+    figure = compare_plots.reliability_figure(curves)
+    assert all(ax.get_legend() is None for ax in figure.axes) and len(figure.axes) == 2  # legend below, bin counts
+    printed = {r["ECE (seeds pooled)"] for r in table_rows(text, "Configuration")}
+    legend_eces = {re.search(r"ECE ([\d.]+)\)", t.get_text()).group(1) for t in figure.legends[0].get_texts()[1:]}
+    assert printed <= legend_eces

@@ -112,3 +112,92 @@ def test_spread_uses_the_sample_standard_deviation():
     result = stats.spread([0.80, 0.82, 0.84])
     assert (result.mean, result.low, result.high, result.n) == pytest.approx((0.82, 0.80, 0.84, 3))
     assert result.std == pytest.approx(np.std([0.80, 0.82, 0.84], ddof=1))
+
+
+# Issue 18: the bootstrap is paired, the tests are two-sided, intervals agree with their p-values, power by hand.
+
+
+def correlated_runs(n: int = 1_000, gap: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two runs right on the same ~half of the images, A right on `gap` more: a difference of gap / n that a paired
+    resampling finds (every discordant image favours A) and an unpaired one drowns in +-4.4 points of noise."""
+    rng = np.random.default_rng(seed)
+    b = rng.random(n) < 0.5
+    a = b.copy()
+    a[np.flatnonzero(~b)[:gap]] = True
+    return a, b
+
+
+def test_bootstrap_is_paired_on_test_images():
+    """Catches a bootstrap that resamples each run's images on its own: its interval here is about -3.2 to 5.6."""
+    a, b = correlated_runs()
+    for resample_seeds in (False, True):
+        draws = stats.bootstrap_draws(a, b, resample_seeds=resample_seeds)
+        low, high = stats.bootstrap_interval(draws)
+        assert 0 < low <= 0.012 <= high < 0.025
+        assert stats.bootstrap_p(draws) < 0.001
+    unpaired = (np.random.default_rng(1).permutation(a), b)  # the same accuracies, the pairing destroyed
+    assert stats.bootstrap_interval(stats.bootstrap_draws(*unpaired, resample_seeds=False))[0] < 0
+
+
+def test_tests_are_two_sided():
+    """Catches a one-sided sign-flip test (p(d) != p(-d)) and a one-sided bootstrap p."""
+    d = np.array([1.0] * 14 + [-1.0] * 5 + [0.0] * 80)
+    assert stats.paired_permutation_p(d) == pytest.approx(stats.paired_permutation_p(-d))
+    assert 0.01 < stats.paired_permutation_p(d) < 0.1
+    a, b = correlated_runs(gap=9)
+    draws = stats.bootstrap_draws(a, b, resample_seeds=False)
+    assert stats.bootstrap_p(draws) == stats.bootstrap_p(-draws)
+    assert stats.bootstrap_interval(-draws) == tuple(-x for x in stats.bootstrap_interval(draws)[::-1])
+
+
+def test_16_vs_6_discordant_images_interval_and_verdict_agree():
+    """16 vs 6 discordant of 300: exact McNemar p = 0.0525 (> 0.05), so its interval must contain 0, though a
+    percentile bootstrap over images says 0.33 to 6.33 (the issue's disagreement)."""
+    a, b = paired(200, 16, 6, 78)
+    _, _, p = stats.mcnemar_exact(a, b)
+    assert p == pytest.approx(2 * scipy_stats.binom.cdf(6, 22, 0.5))
+    low, high = stats.mcnemar_interval(16, 6, 300)
+    reference = scipy_stats.binomtest(16, 22).proportion_ci(method="exact")
+    assert (low, high) == pytest.approx((22 / 300 * (2 * reference.low - 1), 22 / 300 * (2 * reference.high - 1)))
+    assert low < 0 < high and p > 0.05
+    # every level and both procedures: the interval excludes 0 exactly when p < 1 - level
+    draws = stats.bootstrap_draws(a, b, resample_seeds=False)
+    for level in (0.9, 0.95, 0.96, 0.97, 0.98, 0.99):
+        low, high = stats.mcnemar_interval(16, 6, 300, level)
+        assert (low > 0 or high < 0) == (p < 1 - level)
+        low, high = stats.bootstrap_interval(draws, level)
+        assert (low > 0 or high < 0) == (stats.bootstrap_p(draws) < 1 - level)
+
+
+def test_holm_levels_match_holm_decisions():
+    """p = 0.01, 0.04, 0.03, 0.005: Holm rejects 0.005 (< 0.05/4) and 0.01 (< 0.05/3), stops at 0.03 (> 0.05/2);
+    0.04 stays at 0.03's level 1 - 0.05/2, though 0.04 < 0.05/1."""
+    levels = stats.holm_levels([0.01, 0.04, 0.03, 0.005])
+    assert levels == pytest.approx([1 - 0.05 / 3, 1 - 0.05 / 2, 1 - 0.05 / 2, 1 - 0.05 / 4])
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        p = rng.uniform(0, 0.08, rng.integers(1, 6))
+        rejected = stats.holm(p) < 0.05
+        assert np.array_equal(rejected, p < 1 - stats.holm_levels(p))
+
+
+def seed_group(accuracies: list[float], n: int = 300, seed: int = 0) -> np.ndarray:
+    """Correctness (seeds x images): each seed right on a random `accuracy` share of the n images."""
+    rng = np.random.default_rng(seed)
+    rows = np.zeros((len(accuracies), n))
+    for row, accuracy in zip(rows, accuracies):
+        row[rng.permutation(n)[: round(accuracy * n)]] = 1
+    return rows
+
+
+def test_two_level_bootstrap_carries_the_seed_spread():
+    """The issue's case: 95/80/80% vs 82/82/82% on 300 images. Test images alone make 3 points look real; over
+    seeds and images the interval covers 0 (the issue: -4.4 to 12.2). A steady 8-point gap survives both."""
+    lucky, steady = seed_group([0.95, 0.80, 0.80], seed=1), seed_group([0.82, 0.82, 0.82], seed=2)
+    draws = stats.bootstrap_draws(lucky, steady, resample_seeds=True)
+    low, high = stats.bootstrap_interval(draws)
+    assert low < -0.02 and high > 0.10 and stats.bootstrap_p(draws) > 0.3
+    better, worse = seed_group([0.90, 0.91, 0.89], seed=3), seed_group([0.82, 0.83, 0.81], seed=4)
+    draws = stats.bootstrap_draws(better, worse, resample_seeds=True)
+    assert 0.03 < stats.bootstrap_interval(draws)[0] and stats.bootstrap_p(draws) < 0.01
+    assert stats.bootstrap_draws(better, worse, True, seed=1).mean() == pytest.approx(0.08, abs=0.005)

@@ -1,10 +1,23 @@
-"""Metrics from scikit-learn (not `evaluate.load`, which downloads code from the Hub and fails offline)."""
+"""Metrics from scikit-learn (not `evaluate.load`, which downloads code from the Hub and fails offline).
+
+Macro-F1 has one definition, `macro_f1`: the mean of the per-class F1 over the classes that have at least one
+image among the true labels. A class without a test image has no recall, so it is left out (scikit-learn's own
+`average="macro"` would count it when it is predicted, and `classification_report(labels=...)` always, each as 0);
+its false positives still lower the recall of the images' true classes. Training's `test_macro_f1`
+(all_results.json, the model card), classification_report.csv's `macro avg` row and REPORT.md all use it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy.special import softmax
 from sklearn.metrics import accuracy_score, classification_report, f1_score
-from transformers import EvalPrediction
+
+if TYPE_CHECKING:  # the reporting side imports this module without transformers
+    from transformers import EvalPrediction
 
 
 def logits_of(predictions) -> np.ndarray:
@@ -12,12 +25,18 @@ def logits_of(predictions) -> np.ndarray:
     return predictions[0] if isinstance(predictions, tuple) else predictions
 
 
+def macro_f1(labels, predictions) -> float:
+    """Mean F1 over the classes present in `labels` (class names or ids), 0 for a class never predicted right."""
+    present = np.unique(np.asarray(labels))
+    return float(f1_score(labels, predictions, labels=present, average="macro", zero_division=0))
+
+
 def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
     logits = logits_of(prediction.predictions)
     predicted = np.argmax(logits, axis=-1)
     return {
         "accuracy": float(accuracy_score(prediction.label_ids, predicted)),
-        "macro_f1": float(f1_score(prediction.label_ids, predicted, average="macro", zero_division=0)),
+        "macro_f1": macro_f1(prediction.label_ids, predicted),
     }
 
 
@@ -36,20 +55,35 @@ def predictions_table(ids: list[str], label_ids: np.ndarray, logits: np.ndarray,
 
 
 def per_class_report(table: pd.DataFrame, class_names: list[str]) -> pd.DataFrame:
-    """scikit-learn's per-class precision, recall, F1 and support, then the macro and weighted averages."""
+    """scikit-learn's per-class precision, recall, F1 and support (every class, 0 support included), then the
+    macro average over the classes with test images (its F1 is `macro_f1`) and the support-weighted average."""
     report = classification_report(
         table["label"], table["prediction"], labels=class_names, output_dict=True, zero_division=0
     )
-    rows = [name for name in class_names] + ["macro avg", "weighted avg"]
+    rows = [
+        {
+            "class": name,
+            "precision": report[name]["precision"],
+            "recall": report[name]["recall"],
+            "f1": report[name]["f1-score"],
+            "support": int(report[name]["support"]),
+        }
+        for name in class_names
+    ]
+    present = [row for row in rows if row["support"] > 0]
+    macro = {key: float(np.mean([row[key] for row in present])) for key in ("precision", "recall")}
+    macro["f1"] = macro_f1(table["label"], table["prediction"])
+    weighted = report["weighted avg"]
     return pd.DataFrame(
-        [
+        rows
+        + [
+            {"class": "macro avg", **macro, "support": int(sum(row["support"] for row in rows))},
             {
-                "class": name,
-                "precision": report[name]["precision"],
-                "recall": report[name]["recall"],
-                "f1": report[name]["f1-score"],
-                "support": int(report[name]["support"]),
-            }
-            for name in rows
+                "class": "weighted avg",
+                "precision": weighted["precision"],
+                "recall": weighted["recall"],
+                "f1": weighted["f1-score"],
+                "support": int(weighted["support"]),
+            },
         ]
     )

@@ -74,59 +74,72 @@ def compare_f1_figure(f1s: dict[str, pd.Series]) -> Figure:
 
 @dataclass(frozen=True)
 class AccuracyRow:
-    """One row of the accuracy figure: a run (Wilson interval) or a group of seeds (min-max, each seed a dot)."""
+    """One row of the accuracy figure: a run or a group of seeds, its interval (NaN: none) and what kind it is."""
 
     name: str
     accuracy: float
     low: float
     high: float
+    kind: str  # the legend's words for this kind of interval; one colour per kind
     seeds: tuple[float, ...] = ()
 
 
+KIND_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple")
+
+
 def accuracy_figure(rows: list[AccuracyRow]) -> Figure:
-    """Test accuracy per run or group with its interval, the best at the top."""
+    """Test accuracy per run or group, the best at the top: one kind of interval per row (the legend says which),
+    a group's seeds as black points on its row."""
     rows = sorted(rows, key=lambda r: r.accuracy)
-    fig = Figure(figsize=(8, max(2.5, 0.45 * len(rows) + 1.4)), layout="constrained")
+    kinds = list(dict.fromkeys(r.kind for r in rows))
+    colours = dict(zip(kinds, KIND_COLOURS))
+    fig = Figure(figsize=(8, max(2.5, 0.45 * len(rows) + 1.4 + 0.25 * len(kinds))), layout="constrained")
     ax = fig.subplots()
     for y, row in enumerate(rows):
-        group = bool(row.seeds)
-        colour = "tab:orange" if group else "tab:blue"
-        ax.plot([100 * row.low, 100 * row.high], [y, y], color=colour, lw=2.5, solid_capstyle="butt")
-        ax.plot(100 * row.accuracy, y, "o", color=colour, ms=7)
-        if group:
-            ax.plot([100 * s for s in row.seeds], [y] * len(row.seeds), "|", color="black", ms=12)
-        ax.annotate(f"{100 * row.accuracy:.2f}", (100 * row.high, y), xytext=(4, 0), textcoords="offset points",
+        colour = colours[row.kind]
+        if np.isfinite(row.low):
+            ax.plot([100 * row.low, 100 * row.high], [y, y], color=colour, lw=2.5, solid_capstyle="butt")
+        ax.plot(100 * row.accuracy, y, "o", color=colour, ms=8)
+        if row.seeds:
+            ax.plot([100 * s for s in row.seeds], [y] * len(row.seeds), ".", color="black", ms=6, zorder=3)
+        right = np.nanmax([row.high, row.accuracy, *row.seeds])
+        ax.annotate(f"{100 * row.accuracy:.2f}", (100 * right, y), xytext=(5, 0), textcoords="offset points",
                     va="center", fontsize=8)  # fmt: skip
     ax.set_yticks(range(len(rows)), [r.name for r in rows])
     ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.margins(x=0.08)
     ax.set_xlabel("test accuracy (%)")
     ax.grid(axis="x", alpha=0.3)
-    handles = [
-        ax.plot([], [], "o-", color="tab:blue", label="run: accuracy, 95% Wilson interval")[0],
-        ax.plot([], [], "o-", color="tab:orange", label="seeds: mean, min-max (| = one seed)")[0],
-    ]
-    used = [h for h, kind in zip(handles, (False, True)) if any(bool(r.seeds) == kind for r in rows)]
-    fig.legend(handles=used, loc="outside lower center", ncols=len(used))
+    handles = [ax.plot([], [], "o-", color=colours[kind], label=kind)[0] for kind in kinds]
+    if any(r.seeds for r in rows):
+        handles.append(ax.plot([], [], ".", color="black", ms=6, label="one seed")[0])
+    fig.legend(handles=handles, loc="outside lower center", ncols=1, fontsize=8)
     ax.set_title("Test accuracy")
     return fig
 
 
 def reliability_figure(curves: dict[str, Calibration]) -> Figure:
-    """Reliability diagram: accuracy against mean confidence per confidence bin; the diagonal is calibrated."""
-    fig = Figure(figsize=(6, 6), layout="constrained")
-    ax = fig.subplots()
+    """Reliability diagram (accuracy against mean confidence per bin; the diagonal is calibrated) over the share of
+    test images in each bin. Empty bins leave gaps; the legend, below the axes, gives each curve's ECE."""
+    fig = Figure(figsize=(6.5, 8.5), layout="constrained")
+    ax, ax_counts = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
     ax.plot([0, 1], [0, 1], ls="--", color="gray", lw=1, label="perfectly calibrated")
+    bins = len(next(iter(curves.values())).counts)
+    edges = np.linspace(0, 1, bins + 1)
     for name, curve in curves.items():
-        filled = curve.counts > 0
-        ax.plot(
-            curve.confidence[filled], curve.accuracy[filled], marker="o", ms=4, label=f"{name} (ECE {curve.ece:.3f})"
-        )
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    ax.set_aspect("equal")
-    ax.set_xlabel("confidence (mean of the bin)")
+        (line,) = ax.plot(curve.confidence, curve.accuracy, marker="o", ms=4, clip_on=False,
+                          label=f"{name} (ECE {curve.ece:.4f})")  # fmt: skip
+        share = curve.counts / max(curve.counts.sum(), 1)
+        ax_counts.stairs(share, edges, color=line.get_color(), lw=1.5)
+    for axis in (ax, ax_counts):
+        axis.set_xlim(0, 1)
+        axis.grid(alpha=0.3)
+    ax.set_ylim(0, 1)
     ax.set_ylabel("accuracy in the bin")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
-    ax.set_title(f"Reliability on the test split ({len(next(iter(curves.values())).counts)} bins)")
+    ax_counts.set_ylabel("share of images")
+    ax_counts.set_ylim(0, None)
+    ax_counts.set_xlabel(f"confidence (mean of the bin; bins of width 1/{bins})")
+    ax.tick_params(labelbottom=True)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=8, ncols=1)
+    ax.set_title(f"Reliability on the test split ({bins} bins)")
     return fig

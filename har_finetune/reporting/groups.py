@@ -1,17 +1,17 @@
-"""Which runs are seeds of one configuration, which can be paired, and the statistics REPORT.md shows for them.
+"""Which runs are seeds of one configuration, which can be paired, and the comparisons REPORT.md shows for them.
 
 Used by `python plot_metrics.py RUN_DIR|CAMPAIGN_DIR ... --out DIR` (report.py); reads only run folders.
 
 - A *unit* is a single run or a group of seeds: runs whose settings differ only in `--seed` (run_config.json
   "identity" without "seed"; for older run folders, the model/data/training settings without seed, folders and
-  logging) over the same split.
-- Two units are *paired* when they were scored on the same test images: same split fingerprint (all_results.json or
-  run_config.json "split_fingerprint", else the SHA-256 of split.csv), same dataset, same test ids. Units on other
-  splits are never paired: their accuracies differ by the images drawn as well as by the models.
-- For a pair: the accuracy difference with a paired percentile bootstrap 95% interval over test images; the exact
-  McNemar test for two single runs; for groups, each image's correctness is averaged over the seeds and a paired
-  sign-flip permutation test is used (the interval then covers test-image sampling; the seed-to-seed spread is the
-  group's std). p-values are Holm-adjusted over all pairs of the report.
+  logging) scored on the same test images. Two folders with the same identity, seed included (a seed folder
+  copied), count once, with a warning naming both.
+- Two units are *paired* when they were scored on the same test images: the same ids with the same labels, whatever
+  the validation carve (and, where recorded, the same dataset content fingerprint). Others are listed with the
+  reason (how many ids or labels differ, one example), never compared: their accuracies differ by the images drawn
+  as well as by the models.
+- A pair gets verdicts.compare_pair: a configuration-level verdict for groups of enough seeds, a verdict on these
+  trained models, and what the pair could detect.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from har_finetune.reporting import stats
+from har_finetune.core import metrics
+from har_finetune.reporting import verdicts
+from har_finetune.reporting.verdicts import Pair
 from har_finetune.run_folder import reader as rr
 
-ALPHA = 0.05
 # Settings that do not change a run's result: left out when run_config.json has no "identity" (older run folders).
 NOT_IDENTITY = {"seed", "output_dir", "logging_dir", "run_name", "overwrite_output_dir", "report_to", "disable_tqdm",
                 "resume_from_checkpoint", "save_total_limit", "per_device_eval_batch_size", "local_rank",
@@ -48,6 +49,17 @@ class ScoredRun:
     identity: dict | None
     split: str | None  # split fingerprint
     data: str | None  # dataset fingerprint, else dataset root
+    seed: object = None  # run_config.json identity's seed
+
+    @property
+    def fingerprint(self) -> str | None:
+        """The dataset's content fingerprint when recorded (a dataset root alone says nothing about content)."""
+        return (self.identity or {}).get("dataset_fingerprint")
+
+    @property
+    def test_images(self) -> tuple[tuple[str, str], ...]:
+        """(id, label) of each test image, sorted by id."""
+        return tuple(zip(self.predictions["id"], self.predictions["label"]))
 
     @property
     def correct(self) -> np.ndarray:
@@ -79,29 +91,18 @@ class Unit:
         ids = {run.ids for run in self.runs}
         return ids.pop() if len(ids) == 1 else None
 
-    def per_image(self) -> np.ndarray:
-        """Each test image's correctness (0/1), averaged over the seeds of a group."""
-        return np.mean([run.correct for run in self.runs], axis=0)
+    @property
+    def test_images(self) -> tuple[tuple[str, str], ...] | None:
+        images = {run.test_images for run in self.runs}
+        return images.pop() if len(images) == 1 else None
+
+    def matrix(self) -> np.ndarray:
+        """Correctness (0/1) of each seed (rows) on each test image (columns, sorted by id)."""
+        return np.array([run.correct for run in self.runs], float)
 
     @property
     def accuracy(self) -> float:
         return float(np.mean([run.accuracy for run in self.runs]))
-
-
-@dataclass
-class Pair:
-    """Two units on the same test images; `better` has the higher accuracy. Differences are fractions (0.05 = 5
-    points)."""
-
-    better: Unit
-    worse: Unit
-    difference: float
-    low: float
-    high: float
-    test: str
-    p: float
-    discordant: tuple[int, int] | None = None  # images only `better` / only `worse` got right (single runs)
-    p_holm: float = float("nan")
 
 
 @dataclass
@@ -110,6 +111,7 @@ class Comparison:
     units: list[Unit]
     pairs: list[Pair] = field(default_factory=list)
     unpaired: list[str] = field(default_factory=list)  # why some units were not compared
+    warnings: list[str] = field(default_factory=list)  # e.g. the same seed twice
 
 
 def run_identity(config: dict) -> dict | None:
@@ -146,13 +148,13 @@ def score_run(name: str, run_dir: Path) -> ScoredRun | None:
     config = rr.read_optional_json(Path(run_dir) / "run_config.json") or {}
     macro_f1 = results.get("test_macro_f1")
     if macro_f1 is None:
-        from sklearn.metrics import f1_score
-
-        macro_f1 = f1_score(predictions["label"], predictions["prediction"], average="macro", zero_division=0)
+        macro_f1 = metrics.macro_f1(predictions["label"], predictions["prediction"])
     identity = run_identity(config)
     data = (identity or {}).get("dataset_fingerprint") or (config.get("dataset") or {}).get("root")
     split = split_fingerprint(run_dir, results, config)
-    return ScoredRun(name, Path(run_dir), rr.model_name(run_dir), predictions, float(macro_f1), identity, split, data)
+    seed = (config.get("identity") or {}).get("seed") if isinstance(config.get("identity"), dict) else None
+    model = rr.model_name(run_dir)
+    return ScoredRun(name, Path(run_dir), model, predictions, float(macro_f1), identity, split, data, seed)
 
 
 def _score_or_skip(name: str, run_dir: Path) -> ScoredRun | None:
@@ -162,18 +164,32 @@ def _score_or_skip(name: str, run_dir: Path) -> ScoredRun | None:
         return None
 
 
-def group_seeds(runs: list[ScoredRun]) -> list[Unit]:
-    """One unit per configuration (runs differing only in seed, on the same split), in the order first seen."""
+def group_seeds(runs: list[ScoredRun]) -> tuple[list[Unit], list[str]]:
+    """One unit per configuration (runs differing only in seed, on the same test images), in the order first seen;
+    and a warning for each run dropped as a second copy of a seed already there (same identity, seed included)."""
     buckets: dict[str, list[ScoredRun]] = {}
+    warnings = []
     for run in runs:
         if run.identity is None:  # settings unknown: it cannot be told apart from another configuration
             key = "run:" + str(run.run_dir.resolve())
         else:
-            key = json.dumps([run.identity, run.split, run.data], sort_keys=True, default=str)
-        buckets.setdefault(key, []).append(run)
+            key = json.dumps([run.identity, run.data, _digest(run.test_images)], sort_keys=True, default=str)
+        members = buckets.setdefault(key, [])
+        twin = next((m for m in members if run.seed is not None and m.seed == run.seed), None)
+        if twin is None:
+            members.append(run)
+        else:
+            warnings.append(
+                f"{twin.name} (`{twin.run_dir}`) and {run.name} (`{run.run_dir}`) have the same settings and seed "
+                f"({run.seed}): a copy of one run, counted once (as {twin.name})"
+            )
     units = [Unit(members[0].name, members) for members in buckets.values()]
     _name_groups(units)
-    return units
+    return units, warnings
+
+
+def _digest(images: tuple) -> str:
+    return hashlib.sha256(json.dumps(images).encode()).hexdigest()[:16]
 
 
 def _name_groups(units: list[Unit]) -> None:
@@ -196,64 +212,51 @@ def _common_parts(paths: list[Path]) -> list[str]:
 
 
 def why_not_paired(a: Unit, b: Unit) -> str | None:
-    """None when the two units were scored on the same test images; else the reason, in words."""
+    """None when the two units were scored on the same test images (ids and labels); else the reason, in words."""
     for unit in (a, b):
-        if unit.runs[0].split is None:
-            return f"{unit.name} has no split.csv (nor a recorded split fingerprint), so its test images are unknown"
-        if unit.ids is None:
+        if unit.test_images is None:
             return f"the seeds of {unit.name} were scored on different test images"
-    if a.runs[0].data != b.runs[0].data:
-        return "they were trained on different datasets"
-    if a.runs[0].split != b.runs[0].split:
+    fingerprints = (a.runs[0].fingerprint, b.runs[0].fingerprint)
+    if None not in fingerprints and fingerprints[0] != fingerprints[1]:
+        return f"they were trained on different datasets (content fingerprints {fingerprints[0]} vs {fingerprints[1]})"
+    return test_images_differ(a.name, dict(a.test_images), b.name, dict(b.test_images))
+
+
+def test_images_differ(name_a: str, a: dict[str, str], name_b: str, b: dict[str, str]) -> str | None:
+    """How two test sets ({id: label}) differ, with one example; None when they are the same."""
+    only_a, only_b = sorted(a.keys() - b.keys()), sorted(b.keys() - a.keys())
+    if only_a or only_b:
+        example = f"`{only_a[0]}` only in {name_a}" if only_a else f"`{only_b[0]}` only in {name_b}"
         return (
-            f"they were scored on different splits (split fingerprints {a.runs[0].split} vs {b.runs[0].split}); "
-            "runs share their test images only with the same data, --split_seed and split fractions"
+            f"they were scored on different test images ({len(a):,} vs {len(b):,}; {len(only_a):,} ids only in "
+            f"{name_a}, {len(only_b):,} only in {name_b}; e.g. {example}): runs share their test images only with the "
+            "same data, --split_seed, test fraction and --max_eval_samples"
         )
-    if a.ids != b.ids:
-        return "same split but different test images (subsets drawn with --max_eval_samples)"
+    relabelled = sorted(i for i in a if a[i] != b[i])
+    if relabelled:
+        first = relabelled[0]
+        return (
+            f"the same {len(a):,} test ids but {len(relabelled):,} with another label (e.g. `{first}`: "
+            f"{a[first]!r} in {name_a}, {b[first]!r} in {name_b})"
+        )
     return None
-
-
-def compare_pair(a: Unit, b: Unit, seed: int = 0) -> Pair:
-    """Accuracy difference, its paired bootstrap interval and p-value (McNemar for runs, sign-flip for groups)."""
-    differences = a.per_image() - b.per_image()
-    if differences.mean() < 0:
-        a, b, differences = b, a, -differences
-    low, high = stats.paired_bootstrap_interval(differences, seed=seed)
-    if a.is_group or b.is_group:
-        p = stats.paired_permutation_p(differences, seed=seed)
-        return Pair(a, b, float(differences.mean()), low, high, "paired permutation, seed-averaged", p)
-    a_only, b_only, p = stats.mcnemar_exact(a.runs[0].correct, b.runs[0].correct)
-    return Pair(a, b, float(differences.mean()), low, high, "exact McNemar", p, (a_only, b_only))
 
 
 def compare(named_runs: list[tuple[str, Path]]) -> Comparison:
     """Score, group and pair the runs (name, folder) that have test predictions."""
     runs = [run for name, run_dir in named_runs if (run := _score_or_skip(name, run_dir)) is not None]
-    comparison = Comparison(runs, group_seeds(runs))
+    units, warnings = group_seeds(runs)
+    kept = {id(run) for unit in units for run in unit.runs}
+    comparison = Comparison([run for run in runs if id(run) in kept], units, warnings=warnings)
     for a, b in itertools.combinations(comparison.units, 2):
         reason = why_not_paired(a, b)
         if reason:
             comparison.unpaired.append(f"{a.name} and {b.name}: {reason}.")
         else:
-            comparison.pairs.append(compare_pair(a, b))
-    for pair, adjusted in zip(comparison.pairs, stats.holm([pair.p for pair in comparison.pairs])):
-        pair.p_holm = float(adjusted)
+            comparison.pairs.append(verdicts.compare_pair(a, b))
+    verdicts.adjust(comparison.pairs)
     return comparison
 
 
 def format_p(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3g}"
-
-
-def verdict(pair: Pair) -> str:
-    """One line in plain words."""
-    points = f"{100 * pair.difference:.2f} points"
-    ci = f"95% CI {100 * pair.low:.2f} to {100 * pair.high:.2f}"
-    p = f"{format_p(pair.p_holm)}, Holm-adjusted"
-    if pair.p_holm < ALPHA:
-        return f"**{pair.better.name} is better than {pair.worse.name}** by {points} ({ci}; {p})."
-    return (
-        f"{pair.better.name} vs {pair.worse.name}: **no significant difference** "
-        f"({pair.better.name} ahead by {points}, {ci}; {p})."
-    )

@@ -2,7 +2,7 @@
 
 Run: `python plot_metrics.py outputs/clip outputs/siglip --out outputs/compare`; open outputs/compare/REPORT.md.
 Reads only run folders (docs/run_folder.md); a campaign folder stands for the run folders under it. The
-uncertainty sections (intervals, seed groups, paired tests) come from report_stats.py.
+uncertainty sections (intervals, seed groups, paired verdicts, power) come from sections.py.
 """
 
 from __future__ import annotations
@@ -97,13 +97,12 @@ def confused_pairs(predictions: pd.DataFrame, top: int = 5) -> pd.DataFrame:
 
 
 def split_note(run_dirs: list[Path]) -> str:
-    """Say whether all runs were scored on the same test images (otherwise their numbers do not compare)."""
+    """Say whether all runs were scored on the same test images, ids and labels (the rule groups.py pairs by)."""
     images = {}
     for run_dir in run_dirs:
         predictions = rr.load_predictions(run_dir)
-        if predictions is not None:  # ids are relative to the dataset, so the dataset is part of the key
-            root = ((rr.read_optional_json(run_dir / "run_config.json") or {}).get("dataset") or {}).get("root")
-            images[run_dir] = {(root, image_id) for image_id in predictions["id"]}
+        if predictions is not None:
+            images[run_dir] = set(zip(predictions["id"], predictions["label"]))
     sets = list(images.values())
     if len(sets) < 2:
         return ""
@@ -112,7 +111,7 @@ def split_note(run_dirs: list[Path]) -> str:
     sizes = " vs ".join(str(len(s)) for s in sets)
     shared = len(set.intersection(*sets))
     return (
-        f"**Warning:** the runs were scored on different test images ({sizes}; {shared} shared), "
+        f"**Warning:** the runs were scored on different test images ({sizes}; {shared} shared, ids and labels), "
         "so their test numbers are not comparable."
     )
 
@@ -268,6 +267,8 @@ def plot_and_report(run_dirs: list[Path], out_dir: Path | None) -> int:
         return failed
     try:
         compared = comparison.compare([(r.name, r.run_dir) for r in readable])
+        for warning in compared.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         figures = write_compare_figures(readable, out_dir, compared)
         report = write_text(out_dir / "REPORT.md", report_text(readable, figures, out_dir, compared))
     except (rr.RunFolderError, OSError) as e:

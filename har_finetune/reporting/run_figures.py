@@ -179,16 +179,20 @@ def confusion_figure(predictions: pd.DataFrame, names: list[str], title: str) ->
 
 
 def per_class_f1(run_dir: Path, predictions: pd.DataFrame | None, names: list[str]) -> pd.Series | None:
-    """Per-class test F1 from classification_report.csv, else computed from test_predictions.csv."""
+    """Per-class test F1 of the classes with test images (their mean is the run's macro-F1, core.metrics.macro_f1),
+    from classification_report.csv, else computed from test_predictions.csv."""
     report = rr.read_optional_csv(Path(run_dir) / "classification_report.csv")
     if report is not None:
         column = "f1" if "f1" in report.columns else "f1-score"
         rows = report[~report["class"].astype(str).isin(rr.SUMMARY_ROWS)]
+        if "support" in rows.columns:
+            rows = rows[pd.to_numeric(rows["support"], errors="coerce").fillna(1) > 0]
         return pd.Series(rows[column].astype(float).to_numpy(), index=rows["class"].astype(str), name="f1")
     if predictions is None:
         return None
     from sklearn.metrics import f1_score
 
+    names = [name for name in names if name in set(predictions["label"])]
     scores = f1_score(predictions["label"], predictions["prediction"], labels=names, average=None, zero_division=0)
     return pd.Series(scores, index=names, name="f1")
 

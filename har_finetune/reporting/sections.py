@@ -1,6 +1,7 @@
 """The uncertainty sections of REPORT.md and their figures: intervals, calibration, seed groups, paired verdicts.
 
-report.py puts them after Table 1; comparison.py decides what is grouped and paired; stats.py does the numbers.
+report.py puts them after Table 1; groups.py decides what is grouped and paired, verdicts.py and power.py judge a
+pair, verdict_text.py words it; stats.py does the numbers.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from har_finetune.reporting import comparison_figures as compare_plots
-from har_finetune.reporting import fonts, stats
-from har_finetune.reporting.groups import Comparison, ScoredRun, format_p, verdict
+from har_finetune.reporting import fonts, stats, verdict_text
+from har_finetune.reporting.groups import Comparison, ScoredRun, Unit
 from har_finetune.reporting.run_figures import save_figure
+from har_finetune.reporting.verdicts import MIN_SEEDS
 
 MISSING = "—"
 
@@ -25,7 +27,7 @@ def markdown_table(rows: list[dict[str, str]], columns: list[str]) -> str:
 
 
 def _calibration(runs: list[ScoredRun]) -> stats.Calibration | None:
-    """Calibration of the runs' test predictions pooled (one curve per group of seeds); None without confidences."""
+    """Calibration of the runs' test predictions pooled (a group's seeds: Table 3's ECE); None without confidences."""
     with_confidence = [run for run in runs if "confidence" in run.predictions.columns]
     if not with_confidence:
         return None
@@ -55,11 +57,13 @@ def run_rows(comparison: Comparison) -> list[dict[str, str]]:
 
 
 def group_rows(comparison: Comparison) -> list[dict[str, str]]:
-    """Table 3: per configuration with several seeds, mean ± std, min-max and n of accuracy and macro-F1."""
+    """Table 3: per configuration with several seeds, mean ± std, min-max and n of accuracy and macro-F1, and the
+    ECE of the seeds' predictions pooled (reliability.png's curve of the group)."""
     rows = []
     for unit in (u for u in comparison.units if u.is_group):
         acc = stats.spread([100 * run.accuracy for run in unit.runs])
         f1 = stats.spread([run.macro_f1 for run in unit.runs])
+        calibration = _calibration(unit.runs)
         rows.append(
             {
                 "Configuration": unit.name,
@@ -68,25 +72,8 @@ def group_rows(comparison: Comparison) -> list[dict[str, str]]:
                 "Test acc min-max": f"{acc.low:.2f} to {acc.high:.2f}%",
                 "Macro-F1 mean ± std": f"{f1.mean:.4f} ± {f1.std:.4f}",
                 "Macro-F1 min-max": f"{f1.low:.4f} to {f1.high:.4f}",
+                "ECE (seeds pooled)": MISSING if calibration is None else f"{calibration.ece:.4f}",
                 "Runs": ", ".join(run.name for run in unit.runs),
-            }
-        )
-    return rows
-
-
-def pair_rows(comparison: Comparison) -> list[dict[str, str]]:
-    rows = []
-    for pair in comparison.pairs:
-        rows.append(
-            {
-                "Better": pair.better.name,
-                "Other": pair.worse.name,
-                "Difference (points)": f"{100 * pair.difference:+.2f}",
-                "95% CI (bootstrap)": f"{100 * pair.low:.2f} to {100 * pair.high:.2f}",
-                "Test": pair.test,
-                "Only one right": MISSING if pair.discordant is None else "{} vs {}".format(*pair.discordant),
-                "p": format_p(pair.p).removeprefix("p = "),
-                "p (Holm)": format_p(pair.p_holm).removeprefix("p = "),
             }
         )
     return rows
@@ -109,8 +96,9 @@ def sections(comparison: Comparison) -> list[str]:
     if groups:
         lines += ["## Table 3: seeds of one configuration", "", markdown_table(groups, list(groups[0])), ""]
         lines += [
-            "Runs whose settings differ only in `--seed` (run_config.json `identity` without `seed`) on the same "
-            "split form a group; std is the sample standard deviation over the seeds.",
+            "Runs whose settings differ only in `--seed` (run_config.json `identity` without `seed`), scored on the "
+            "same test images, form a group (a folder with the same identity and seed as another counts once); std "
+            "is the sample standard deviation over the seeds; the ECE pools the seeds' predictions (reliability.png).",
             "",
         ]
     lines += _pairs_section(comparison)
@@ -121,40 +109,64 @@ def _pairs_section(comparison: Comparison) -> list[str]:
     if len(comparison.units) < 2:
         return []
     lines = ["## Paired comparisons (test)", ""]
-    lines += [f"- {verdict(pair)}" for pair in comparison.pairs]
+    lines += [f"**Warning:** {warning}." for warning in comparison.warnings]
+    lines += [""] if comparison.warnings else []
+    lines += [line for pair in comparison.pairs for line in verdict_text.pair_lines(pair)]
     if comparison.pairs:
-        rows = pair_rows(comparison)
-        lines += ["", markdown_table(rows, list(rows[0])), ""]
-        lines += [
-            "Pairs are scored on the same test images. The interval is a percentile bootstrap of the accuracy "
-            f"difference over test images ({stats.N_RESAMPLES:,} resamples, seed 0). Two single runs: exact McNemar "
-            "test on the images only one of them got right. A group of seeds: each image's correctness is averaged "
-            "over its seeds and the per-image differences get a paired sign-flip permutation test (the interval "
-            "covers the choice of test images; the spread over seeds is in Table 3). p-values are Holm-adjusted "
-            f"over the {len(comparison.pairs)} pair(s); significant means adjusted p < 0.05.",
-            "",
-        ]
+        rows = verdict_text.pair_rows(comparison.pairs)
+        lines += ["", markdown_table(rows, list(rows[0])), "", PAIRS_NOTE.format(n=stats.N_RESAMPLES, k=MIN_SEEDS), ""]
     if comparison.unpaired:
-        lines += ["", "Not compared (a paired test needs the same test images):", ""]
+        lines += ["Not compared (a paired test needs the same test images):", ""]
         lines += [f"- {reason}" for reason in comparison.unpaired] + [""]
     return lines
 
 
+PAIRS_NOTE = (
+    "Pairs are scored on the same test images (same ids and labels). Two questions: *configuration* (would a new "
+    "seed of A beat a new seed of B on new test images?), asked only of groups of at least {k} seeds each, by a "
+    "two-level bootstrap that resamples each group's seeds and the test images together ({n:,} resamples, seed 0); "
+    "*these models* (are these trained models more accurate, seeds fixed?), by the exact McNemar test for two runs "
+    "(interval: Clopper-Pearson on the discordant images) and a paired bootstrap over test images otherwise. Only a "
+    "configuration verdict calls a group better. Each interval comes from the same procedure as its p-value and "
+    "excludes 0 exactly when the verdict is significant: with several pairs the p-values are Holm-adjusted within "
+    "each question and each interval is at the level Holm's procedure tested that pair at (shown in the table). "
+    "Power: the smallest true difference found 80% of the time at the 5% level, from the test images, the "
+    "discordance and the seed spread (docs/plots_and_report.md)."
+)
+
+
+RUN_INTERVAL = "run: accuracy, 95% Wilson interval (test images)"
+GROUP_INTERVAL = "seeds: mean, 95% two-level bootstrap interval (seeds and test images)"
+GROUP_NO_INTERVAL = f"seeds: mean, no interval (fewer than {MIN_SEEDS} seeds)"
+
+
 def accuracy_rows(comparison: Comparison) -> list[compare_plots.AccuracyRow]:
+    """accuracy.png's rows: a run with its Wilson interval; a group's mean with the interval of the configuration's
+    accuracy (seeds and test images resampled; none under MIN_SEEDS seeds) and each seed as a point."""
     rows = []
     for unit in comparison.units:
-        if unit.is_group:
-            seeds = tuple(run.accuracy for run in unit.runs)
-            rows.append(compare_plots.AccuracyRow(unit.name, unit.accuracy, min(seeds), max(seeds), seeds))
-        else:
+        if not unit.is_group:
             run = unit.runs[0]
             interval = stats.wilson_interval(int(run.correct.sum()), len(run.correct))
-            rows.append(compare_plots.AccuracyRow(unit.name, run.accuracy, *interval))
+            rows.append(compare_plots.AccuracyRow(unit.name, run.accuracy, *interval, RUN_INTERVAL))
+            continue
+        seeds = tuple(run.accuracy for run in unit.runs)
+        low, high, kind = _group_interval(unit)
+        rows.append(compare_plots.AccuracyRow(unit.name, unit.accuracy, low, high, kind, seeds))
     return rows
 
 
+def _group_interval(unit: Unit) -> tuple[float, float, str]:
+    if len(unit.runs) < MIN_SEEDS or unit.test_images is None:
+        return float("nan"), float("nan"), GROUP_NO_INTERVAL
+    matrix = unit.matrix()
+    draws = stats.bootstrap_draws(matrix, np.zeros((1, matrix.shape[1])), resample_seeds=True)
+    return *stats.bootstrap_interval(draws), GROUP_INTERVAL
+
+
 def write_figures(comparison: Comparison, out_dir: Path) -> list[Path]:
-    """accuracy.png (every run or group with its interval) and reliability.png (one curve per run or group)."""
+    """accuracy.png (every run or group with its interval) and reliability.png (one curve per run or group: the
+    ECE in its legend is Table 2's for a run, Table 3's for a group)."""
     if not comparison.runs:
         return []
     names = [unit.name for unit in comparison.units]

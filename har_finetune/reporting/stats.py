@@ -2,7 +2,9 @@
 
 Torch-free and file-free: arrays in, numbers out. scipy does the statistics (Wilson interval, exact binomial test,
 bootstrap, permutation test); only Holm's step-down correction (not in scipy) and the calibration error are
-written here. With 1,890 test images a 95% interval on one accuracy near 85-90% is about +-1.5 points, so two
+written here, and the two-level bootstrap of seed groups (seeds and test images resampled together) with the
+p-value and intervals read off one set of draws, so that an interval excludes 0 exactly when p < its level.
+With 1,890 test images a 95% interval on one accuracy near 85-90% is about +-1.5 points, so two
 models are compared on the same images with a paired test, never by whether their intervals overlap.
 """
 
@@ -46,7 +48,8 @@ def paired_bootstrap_interval(
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean per-image difference (resampling test images, pairs kept).
 
-    Deterministic for a seed. Identical predictions give (0, 0).
+    REPORT.md now uses `bootstrap_draws` / `bootstrap_interval` (dual to `bootstrap_p`); kept for callers of the
+    library. Deterministic for a seed. Identical predictions give (0, 0).
     """
     differences = np.asarray(differences, float)
     if np.all(differences == differences[0]):
@@ -64,11 +67,76 @@ def paired_bootstrap_interval(
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
+def bootstrap_draws(
+    a: np.ndarray, b: np.ndarray, resample_seeds: bool, seed: int = 0, n_resamples: int = N_RESAMPLES
+) -> np.ndarray:
+    """Bootstrap draws of mean accuracy of `a` minus that of `b`, paired on the test images.
+
+    `a` and `b` are correctness matrices (seeds x images, 0/1; a single run is one row) on the same images in the
+    same order. Each draw resamples the images once for both (the pairing) and, with `resample_seeds`, the seeds of
+    each group with replacement on their own: the two-level ("hierarchical") bootstrap of Saravanan et al. (2020)
+    and Bouthillier et al. (2021), which carries the seed-to-seed spread as well as the choice of test images.
+    Without it the seeds are fixed: the draws then describe these trained models only.
+    """
+    a, b = np.atleast_2d(np.asarray(a, float)), np.atleast_2d(np.asarray(b, float))
+    n = a.shape[1]
+    rng = np.random.default_rng(seed)
+    draws = []
+    for start in range(0, n_resamples, BATCH):
+        size = min(BATCH, n_resamples - start)
+        images = _resample_weights(rng, size, n)  # (size, n): how often each image is drawn, / n
+        means = [(images @ m.T) for m in (a, b)]  # (size, seeds): each seed's accuracy on the drawn images
+        if resample_seeds:
+            means = [np.sum(m * _resample_weights(rng, size, m.shape[1]), axis=1) for m in means]
+        else:
+            means = [m.mean(axis=1) for m in means]
+        draws.append(means[0] - means[1])
+    return np.concatenate(draws)
+
+
+def _resample_weights(rng: np.random.Generator, size: int, n: int) -> np.ndarray:
+    """`size` rows of n weights: the share of n draws with replacement that fell on each of the n items."""
+    picks = rng.integers(0, n, (size, n)) + n * np.arange(size)[:, None]
+    return np.bincount(picks.ravel(), minlength=size * n).reshape(size, n) / n
+
+
+def bootstrap_p(draws: np.ndarray) -> float:
+    """Two-sided bootstrap p-value of "difference = 0": twice the smaller share of draws on either side of 0.
+
+    Dual to `bootstrap_interval`: the interval at level 1 - alpha excludes 0 exactly when this p < alpha."""
+    draws = np.asarray(draws, float)
+    return float(min(1.0, 2 * min(np.mean(draws <= 0), np.mean(draws >= 0))))
+
+
+def bootstrap_interval(draws: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Percentile interval of the draws, each end the smallest draw with at least (1 - confidence) / 2 of the draws
+    at or beyond it (the inverted empirical CDF, so that the interval and `bootstrap_p` agree exactly)."""
+    draws = np.asarray(draws, float)
+    tail = (1 - confidence) / 2
+    low = np.quantile(draws, tail, method="inverted_cdf")
+    high = -np.quantile(-draws, tail, method="inverted_cdf")
+    return float(low), float(high)
+
+
+def mcnemar_interval(a_only: int, b_only: int, total: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Interval of the accuracy difference (A - B) that goes with the exact McNemar test.
+
+    Given the D = a_only + b_only discordant images, the difference is D / total * (2 pi - 1), pi the chance that a
+    discordant image favours A; pi gets the Clopper-Pearson interval of a_only of D (the inversion of the same exact
+    binomial test). It excludes 0 exactly when `mcnemar_exact`'s p < 1 - confidence."""
+    discordant = a_only + b_only
+    if discordant == 0:
+        return 0.0, 0.0
+    ci = stats.binomtest(a_only, discordant).proportion_ci(confidence_level=confidence, method="exact")
+    scale = discordant / total
+    return float(scale * (2 * ci.low - 1)), float(scale * (2 * ci.high - 1))
+
+
 def paired_permutation_p(differences: np.ndarray, seed: int = 0, n_resamples: int = N_RESAMPLES) -> float:
     """Two-sided p-value of "mean difference = 0" by flipping the sign of each image's difference at random.
 
-    Used for groups of seeds, whose per-image scores are fractions (share of seeds right) rather than 0/1; on 0/1
-    scores it approximates the exact McNemar test."""
+    For per-image scores that are fractions (share of seeds right) or 0/1 (then it approximates the exact McNemar
+    test). REPORT.md no longer uses it for seed groups (it ignores the seed-to-seed spread: verdicts.py)."""
     differences = np.asarray(differences, float)
     if not np.any(differences):
         return 1.0
@@ -97,6 +165,22 @@ def holm(p_values: list[float] | np.ndarray) -> np.ndarray:
         running = max(running, min(1.0, (len(p) - rank) * p[i]))
         adjusted[i] = running
     return adjusted
+
+
+def holm_levels(p_values: list[float] | np.ndarray, alpha: float = 1 - CONFIDENCE) -> np.ndarray:
+    """The confidence level of each pair's interval that matches Holm's procedure.
+
+    Holm tests the k-th smallest p (k = 0, 1, ...) at alpha / (m - k) and stops at the first it cannot reject; the
+    pairs from there on stay at that pair's level. An interval at 1 - (its level) then excludes 0 exactly when the
+    Holm-adjusted p < alpha (for tests whose interval and p are dual: `bootstrap_*`, `mcnemar_*`)."""
+    p = np.asarray(p_values, float)
+    levels = np.empty_like(p)
+    stopped = None
+    for rank, i in enumerate(np.argsort(p, kind="stable")):
+        if stopped is None and not p[i] < alpha / (len(p) - rank):
+            stopped = rank
+        levels[i] = 1 - alpha / (len(p) - (rank if stopped is None else stopped))
+    return levels
 
 
 @dataclass(frozen=True)
