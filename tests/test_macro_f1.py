@@ -67,15 +67,18 @@ def finished_run_without_one_class(run_dir: Path) -> Path:
     logits = np.eye(len(CLASSES))[predicted] * 5.0
     test = ImageIds(f"train/{CLASSES[c]}/{i}.jpg" for i, c in enumerate(label_ids))
     datasets = {"train": [0] * 10, "validation": [0] * 5, "test": test}
-    finish_run(
-        FakeTrainer(run_dir, logits, label_ids),
-        {"train_runtime": 2.0, "epoch": 1.0},
-        datasets,
-        SimpleNamespace(num_duplicates=0, skipped=[], test_source="carved"),
-        SimpleNamespace(class_names=CLASSES, root="data"),
-        SimpleNamespace(model_name_or_path="tiny-clip", head="linear"),
-        SimpleNamespace(model_type="clip"),
+    run_dir.mkdir(parents=True)
+    (run_dir / "run_config.json").write_text(  # written at the start of a real run
+        json.dumps({"dataset": {"kind": "folder", "root": "data"}, "model_args": {"head": "default"}})
     )
+    run = SimpleNamespace(  # a PreparedRun: what finish_run reads of the run
+        spec=SimpleNamespace(model=SimpleNamespace(model_name_or_path="tiny-clip", head="default")),
+        source=SimpleNamespace(class_names=CLASSES, root="data"),
+        split=SimpleNamespace(num_duplicates=0, skipped=[], test_source="carved"),
+        datasets=datasets,
+        model_family=SimpleNamespace(model_type="clip"),
+    )
+    finish_run(FakeTrainer(run_dir, logits, label_ids), run, {"train_runtime": 2.0, "epoch": 1.0})
     return run_dir
 
 
