@@ -127,6 +127,10 @@ def test_scaling_benchmark_times_both_runs_and_splits_memory(capsys, tmp_path):
     assert [row[1] for row in rows] == ["first", "second"]
     for row in rows:
         wall, scan, peak, heap = float(row[2]), float(row[4]), float(row[7]), float(row[8])
-        assert wall > scan > 0 and peak > heap > 0
-        assert float(row[9].split()[0]) > 0 and float(row[10]) > 0  # file-backed pages; the cache on disk
+        file_backed, libraries = (float(cell.strip("()")) for cell in row[9].split())
+        assert wall > scan > 0 and peak > 0 and libraries > 0 and float(row[10]) > 0  # the cache on disk
+        # heap and file-backed pages are sampled from outside every 50 ms: on a busy machine a short run can end
+        # before a sample lands (CI once read a heap of 0.0 at 60 images); what always holds is that a sample
+        # never exceeds the kernel's high-water mark (VmHWM, read by the run itself)
+        assert 0 <= heap <= peak and 0 <= file_backed <= peak
     assert all((tmp_path / f"run60_{run}" / "all_results.json").is_file() for run in ("first", "second"))
