@@ -4,12 +4,16 @@
                            reads)
     <folder>/index.npy     one row per image: shard, byte offset, stored height and width, decoded height and width
     <folder>/hashes.npy    the images' content hashes (16 bytes each), so a later store can take rows from this one
-    <folder>/meta.json     written last (its presence means the folder is complete): format, count, shards, bytes
+    <folder>/meta.json     written last (its presence means the folder is complete): format, count, shards, bytes,
+                           and the checksum of every other file (data/checksums.py), recorded as it was written
 
 A folder is assembled under a temporary name from shard files, hard-linked (a new store reuses the shards of the
 previous one and of every rank's recording without copying), then renamed into place, so concurrent builders never
-see half a folder. Readers keep at most `RESIDENT_BYTES` of a folder's pages mapped; builders drop the pages they
-read and write after every `CHUNK` images (docs/performance.md, "Memory").
+see half a folder. A shard's checksum is computed while its images are appended (a shard linked from another folder
+keeps the one recorded there), so no file is read back to checksum it; `damaged_file` is what cache.py checks,
+once per process and file, before a folder's pixels reach a batch. Readers keep at most `RESIDENT_BYTES` of a
+folder's pages mapped; builders drop the pages they read and write after every `CHUNK` images (docs/performance.md,
+"Memory").
 """
 
 import json
@@ -28,10 +32,11 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from har_finetune.data.checksums import CHECKSUM, checked_files, file_checksum, hasher, mark_verified
 from har_finetune.data.images import decode_rgb
 
 logger = logging.getLogger(__name__)
-FORMAT_VERSION = 4  # 4: shards and content hashes (3: one file, HWC; 2: CHW)
+FORMAT_VERSION = 5  # 5: checksums (4: shards and content hashes; 3: one file, HWC; 2: CHW)
 RESIDENT_BYTES = 256 << 20  # pixels served by a reader before it drops its mapped pages (RSS bound per process)
 CHUNK = 512  # images per step when a folder is built: the pages read and written are dropped after each
 INDEX_COLUMNS = 6  # shard, offset, height, width, decoded height, decoded width
@@ -86,6 +91,11 @@ class PixelCache:
         """Where image i lies: (shard file, (offset, height, width, decoded height, decoded width))."""
         return self.folder / self.shards[int(self.index[i, 0])], tuple(int(v) for v in self.index[i, 1:])
 
+    def checksums(self) -> dict[Path, str]:
+        """shard file -> its recorded checksum."""
+        recorded = json.loads((self.folder / "meta.json").read_text())["checksums"]
+        return {self.folder / name: recorded[name] for name in self.shards}
+
     def content_hashes(self) -> list[str]:
         return [row.tobytes().hex() for row in np.load(self.folder / "hashes.npy")]
 
@@ -107,6 +117,16 @@ class PixelCache:
         except (OSError, ValueError, KeyError):
             return False
 
+    @staticmethod
+    def damaged_file(folder: Path) -> Path | None:
+        """The first file of complete `folder` whose bytes are not those written (its recorded checksum), else None."""
+        try:
+            recorded = json.loads((folder / "meta.json").read_text())["checksums"]
+        except (OSError, ValueError, KeyError):
+            return folder / "meta.json"
+        name = checked_files(folder, recorded)
+        return None if name is None else folder / name
+
 
 class Writer:
     """Appends uint8 HWC images to one shard file under construction (thread-safe); the shard stays in a temporary
@@ -117,11 +137,13 @@ class Writer:
         self.folder.mkdir(parents=True)
         self.shard = self.folder / "shard.u8"
         self._out, self._lock, self._offset, self._dropped = open(self.shard, "wb"), threading.Lock(), 0, 0
+        self._hash = hasher()
         weakref.finalize(self, shutil.rmtree, self.folder, True)  # a run that stops before publishing leaves nothing
 
     def append(self, pixels: np.ndarray, decoded_size: tuple[int, int]) -> tuple[Path, tuple[int, ...]]:
         with self._lock:
             self._out.write(pixels.data)
+            self._hash.update(pixels.data)
             row = (self._offset, pixels.shape[0], pixels.shape[1], *decoded_size)
             self._offset += pixels.nbytes
             if self._offset - self._dropped > RESIDENT_BYTES:
@@ -134,19 +156,32 @@ class Writer:
         os.posix_fadvise(self._out.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
         self._dropped = self._offset
 
+    @property
+    def checksum(self) -> str:
+        """Of what was appended so far."""
+        with self._lock:
+            return f"{CHECKSUM}:{self._hash.hexdigest()}"
+
     def close(self) -> None:
         if not self._out.closed:
             self._out.close()
+            mark_verified(self.shard, self.checksum)  # what this process wrote needs no reading back
 
     def discard(self) -> None:
         self.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def publish(entries: list[tuple[Path, tuple[int, ...]]], content_hashes: list[str], geometry_key: str, folder: Path):
+def publish(
+    entries: list[tuple[Path, tuple[int, ...]]],
+    content_hashes: list[str],
+    geometry_key: str,
+    folder: Path,
+    checksums: dict[Path, str],
+):
     """Assemble a cache folder from (shard file, row) per image: each distinct shard is hard-linked (copied where
     links are refused) into a temporary folder, then index, hashes and meta (last), then a rename into place; a
-    complete folder from a concurrent builder wins."""
+    complete folder from a concurrent builder wins. `checksums`: each shard file's, recorded when it was written."""
     staging = folder.parent / f"{folder.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     staging.mkdir(parents=True)
     try:
@@ -160,7 +195,12 @@ def publish(entries: list[tuple[Path, tuple[int, ...]]], content_hashes: list[st
         hashes = np.frombuffer(b"".join(bytes.fromhex(h) for h in content_hashes), dtype=np.uint8)
         np.save(staging / "hashes.npy", hashes.reshape(len(content_hashes), -1))
         names = [(f"shard-{k}.u8", (staging / f"shard-{k}.u8").stat().st_size) for k in range(len(shards))]
+        recorded = {f"shard-{k}.u8": checksums.get(path) or file_checksum(path) for path, k in shards.items()}
+        for name in ("index.npy", "hashes.npy"):
+            recorded[name] = file_checksum(staging / name)
+            mark_verified(staging / name, recorded[name])
         meta = {"format": FORMAT_VERSION, "count": len(entries), "shards": names, "geometry": geometry_key}
+        meta["checksums"] = recorded
         (staging / "meta.json").write_text(json.dumps(meta))
         if folder.exists() and not PixelCache.is_complete(folder, len(entries)):
             logger.warning("pixel cache %s is incomplete or damaged; replacing it", folder)
@@ -192,7 +232,7 @@ def hwc(image: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(image.permute(1, 2, 0).numpy())
 
 
-def write_all(writer: "Writer", reader, ids: list[str], geometry, workers: int | None, source=None) -> list[tuple]:
+def write_all(writer: Writer, reader, ids: list[str], geometry, workers: int | None, source=None) -> list[tuple]:
     """`ids` through `geometry` into `writer`, in chunks of `CHUNK` images: after each, the pages of `source` read
     and of the shard written are dropped, so memory stays flat however many images there are."""
 

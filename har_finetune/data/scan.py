@@ -35,7 +35,7 @@ def scan_dataset(
     checks = check_images(reader, ids[rank::world], previous, recorder, workers)
     if world > 1:
         shares = [None] * world
-        dist.all_gather_object(shares, (checks, recorder.share() if recorder is not None else {}))
+        dist.all_gather_object(shares, (checks, recorder.share() if recorder is not None else None))
         checks = [None] * len(ids)
         for other, (share, recorded) in enumerate(shares):
             checks[other::world] = share

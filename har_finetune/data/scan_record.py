@@ -13,19 +13,24 @@ Anything else is decoded. The split's de-duplication keeps using the content has
 not replaced by the file hash), so two files that decode to the same pixels are still one image. What is not
 caught: a file whose bytes change while its size, mtime, ctime and inode all stay (a clock set back, or a file
 system that does not keep ctime, such as some FUSE mounts); delete `<cache dir>/scans/` to decode everything.
-The record is tied to Pillow's version (a new decoder may decode differently) and to the hash function.
+The record is tied to Pillow's version (a new decoder may decode differently) and to the hash function. It carries
+a checksum of its columns (data/checksums.py): a record whose bytes changed since it was written is named in one
+warning and not used (every image is decoded again, and the record rewritten).
 """
 
 import hashlib
 import json
+import logging
 import os
 import uuid
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import PIL
 
+from har_finetune.data.checksums import checksum, hasher
 from har_finetune.data.images import ScanResult
 
 try:
@@ -35,7 +40,8 @@ try:
 except ImportError:  # the GPU machine's image has no xxhash
     xxhash, FILE_HASH = None, "blake2b128"
 
-RECORD_VERSION = 1
+logger = logging.getLogger(__name__)
+RECORD_VERSION = 2  # 2: a checksum of the columns
 NO_STAMP = (-1, -1, -1, -1)
 
 
@@ -86,13 +92,19 @@ class ScanRecord:
     def load(cls, path: Path) -> "ScanRecord":
         try:
             with np.load(path) as saved:
-                if bytes(saved["identity"]).decode() != _identity():
-                    return cls([], [])
-                ids = bytes(saved["ids"]).decode().split("\0") if len(saved["ids"]) else []
-                errors = bytes(saved["errors"]).decode().split("\0")
-                columns = [saved[k] for k in ("stamps", "file_hashes", "ok", "content", "sizes")]
-        except (OSError, ValueError, KeyError):  # none yet, or damaged: decode everything
+                saved = {key: saved[key] for key in saved.files}
+        except FileNotFoundError:  # none yet: decode everything
             return cls([], [])
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+            saved = None
+        if saved is None or not _intact(saved):
+            logger.warning("the recorded scan %s is damaged (checksum mismatch); decoding every image again", path)
+            return cls([], [])
+        if bytes(saved["identity"]).decode(errors="replace") != _identity():
+            return cls([], [])  # made by another Pillow, hash function or record format
+        ids = bytes(saved["ids"]).decode().split("\0") if len(saved["ids"]) else []
+        errors = bytes(saved["errors"]).decode().split("\0")
+        columns = [saved[k] for k in ("stamps", "file_hashes", "ok", "content", "sizes")]
         checks = [
             Checked(
                 ScanResult(bool(ok), content.tobytes().hex() if ok else "", int(size[0]), int(size[1]), error),
@@ -119,12 +131,39 @@ class ScanRecord:
             "content": _bytes16([bytes.fromhex(r.content_hash) for r in results]),
             "sizes": np.array([(r.width, r.height) for r in results], dtype=np.int32).reshape(-1, 2),
         }
+        kind = checksum(b"").partition(":")[0].encode()
+        columns["checksum_kind"] = np.frombuffer(kind, dtype=np.uint8)
+        columns["checksum"] = np.frombuffer(_columns_checksum(columns, kind).encode(), dtype=np.uint8)
         temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}.npz")
         try:
             np.savez(temporary, **columns)
             os.replace(temporary, path)
         finally:
             temporary.unlink(missing_ok=True)
+
+
+def _intact(saved: dict[str, np.ndarray]) -> bool:
+    """Do the columns match their checksum? (A record of an older format, without one, counts as intact: its
+    identity differs, so it is not used.) A checksum this machine cannot compute (xxh3 without xxhash) counts as a
+    match too: the identity names the hash function, so that record is not used either."""
+    if "checksum" not in saved or "identity" not in saved:
+        return "identity" in saved
+    try:
+        return bytes(saved["checksum"]).decode() == _columns_checksum(saved, bytes(saved["checksum_kind"]))
+    except (KeyError, UnicodeDecodeError):
+        return False
+    except ValueError:  # hasher(): not available here
+        return True
+
+
+def _columns_checksum(columns: dict[str, np.ndarray], kind: bytes) -> str:
+    """Of every column but the checksum itself: names, shapes and bytes, in name order."""
+    digest = hasher(kind.decode())
+    for key in sorted(set(columns) - {"checksum"}):
+        column = np.ascontiguousarray(columns[key])
+        digest.update(f"{key}{column.dtype.str}{column.shape}".encode())
+        digest.update(column.tobytes())
+    return f"{kind.decode()}:{digest.hexdigest()}"
 
 
 def _bytes16(values: list[bytes]) -> np.ndarray:
