@@ -32,10 +32,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from har_finetune.data.pixel_files import FORMAT_VERSION, PixelCache, Writer, hwc, publish, write_all
+from har_finetune.data.pixel_files import (
+    FORMAT_VERSION,
+    PixelCache,
+    Writer,
+    hwc,
+    publish,
+    remove_dead_temporaries,
+    write_all,
+)
 
 logger = logging.getLogger(__name__)
 CACHE_ENV = "HAR_FINETUNE_CACHE"
+_tidied: set[Path] = set()  # cache dirs whose dead processes' temporaries this process removed
 
 
 def default_cache_dir() -> Path:
@@ -71,6 +80,7 @@ def cached_pixels(
     if len(content_hashes) != len(ids):
         raise ValueError(f"{len(ids)} ids but {len(content_hashes)} content hashes")
     folder = _folder(cache_dir, geometry.key, content_hashes)
+    tidy(cache_dir)
     if not verified(folder, len(ids)):
         writer = Writer(folder.parent, geometry.key)
         try:
@@ -81,6 +91,15 @@ def cached_pixels(
             writer.discard()
         _check_rebuilt(folder, len(ids))
     return PixelCache(folder)
+
+
+def tidy(cache_dir: str | Path) -> None:
+    """Once per process and cache dir: remove what dead processes of this host left under construction there."""
+    cache_dir = Path(cache_dir)
+    if cache_dir not in _tidied:
+        _tidied.add(cache_dir)
+        for part in ("pixels", "scans"):
+            remove_dead_temporaries(cache_dir / part)
 
 
 def verified(folder: Path, count: int) -> bool:
@@ -193,6 +212,7 @@ def open_store(
     complete one, else assembled from what the recorder holds, the dataset's previous store and, for the rest,
     a decoding pass."""
     folder = _folder(cache_dir, storage.key, content_hashes)
+    tidy(cache_dir)
     try:
         if not verified(folder, len(ids)):
             reused, checksums = _reusable(ids, content_hashes, storage, cache_dir, name, recorder)

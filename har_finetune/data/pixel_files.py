@@ -20,7 +20,9 @@ import json
 import logging
 import mmap
 import os
+import re
 import shutil
+import socket
 import threading
 import uuid
 import weakref
@@ -128,12 +130,52 @@ class PixelCache:
         return None if name is None else folder / name
 
 
+def temporary_name(name: str) -> str:
+    """`name` under construction: host and pid say whose it is, so that a later run can remove a dead process's."""
+    return f"{name}.tmp-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+TEMPORARY = re.compile(r"\.tmp-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]{8}(\.npz)?$")
+
+
+def remove_dead_temporaries(folder: Path) -> list[str]:
+    """Remove what processes of this host that no longer run left under construction in `folder` (a SIGKILL while
+    building a store, the OOM killer). Another host's are left alone: its processes cannot be seen from here."""
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    host = socket.gethostname()
+    for path in entries:
+        match = TEMPORARY.search(path.name)
+        if match and match["host"] == host and not _running(int(match["pid"])):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path.name)
+    if removed:
+        logger.info("removed %d temporary cache files of processes that no longer run: %s", len(removed), removed)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 class Writer:
     """Appends uint8 HWC images to one shard file under construction (thread-safe); the shard stays in a temporary
     folder until `publish` links it into a cache folder. Written pages are dropped from the page cache as it goes."""
 
     def __init__(self, parent: Path, name: str):
-        self.folder = parent / f"{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.folder = parent / temporary_name(name)
         self.folder.mkdir(parents=True)
         self.shard = self.folder / "shard.u8"
         self._out, self._lock, self._offset, self._dropped = open(self.shard, "wb"), threading.Lock(), 0, 0
@@ -182,7 +224,7 @@ def publish(
     """Assemble a cache folder from (shard file, row) per image: each distinct shard is hard-linked (copied where
     links are refused) into a temporary folder, then index, hashes and meta (last), then a rename into place; a
     complete folder from a concurrent builder wins. `checksums`: each shard file's, recorded when it was written."""
-    staging = folder.parent / f"{folder.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging = folder.parent / temporary_name(folder.name)
     staging.mkdir(parents=True)
     try:
         shards: dict[Path, int] = {}

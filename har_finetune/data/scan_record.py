@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import os
-import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ import PIL
 
 from har_finetune.data.checksums import checksum, hasher
 from har_finetune.data.images import ScanResult
+from har_finetune.data.pixel_files import temporary_name
 
 try:
     import xxhash
@@ -134,7 +134,7 @@ class ScanRecord:
         kind = checksum(b"").partition(":")[0].encode()
         columns["checksum_kind"] = np.frombuffer(kind, dtype=np.uint8)
         columns["checksum"] = np.frombuffer(_columns_checksum(columns, kind).encode(), dtype=np.uint8)
-        temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}.npz")
+        temporary = path.with_name(f"{temporary_name(path.name)}.npz")
         try:
             np.savez(temporary, **columns)
             os.replace(temporary, path)
