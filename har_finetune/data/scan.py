@@ -31,7 +31,7 @@ def scan_dataset(
     """One result per id: recorded where the file is unchanged (`record_file`, None: decode every image), else
     decoded (and handed to `recorder`). The record is rewritten by each node's first process."""
     rank, world = (dist.get_rank(), dist.get_world_size()) if _distributed() else (0, 1)
-    previous = ScanRecord.load(record_file) if record_file else ScanRecord([], [])
+    previous = ScanRecord.load_for(record_file, ids) if record_file else ScanRecord([], [])
     checks = check_images(reader, ids[rank::world], previous, recorder, workers)
     if world > 1:
         shares = [None] * world

@@ -1,6 +1,10 @@
 """The recorded scan: what the last input scan of a dataset found, so that the next run decodes only what changed.
 
     <cache dir>/scans/<dataset>.npz     one row per image: id, file stamp, file hash, validity, content hash, size
+    <cache dir>/scans/listing-<ids>.txt  names the record last written for a dataset with these ids (relative paths)
+
+A dataset seen for the first time at its path (a copy on a node's local disk, a moved folder) starts from the
+record of the last dataset with the same file list, if any: its files then match recorded ones by their bytes.
 
 An image's recorded result (readable or why not, the content hash of its decoded pixels, its size) is reused when
 - its file stamp is unchanged: size, mtime_ns, ctime_ns and inode from one `stat`, no read. The kernel sets ctime
@@ -79,6 +83,19 @@ class ScanRecord:
         self._row = {image_id: i for i, image_id in enumerate(ids)}
         self._by_hash = None
 
+    @classmethod
+    def load_for(cls, path: Path, ids: list[str]) -> "ScanRecord":
+        """The record at `path`; where there is none yet, that of the last dataset with the same `ids` (a copy or
+        a move of this one: its files are recognised by their bytes)."""
+        if path.exists():
+            return cls.load(path)
+        try:
+            other = path.parent / _listing_pointer(path.parent, ids).read_text().strip()
+        except OSError:
+            return cls([], [])
+        logger.info("no recorded scan of this dataset's path yet; starting from %s (the same file list)", other.name)
+        return cls.load(other)
+
     def by_id(self, image_id: str) -> Checked | None:
         row = self._row.get(image_id)
         return None if row is None else self.checks[row]
@@ -140,6 +157,18 @@ class ScanRecord:
             os.replace(temporary, path)
         finally:
             temporary.unlink(missing_ok=True)
+        pointer = _listing_pointer(path.parent, ids)
+        temporary = pointer.with_name(temporary_name(pointer.name))
+        try:
+            temporary.write_text(path.name)
+            os.replace(temporary, pointer)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+
+def _listing_pointer(folder: Path, ids: list[str]) -> Path:
+    digest = hashlib.blake2b("\0".join(ids).encode(), digest_size=16).hexdigest()
+    return folder / f"listing-{digest}.txt"
 
 
 def _intact(saved: dict[str, np.ndarray]) -> bool:
