@@ -34,7 +34,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from har_finetune.data.checksums import CHECKSUM, checked_files, file_checksum, hasher, mark_verified
+from har_finetune.data.checksums import BlockHasher, file_record, first_mismatch, mark_verified
 from har_finetune.data.images import decode_rgb
 
 logger = logging.getLogger(__name__)
@@ -126,8 +126,7 @@ class PixelCache:
             recorded = json.loads((folder / "meta.json").read_text())["checksums"]
         except (OSError, ValueError, KeyError):
             return folder / "meta.json"
-        name = checked_files(folder, recorded)
-        return None if name is None else folder / name
+        return first_mismatch({folder / name: record for name, record in recorded.items()})
 
 
 def temporary_name(name: str) -> str:
@@ -179,7 +178,7 @@ class Writer:
         self.folder.mkdir(parents=True)
         self.shard = self.folder / "shard.u8"
         self._out, self._lock, self._offset, self._dropped = open(self.shard, "wb"), threading.Lock(), 0, 0
-        self._hash = hasher()
+        self._hash = BlockHasher()
         weakref.finalize(self, shutil.rmtree, self.folder, True)  # a run that stops before publishing leaves nothing
 
     def append(self, pixels: np.ndarray, decoded_size: tuple[int, int]) -> tuple[Path, tuple[int, ...]]:
@@ -200,9 +199,9 @@ class Writer:
 
     @property
     def checksum(self) -> str:
-        """Of what was appended so far."""
+        """The record (data/checksums.py) of what was appended so far."""
         with self._lock:
-            return f"{CHECKSUM}:{self._hash.hexdigest()}"
+            return self._hash.record()
 
     def close(self) -> None:
         if not self._out.closed:
@@ -237,9 +236,9 @@ def publish(
         hashes = np.frombuffer(b"".join(bytes.fromhex(h) for h in content_hashes), dtype=np.uint8)
         np.save(staging / "hashes.npy", hashes.reshape(len(content_hashes), -1))
         names = [(f"shard-{k}.u8", (staging / f"shard-{k}.u8").stat().st_size) for k in range(len(shards))]
-        recorded = {f"shard-{k}.u8": checksums.get(path) or file_checksum(path) for path, k in shards.items()}
+        recorded = {f"shard-{k}.u8": checksums.get(path) or file_record(path) for path, k in shards.items()}
         for name in ("index.npy", "hashes.npy"):
-            recorded[name] = file_checksum(staging / name)
+            recorded[name] = file_record(staging / name)
             mark_verified(staging / name, recorded[name])
         meta = {"format": FORMAT_VERSION, "count": len(entries), "shards": names, "geometry": geometry_key}
         meta["checksums"] = recorded
