@@ -46,7 +46,8 @@ class HarTrainer(Trainer):
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         # the weights of checkpoints and of the final model: safetensors makes them 0600 whatever the umask
         super()._save(output_dir, state_dict)
-        follow_umask(output_dir if output_dir is not None else self.args.output_dir)
+        if self.args.should_save:  # Trainer calls _save on every rank; the main process writes
+            follow_umask(output_dir if output_dir is not None else self.args.output_dir)
 
     def get_eval_dataloader(self, eval_dataset: str | Dataset | None = None):
         # With persistent workers, stock Trainer keeps one loader under the key "eval" whatever dataset it was
