@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import bench, scaling
+from benchmarks import bench, checksum_cost, scaling
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -134,3 +134,11 @@ def test_scaling_benchmark_times_both_runs_and_splits_memory(capsys, tmp_path):
         # never exceeds the kernel's high-water mark (VmHWM, read by the run itself)
         assert 0 <= heap <= peak and 0 <= file_backed <= peak
     assert all((tmp_path / f"run60_{run}" / "all_results.json").is_file() for run in ("first", "second"))
+
+
+def test_checksum_cost_benchmark_times_the_check_against_an_epoch(capsys, tmp_path):
+    assert checksum_cost.main(["--images", "40", "--work", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "cached epoch, data side" in out
+    rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| ") and "thread" in line]
+    assert len(rows) >= 4 and all(float(row[2]) > 0 and row[-1].rstrip(" |").endswith("%") for row in rows)
