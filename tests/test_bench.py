@@ -128,11 +128,12 @@ def test_scaling_benchmark_times_both_runs_and_splits_memory(capsys, tmp_path):
     for row in rows:
         wall, scan, peak, heap = float(row[2]), float(row[4]), float(row[7]), float(row[8])
         file_backed, libraries = (float(cell.strip("()")) for cell in row[9].split())
-        assert wall > scan > 0 and peak > 0 and libraries > 0 and float(row[10]) > 0  # the cache on disk
-        # heap and file-backed pages are sampled from outside every 50 ms: on a busy machine a short run can end
-        # before a sample lands (CI once read a heap of 0.0 at 60 images); what always holds is that a sample
-        # never exceeds the kernel's high-water mark (VmHWM, read by the run itself)
-        assert 0 <= heap <= peak and 0 <= file_backed <= peak
+        assert wall > 0 and peak > 0 and libraries > 0 and float(row[10]) > 0  # the cache on disk
+        # Only what always holds: the table rounds to 0.1 s and 0.01 GB, and the scan of 60 images (recorded, on
+        # the second run) takes under 0.05 s; heap and file-backed pages are sampled from outside every 50 ms, and
+        # on a busy machine a short run can end before a sample lands (CI once read a heap of 0.0). A phase never
+        # exceeds the whole run, and a sample never the kernel's high-water mark (VmHWM, read by the run itself).
+        assert 0 <= scan <= wall and 0 <= heap <= peak and 0 <= file_backed <= peak
     assert all((tmp_path / f"run60_{run}" / "all_results.json").is_file() for run in ("first", "second"))
 
 
