@@ -16,7 +16,7 @@ import torch
 from transformers import CLIPImageProcessor
 
 from har_finetune.data import images, pixel_files, scan_record
-from har_finetune.data.cache import ScanRecorder, open_store
+from har_finetune.data.cache import ScanRecorder, open_store, scan_record_file
 from har_finetune.data.preprocessing import Preprocessing
 from har_finetune.data.scan import scan_dataset
 from har_finetune.data.sources import FileReader
@@ -106,6 +106,25 @@ def test_a_copied_dataset_is_known_by_its_bytes(dataset, tmp_path, decodes):
     shutil.copytree(folder, copy)  # new inodes and ctimes
     decodes.clear()
     assert _scan(copy, ids, tmp_path) == first and decodes == []
+
+
+def test_a_dataset_copied_to_another_path_starts_from_the_record_of_the_same_file_list(dataset, tmp_path, decodes):
+    """Records are kept per dataset path (scan_record_file); a path seen for the first time with the same ids starts
+    from the last record of that file list, so a copy on a node's local disk decodes nothing (docs/performance.md)."""
+    folder, ids = dataset
+    first = scan_dataset(FileReader(str(folder)), ids, scan_record_file(tmp_path, str(folder)), workers=2)
+    copy = tmp_path / "elsewhere" / "data"
+    shutil.copytree(folder, copy)
+    decodes.clear()
+    record = scan_record_file(tmp_path, str(copy))
+    assert not record.exists()
+    assert scan_dataset(FileReader(str(copy)), ids, record, workers=2) == first and decodes == []
+    assert record.exists()  # its own record from now on
+    (copy / "new.jpg").write_bytes((copy / "0.jpg").read_bytes()[:-2])  # another file list: nothing to start from
+    decodes.clear()
+    other = scan_record_file(tmp_path, "another")
+    scan_dataset(FileReader(str(copy)), [*ids, "new.jpg"], other, workers=2)
+    assert len(decodes) == len(ids) + 1
 
 
 def test_rows_without_a_stamp_are_checked_by_their_bytes(dataset, tmp_path, decodes):

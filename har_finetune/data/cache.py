@@ -16,19 +16,33 @@ image gives a new key), their order and the stored geometry, so a stale cache is
   from the store (or from the file, for images the store had to shrink).
 
 With DDP, the local main process of each node builds inside `main_process_first`; the other ranks then open it.
+
+Every folder is checked against the checksums recorded when its files were written (data/checksums.py), once per
+process and file, before its pixels reach a batch: a file whose bytes changed since (a failing disk, a half-synced
+copy) is named in one warning and its folder rebuilt from the images.
 """
 
 import hashlib
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from har_finetune.data.pixel_files import FORMAT_VERSION, PixelCache, Writer, hwc, publish, write_all
+from har_finetune.data.pixel_files import (
+    FORMAT_VERSION,
+    PixelCache,
+    Writer,
+    hwc,
+    publish,
+    remove_dead_temporaries,
+    write_all,
+)
 
 logger = logging.getLogger(__name__)
+_tidied: set[Path] = set()  # cache dirs whose dead processes' temporaries this process removed
 
 
 def _digest(*parts: str) -> str:
@@ -56,15 +70,48 @@ def cached_pixels(
     if len(content_hashes) != len(ids):
         raise ValueError(f"{len(ids)} ids but {len(content_hashes)} content hashes")
     folder = _folder(cache_dir, geometry.key, content_hashes)
-    if not PixelCache.is_complete(folder, len(ids)):
+    tidy(cache_dir)
+    if not verified(folder, len(ids)):
         writer = Writer(folder.parent, geometry.key)
         try:
             entries = write_all(writer, reader, ids, geometry, workers, source)
             writer.close()
-            publish(entries, content_hashes, geometry.key, folder)
+            publish(entries, content_hashes, geometry.key, folder, {writer.shard: writer.checksum})
         finally:
             writer.discard()
+        _check_rebuilt(folder, len(ids))
     return PixelCache(folder)
+
+
+def tidy(cache_dir: str | Path) -> None:
+    """Once per process and cache dir: remove what dead processes of this host left under construction there."""
+    cache_dir = Path(cache_dir)
+    if cache_dir not in _tidied:
+        _tidied.add(cache_dir)
+        for part in ("pixels", "scans"):
+            remove_dead_temporaries(cache_dir / part)
+
+
+def verified(folder: Path, count: int) -> bool:
+    """Is `folder` a complete cache of `count` images whose files hold what was written? A damaged one is named in
+    a warning and removed (its checksums are read once per process and file: data/checksums.py)."""
+    if not PixelCache.is_complete(folder, count):
+        return False
+    damaged = PixelCache.damaged_file(folder)
+    if damaged is None:
+        return True
+    logger.warning(
+        "pixel cache file %s does not hold the bytes written there (checksum mismatch: a failing disk or a partial "
+        "copy?); rebuilding it from the images",
+        damaged,
+    )
+    shutil.rmtree(folder, ignore_errors=True)
+    return False
+
+
+def _check_rebuilt(folder: Path, count: int) -> None:
+    if not verified(folder, count):
+        raise OSError(f"pixel cache {folder} is incomplete or damaged right after it was built: is the disk failing?")
 
 
 class ScanRecorder:
@@ -75,22 +122,29 @@ class ScanRecorder:
     def __init__(self, cache_dir: str | Path, storage):
         self.storage, self.rows = storage, {}  # id -> (shard file, row)
         self.writer = Writer(Path(cache_dir) / "pixels", storage.key)
+        self.checksums: dict[Path, str] = {}  # the other ranks' shards
 
     def __call__(self, image_id: str, pixels: np.ndarray) -> None:
         stored = hwc(self.storage(torch.from_numpy(pixels).permute(2, 0, 1)))
         self.rows[image_id] = self.writer.append(stored, pixels.shape[:2])
 
-    def share(self) -> dict:
+    def share(self) -> tuple[dict, dict]:
+        """(id -> (shard, row), shard -> checksum) of what this process recorded."""
         self.writer.drop_written_pages()  # flushed: another process may link the shard now
-        return dict(self.rows)
+        return dict(self.rows), {self.writer.shard: self.writer.checksum}
 
-    def add(self, rows: dict) -> None:
-        """Rows recorded by another process; those whose shard this process cannot see (another node's local cache
-        dir) are left out, and the store decodes those images again."""
+    def add(self, shared: tuple[dict, dict]) -> None:
+        """What another process recorded (its `share()`); rows whose shard this process cannot see (another node's
+        local cache dir) are left out, and the store decodes those images again."""
+        rows, checksums = shared
         visible: dict[Path, bool] = {}
         for image_id, (shard, row) in rows.items():
             if visible.setdefault(shard, shard.is_file()):
                 self.rows.setdefault(image_id, (shard, row))
+        self.checksums.update(checksums)
+
+    def all_checksums(self) -> dict[Path, str]:
+        return {**self.checksums, self.writer.shard: self.writer.checksum}
 
     def discard(self) -> None:
         self.writer.discard()
@@ -148,9 +202,14 @@ def open_store(
     complete one, else assembled from what the recorder holds, the dataset's previous store and, for the rest,
     a decoding pass."""
     folder = _folder(cache_dir, storage.key, content_hashes)
+    tidy(cache_dir)
     try:
-        if not PixelCache.is_complete(folder, len(ids)):
-            _assemble(reader, ids, content_hashes, storage, cache_dir, name, recorder, folder)
+        if not verified(folder, len(ids)):
+            reused, checksums = _reusable(ids, content_hashes, storage, cache_dir, name, recorder)
+            _assemble(reader, ids, content_hashes, storage, folder, reused, checksums)
+            if not verified(folder, len(ids)):  # it took a damaged shard from a recording or an earlier store
+                _assemble(reader, ids, content_hashes, storage, folder, {}, {})
+                _check_rebuilt(folder, len(ids))
     finally:
         if recorder is not None:
             recorder.discard()  # what was published is linked into the store
@@ -158,19 +217,28 @@ def open_store(
     return PixelStore(PixelCache(folder), ids, content_hashes, reader, Path(cache_dir))
 
 
-def _assemble(reader, ids, content_hashes, storage, cache_dir, name, recorder, folder: Path) -> None:
-    recorded = {}
+def _reusable(ids, content_hashes, storage, cache_dir, name, recorder) -> tuple[dict, dict[Path, str]]:
+    """The images of the store that need no decode (id -> (shard, row)): recorded by the scan, else in the dataset's
+    previous store under the same content hash; and the checksums recorded for their shards."""
+    recorded, checksums = {}, {}
     if recorder is not None:
         recorder.writer.close()  # every byte on disk before its shard is linked and its size recorded
-        recorded = recorder.rows
+        recorded, checksums = recorder.rows, recorder.all_checksums()
     previous = _previous_store(cache_dir, storage, name)
     earlier = {h: i for i, h in enumerate(previous.content_hashes())} if previous else {}
+    if previous:
+        checksums = {**previous.checksums(), **checksums}
     entries = {}
     for image_id, content_hash in zip(ids, content_hashes):
         if image_id in recorded:
             entries[image_id] = recorded[image_id]
         elif content_hash in earlier:
             entries[image_id] = previous.entry(earlier[content_hash])
+    return entries, checksums
+
+
+def _assemble(reader, ids, content_hashes, storage, folder: Path, entries: dict, checksums: dict) -> None:
+    """Publish the store of `ids` from the `entries` reused (their shards' `checksums`), decoding the rest."""
     writer = Writer(folder.parent, storage.key)
     try:
         for attempt in range(2):
@@ -180,7 +248,8 @@ def _assemble(reader, ids, content_hashes, storage, cache_dir, name, recorder, f
                 entries.update(zip(missing, write_all(writer, reader, missing, storage, None)))
             writer.close()
             try:
-                return publish([entries[i] for i in ids], content_hashes, storage.key, folder)
+                sums = {**checksums, writer.shard: writer.checksum}
+                return publish([entries[i] for i in ids], content_hashes, storage.key, folder, sums)
             except FileNotFoundError:  # a rank of another node removed its recording: it published this store
                 if PixelCache.is_complete(folder, len(ids)):
                     return

@@ -6,7 +6,8 @@ A full decode is the only reliable check: `Image.verify()` passes truncated JPEG
 
 `scan_images` decodes every image (data/scan.py's `scan_dataset`, what a run calls, decodes only those that
 changed since the recorded scan, and shares the work among ranks). A file that fails (truncated or corrupt, zero bytes,
-not an image at all, over Pillow's decompression-bomb limit) gets a `ScanResult` with the reason, and
+not an image at all, over Pillow's decompression-bomb limit: `Image.MAX_IMAGE_PIXELS`, where Pillow itself only
+warns up to twice that) gets a `ScanResult` with the reason, and
 data/split.py skips it, counts it and lists it in `skipped_images.csv` (or stops: `--strict`,
 `--max_unreadable_fraction`), instead of failing mid-epoch.
 """
@@ -15,6 +16,7 @@ import hashlib
 import io
 import logging
 import re
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -31,9 +33,26 @@ ALPHA_BACKGROUND = (255, 255, 255)
 SCAN_CHUNK = 16  # images per thread-pool task: a future per image costs ~0.1 ms of thread hand-offs
 
 
+def quiet_bomb_warnings() -> None:
+    """Pillow warns (raw, once per decode) between MAX_IMAGE_PIXELS and twice that; `decode_rgb` refuses those
+    images itself, so the warning would only repeat the skip line. A process-wide filter (warnings.catch_warnings is
+    not thread-safe, and the scan decodes on threads), set again by each scan before its threads start: a caller's
+    `catch_warnings` block may have dropped it."""
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+quiet_bomb_warnings()
+
+
 def decode_rgb(data: bytes) -> Image.Image:
     """Raw bytes -> upright 8-bit RGB image; raises on anything that is not a complete image."""
     with Image.open(io.BytesIO(data)) as image:
+        pixels = image.width * image.height
+        if Image.MAX_IMAGE_PIXELS and pixels > Image.MAX_IMAGE_PIXELS:  # Pillow only warns up to twice the limit
+            raise Image.DecompressionBombError(
+                f"Image size ({pixels} pixels) exceeds limit of {Image.MAX_IMAGE_PIXELS} pixels, could be "
+                "decompression bomb DOS attack."
+            )
         image.load()
         ImageOps.exif_transpose(image, in_place=True)  # in place: no copy of an image that is already upright
     if image.mode.startswith("I;16") or image.mode in ("I", "F"):
@@ -111,6 +130,7 @@ def scan_images(reader, ids: list[str], workers: int | None = None, on_image=Non
     process that already runs torch threads can deadlock.
     """
     workers = workers or max(1, min(available_cpus(), 16))
+    quiet_bomb_warnings()
     chunks = [ids[start : start + SCAN_CHUNK] for start in range(0, len(ids), SCAN_CHUNK)]
     results = []
     with (

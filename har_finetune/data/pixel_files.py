@@ -4,19 +4,25 @@
                            reads)
     <folder>/index.npy     one row per image: shard, byte offset, stored height and width, decoded height and width
     <folder>/hashes.npy    the images' content hashes (16 bytes each), so a later store can take rows from this one
-    <folder>/meta.json     written last (its presence means the folder is complete): format, count, shards, bytes
+    <folder>/meta.json     written last (its presence means the folder is complete): format, count, shards, bytes,
+                           and the checksum of every other file (data/checksums.py), recorded as it was written
 
 A folder is assembled under a temporary name from shard files, hard-linked (a new store reuses the shards of the
 previous one and of every rank's recording without copying), then renamed into place, so concurrent builders never
-see half a folder. Readers keep at most `RESIDENT_BYTES` of a folder's pages mapped; builders drop the pages they
-read and write after every `CHUNK` images (docs/performance.md, "Memory").
+see half a folder. A shard's checksum is computed while its images are appended (a shard linked from another folder
+keeps the one recorded there), so no file is read back to checksum it; `damaged_file` is what cache.py checks,
+once per process and file, before a folder's pixels reach a batch. Readers keep at most `RESIDENT_BYTES` of a
+folder's pages mapped; builders drop the pages they read and write after every `CHUNK` images (docs/performance.md,
+"Memory").
 """
 
 import json
 import logging
 import mmap
 import os
+import re
 import shutil
+import socket
 import threading
 import uuid
 import weakref
@@ -28,10 +34,11 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from har_finetune.data.checksums import BlockHasher, file_record, first_mismatch, mark_verified
 from har_finetune.data.images import decode_rgb
 
 logger = logging.getLogger(__name__)
-FORMAT_VERSION = 4  # 4: shards and content hashes (3: one file, HWC; 2: CHW)
+FORMAT_VERSION = 5  # 5: checksums (4: shards and content hashes; 3: one file, HWC; 2: CHW)
 RESIDENT_BYTES = 256 << 20  # pixels served by a reader before it drops its mapped pages (RSS bound per process)
 CHUNK = 512  # images per step when a folder is built: the pages read and written are dropped after each
 INDEX_COLUMNS = 6  # shard, offset, height, width, decoded height, decoded width
@@ -86,6 +93,11 @@ class PixelCache:
         """Where image i lies: (shard file, (offset, height, width, decoded height, decoded width))."""
         return self.folder / self.shards[int(self.index[i, 0])], tuple(int(v) for v in self.index[i, 1:])
 
+    def checksums(self) -> dict[Path, str]:
+        """shard file -> its recorded checksum."""
+        recorded = json.loads((self.folder / "meta.json").read_text())["checksums"]
+        return {self.folder / name: recorded[name] for name in self.shards}
+
     def content_hashes(self) -> list[str]:
         return [row.tobytes().hex() for row in np.load(self.folder / "hashes.npy")]
 
@@ -107,21 +119,72 @@ class PixelCache:
         except (OSError, ValueError, KeyError):
             return False
 
+    @staticmethod
+    def damaged_file(folder: Path) -> Path | None:
+        """The first file of complete `folder` whose bytes are not those written (its recorded checksum), else None."""
+        try:
+            recorded = json.loads((folder / "meta.json").read_text())["checksums"]
+        except (OSError, ValueError, KeyError):
+            return folder / "meta.json"
+        return first_mismatch({folder / name: record for name, record in recorded.items()})
+
+
+def temporary_name(name: str) -> str:
+    """`name` under construction: host and pid say whose it is, so that a later run can remove a dead process's."""
+    return f"{name}.tmp-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+TEMPORARY = re.compile(r"\.tmp-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]{8}(\.npz)?$")
+
+
+def remove_dead_temporaries(folder: Path) -> list[str]:
+    """Remove what processes of this host that no longer run left under construction in `folder` (a SIGKILL while
+    building a store, the OOM killer). Another host's are left alone: its processes cannot be seen from here."""
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    host = socket.gethostname()
+    for path in entries:
+        match = TEMPORARY.search(path.name)
+        if match and match["host"] == host and not _running(int(match["pid"])):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path.name)
+    if removed:
+        logger.info("removed %d temporary cache files of processes that no longer run: %s", len(removed), removed)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
 
 class Writer:
     """Appends uint8 HWC images to one shard file under construction (thread-safe); the shard stays in a temporary
     folder until `publish` links it into a cache folder. Written pages are dropped from the page cache as it goes."""
 
     def __init__(self, parent: Path, name: str):
-        self.folder = parent / f"{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.folder = parent / temporary_name(name)
         self.folder.mkdir(parents=True)
         self.shard = self.folder / "shard.u8"
         self._out, self._lock, self._offset, self._dropped = open(self.shard, "wb"), threading.Lock(), 0, 0
+        self._hash = BlockHasher()
         weakref.finalize(self, shutil.rmtree, self.folder, True)  # a run that stops before publishing leaves nothing
 
     def append(self, pixels: np.ndarray, decoded_size: tuple[int, int]) -> tuple[Path, tuple[int, ...]]:
         with self._lock:
             self._out.write(pixels.data)
+            self._hash.update(pixels.data)
             row = (self._offset, pixels.shape[0], pixels.shape[1], *decoded_size)
             self._offset += pixels.nbytes
             if self._offset - self._dropped > RESIDENT_BYTES:
@@ -134,20 +197,33 @@ class Writer:
         os.posix_fadvise(self._out.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
         self._dropped = self._offset
 
+    @property
+    def checksum(self) -> str:
+        """The record (data/checksums.py) of what was appended so far."""
+        with self._lock:
+            return self._hash.record()
+
     def close(self) -> None:
         if not self._out.closed:
             self._out.close()
+            mark_verified(self.shard, self.checksum)  # what this process wrote needs no reading back
 
     def discard(self) -> None:
         self.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def publish(entries: list[tuple[Path, tuple[int, ...]]], content_hashes: list[str], geometry_key: str, folder: Path):
+def publish(
+    entries: list[tuple[Path, tuple[int, ...]]],
+    content_hashes: list[str],
+    geometry_key: str,
+    folder: Path,
+    checksums: dict[Path, str],
+):
     """Assemble a cache folder from (shard file, row) per image: each distinct shard is hard-linked (copied where
     links are refused) into a temporary folder, then index, hashes and meta (last), then a rename into place; a
-    complete folder from a concurrent builder wins."""
-    staging = folder.parent / f"{folder.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    complete folder from a concurrent builder wins. `checksums`: each shard file's, recorded when it was written."""
+    staging = folder.parent / temporary_name(folder.name)
     staging.mkdir(parents=True)
     try:
         shards: dict[Path, int] = {}
@@ -160,7 +236,12 @@ def publish(entries: list[tuple[Path, tuple[int, ...]]], content_hashes: list[st
         hashes = np.frombuffer(b"".join(bytes.fromhex(h) for h in content_hashes), dtype=np.uint8)
         np.save(staging / "hashes.npy", hashes.reshape(len(content_hashes), -1))
         names = [(f"shard-{k}.u8", (staging / f"shard-{k}.u8").stat().st_size) for k in range(len(shards))]
+        recorded = {f"shard-{k}.u8": checksums.get(path) or file_record(path) for path, k in shards.items()}
+        for name in ("index.npy", "hashes.npy"):
+            recorded[name] = file_record(staging / name)
+            mark_verified(staging / name, recorded[name])
         meta = {"format": FORMAT_VERSION, "count": len(entries), "shards": names, "geometry": geometry_key}
+        meta["checksums"] = recorded
         (staging / "meta.json").write_text(json.dumps(meta))
         if folder.exists() and not PixelCache.is_complete(folder, len(entries)):
             logger.warning("pixel cache %s is incomplete or damaged; replacing it", folder)
@@ -192,7 +273,7 @@ def hwc(image: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(image.permute(1, 2, 0).numpy())
 
 
-def write_all(writer: "Writer", reader, ids: list[str], geometry, workers: int | None, source=None) -> list[tuple]:
+def write_all(writer: Writer, reader, ids: list[str], geometry, workers: int | None, source=None) -> list[tuple]:
     """`ids` through `geometry` into `writer`, in chunks of `CHUNK` images: after each, the pages of `source` read
     and of the shard written are dropped, so memory stays flat however many images there are."""
 

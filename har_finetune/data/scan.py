@@ -19,7 +19,7 @@ from pathlib import Path
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from har_finetune.data.images import SCAN_CHUNK, ScanResult, scan_bytes
+from har_finetune.data.images import SCAN_CHUNK, ScanResult, quiet_bomb_warnings, scan_bytes
 from har_finetune.data.scan_record import NO_STAMP, Checked, ScanRecord, file_hash
 
 logger = logging.getLogger(__name__)
@@ -31,11 +31,11 @@ def scan_dataset(
     """One result per id: recorded where the file is unchanged (`record_file`, None: decode every image), else
     decoded (and handed to `recorder`). The record is rewritten by each node's first process."""
     rank, world = (dist.get_rank(), dist.get_world_size()) if _distributed() else (0, 1)
-    previous = ScanRecord.load(record_file) if record_file else ScanRecord([], [])
+    previous = ScanRecord.load_for(record_file, ids) if record_file else ScanRecord([], [])
     checks = check_images(reader, ids[rank::world], previous, recorder, workers)
     if world > 1:
         shares = [None] * world
-        dist.all_gather_object(shares, (checks, recorder.share() if recorder is not None else {}))
+        dist.all_gather_object(shares, (checks, recorder.share() if recorder is not None else None))
         checks = [None] * len(ids)
         for other, (share, recorded) in enumerate(shares):
             checks[other::world] = share
@@ -55,6 +55,7 @@ def _distributed() -> bool:
 def check_images(reader, ids: list[str], previous: ScanRecord, on_image=None, workers=None) -> list[Checked]:
     """`check_one` for every id, on a thread pool (Pillow and the hashes release the GIL), with a progress bar."""
     workers = workers or max(1, min(len(os.sched_getaffinity(0)), 16))
+    quiet_bomb_warnings()
     chunks = [ids[start : start + SCAN_CHUNK] for start in range(0, len(ids), SCAN_CHUNK)]
     check = partial(check_one, reader, previous=previous, on_image=on_image)
     checks = []

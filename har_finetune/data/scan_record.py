@@ -1,6 +1,10 @@
 """The recorded scan: what the last input scan of a dataset found, so that the next run decodes only what changed.
 
     <cache dir>/scans/<dataset>.npz     one row per image: id, file stamp, file hash, validity, content hash, size
+    <cache dir>/scans/listing-<ids>.txt  names the record last written for a dataset with these ids (relative paths)
+
+A dataset seen for the first time at its path (a copy on a node's local disk, a moved folder) starts from the
+record of the last dataset with the same file list, if any: its files then match recorded ones by their bytes.
 
 An image's recorded result (readable or why not, the content hash of its decoded pixels, its size) is reused when
 - its file stamp is unchanged: size, mtime_ns, ctime_ns and inode from one `stat`, no read. The kernel sets ctime
@@ -13,20 +17,25 @@ Anything else is decoded. The split's de-duplication keeps using the content has
 not replaced by the file hash), so two files that decode to the same pixels are still one image. What is not
 caught: a file whose bytes change while its size, mtime, ctime and inode all stay (a clock set back, or a file
 system that does not keep ctime, such as some FUSE mounts); delete `<cache dir>/scans/` to decode everything.
-The record is tied to Pillow's version (a new decoder may decode differently) and to the hash function.
+The record is tied to Pillow's version (a new decoder may decode differently) and to the hash function. It carries
+a checksum of its columns (data/checksums.py): a record whose bytes changed since it was written is named in one
+warning and not used (every image is decoded again, and the record rewritten).
 """
 
 import hashlib
 import json
+import logging
 import os
-import uuid
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import PIL
 
+from har_finetune.data.checksums import checksum, hasher
 from har_finetune.data.images import ScanResult
+from har_finetune.data.pixel_files import temporary_name
 
 try:
     import xxhash
@@ -35,7 +44,8 @@ try:
 except ImportError:  # the GPU machine's image has no xxhash
     xxhash, FILE_HASH = None, "blake2b128"
 
-RECORD_VERSION = 1
+logger = logging.getLogger(__name__)
+RECORD_VERSION = 2  # 2: a checksum of the columns
 NO_STAMP = (-1, -1, -1, -1)
 
 
@@ -73,6 +83,19 @@ class ScanRecord:
         self._row = {image_id: i for i, image_id in enumerate(ids)}
         self._by_hash = None
 
+    @classmethod
+    def load_for(cls, path: Path, ids: list[str]) -> "ScanRecord":
+        """The record at `path`; where there is none yet, that of the last dataset with the same `ids` (a copy or
+        a move of this one: its files are recognised by their bytes)."""
+        if path.exists():
+            return cls.load(path)
+        try:
+            other = path.parent / _listing_pointer(path.parent, ids).read_text().strip()
+        except OSError:
+            return cls([], [])
+        logger.info("no recorded scan of this dataset's path yet; starting from %s (the same file list)", other.name)
+        return cls.load(other)
+
     def by_id(self, image_id: str) -> Checked | None:
         row = self._row.get(image_id)
         return None if row is None else self.checks[row]
@@ -86,13 +109,19 @@ class ScanRecord:
     def load(cls, path: Path) -> "ScanRecord":
         try:
             with np.load(path) as saved:
-                if bytes(saved["identity"]).decode() != _identity():
-                    return cls([], [])
-                ids = bytes(saved["ids"]).decode().split("\0") if len(saved["ids"]) else []
-                errors = bytes(saved["errors"]).decode().split("\0")
-                columns = [saved[k] for k in ("stamps", "file_hashes", "ok", "content", "sizes")]
-        except (OSError, ValueError, KeyError):  # none yet, or damaged: decode everything
+                saved = {key: saved[key] for key in saved.files}
+        except FileNotFoundError:  # none yet: decode everything
             return cls([], [])
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+            saved = None
+        if saved is None or not _intact(saved):
+            logger.warning("the recorded scan %s is damaged (checksum mismatch); decoding every image again", path)
+            return cls([], [])
+        if bytes(saved["identity"]).decode(errors="replace") != _identity():
+            return cls([], [])  # made by another Pillow, hash function or record format
+        ids = bytes(saved["ids"]).decode().split("\0") if len(saved["ids"]) else []
+        errors = bytes(saved["errors"]).decode().split("\0")
+        columns = [saved[k] for k in ("stamps", "file_hashes", "ok", "content", "sizes")]
         checks = [
             Checked(
                 ScanResult(bool(ok), content.tobytes().hex() if ok else "", int(size[0]), int(size[1]), error),
@@ -119,12 +148,51 @@ class ScanRecord:
             "content": _bytes16([bytes.fromhex(r.content_hash) for r in results]),
             "sizes": np.array([(r.width, r.height) for r in results], dtype=np.int32).reshape(-1, 2),
         }
-        temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}.npz")
+        kind = checksum(b"").partition(":")[0].encode()
+        columns["checksum_kind"] = np.frombuffer(kind, dtype=np.uint8)
+        columns["checksum"] = np.frombuffer(_columns_checksum(columns, kind).encode(), dtype=np.uint8)
+        temporary = path.with_name(f"{temporary_name(path.name)}.npz")
         try:
             np.savez(temporary, **columns)
             os.replace(temporary, path)
         finally:
             temporary.unlink(missing_ok=True)
+        pointer = _listing_pointer(path.parent, ids)
+        temporary = pointer.with_name(temporary_name(pointer.name))
+        try:
+            temporary.write_text(path.name)
+            os.replace(temporary, pointer)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+
+def _listing_pointer(folder: Path, ids: list[str]) -> Path:
+    digest = hashlib.blake2b("\0".join(ids).encode(), digest_size=16).hexdigest()
+    return folder / f"listing-{digest}.txt"
+
+
+def _intact(saved: dict[str, np.ndarray]) -> bool:
+    """Do the columns match their checksum? (A record of an older format, without one, counts as intact: its
+    identity differs, so it is not used.) A checksum this machine cannot compute (xxh3 without xxhash) counts as a
+    match too: the identity names the hash function, so that record is not used either."""
+    if "checksum" not in saved or "identity" not in saved:
+        return "identity" in saved
+    try:
+        return bytes(saved["checksum"]).decode() == _columns_checksum(saved, bytes(saved["checksum_kind"]))
+    except (KeyError, UnicodeDecodeError):
+        return False
+    except ValueError:  # hasher(): not available here
+        return True
+
+
+def _columns_checksum(columns: dict[str, np.ndarray], kind: bytes) -> str:
+    """Of every column but the checksum itself: names, shapes and bytes, in name order."""
+    digest = hasher(kind.decode())
+    for key in sorted(set(columns) - {"checksum"}):
+        column = np.ascontiguousarray(columns[key])
+        digest.update(f"{key}{column.dtype.str}{column.shape}".encode())
+        digest.update(column.tobytes())
+    return f"{kind.decode()}:{digest.hexdigest()}"
 
 
 def _bytes16(values: list[bytes]) -> np.ndarray:

@@ -70,7 +70,8 @@ def make_split(
     test_source = "supplied" if _supplied_test_is_usable(table, source) else "carved"
     if test_source == "carved":
         table = table[table["source"] == "train"]  # placeholder labels must not reach training either
-    table, num_duplicates = _drop_duplicates(table)
+    table, num_duplicates, conflicts = _drop_duplicates(table)
+    skipped = pd.concat([skipped, conflicts], ignore_index=True)
     test = table[table["source"] == "test"]
     rest = table[table["source"] == "train"]
     if test_source == "carved":
@@ -118,16 +119,35 @@ def _check_skips(skipped: pd.DataFrame, total: int, root: str, max_fraction: flo
     )
 
 
-def _drop_duplicates(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Keep one image per content; prefer the supplied test copy; drop content labelled two different ways."""
+def _drop_duplicates(table: pd.DataFrame) -> tuple[pd.DataFrame, int, pd.DataFrame]:
+    """Keep one image per content; prefer the supplied test copy; drop content labelled two different ways (returned
+    as skipped rows, id and reason, naming the other files and their labels)."""
     table = table.assign(_order=(table["source"] != "test").astype(int)).sort_values(["_order", "id"])
     conflicting = table.groupby("hash")["label"].transform("nunique") > 1
+    conflicts = _conflict_reasons(table[conflicting])
     if conflicting.any():
-        logger.warning("dropped %d images whose identical content carries different labels", int(conflicting.sum()))
+        logger.warning(
+            "dropped %d images whose identical content carries different labels (listed in skipped_images.csv), "
+            "e.g. %s: %s",
+            int(conflicting.sum()),
+            conflicts["id"].iloc[0],
+            conflicts["reason"].iloc[0],
+        )
     kept = table[~conflicting].drop_duplicates("hash", keep="first")
-    removed = len(table) - len(kept)
+    removed = int((~conflicting).sum()) - len(kept)  # the conflicting ones are counted as skipped
     logger.info("removed %d exact duplicate images before splitting (%d kept)", removed, len(kept))
-    return kept.drop(columns="_order").sort_index(), removed
+    return kept.drop(columns="_order").sort_index(), removed, conflicts
+
+
+def _conflict_reasons(conflicting: pd.DataFrame) -> pd.DataFrame:
+    """One skipped row per image of a content labelled two ways: its label, and every other file with its label."""
+    rows = []
+    for _, group in conflicting.groupby("hash", sort=False):
+        for image_id, label in zip(group["id"], group["label"]):
+            others = ", ".join(f"{other} ('{other_label}')" for other, other_label in zip(group["id"], group["label"])
+                               if other != image_id)  # fmt: skip
+            rows.append((image_id, f"conflicting labels: labelled '{label}', but the same pixels as {others}"))
+    return pd.DataFrame(rows, columns=["id", "reason"])
 
 
 def _supplied_test_is_usable(table: pd.DataFrame, source: LabelledImages) -> bool:

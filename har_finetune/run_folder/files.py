@@ -1,5 +1,8 @@
 """The run folder's file names, and atomic writes: a file that exists is complete (temporary file in the same
-folder, fsync, rename). docs/run_folder.md specifies every file."""
+folder, fsync, rename). docs/run_folder.md specifies every file.
+
+Files get the mode `open()` would give them (0666 less the umask): `mkstemp` alone makes them 0600 whatever the
+umask, and `os.replace` keeps that, so a lab sharing a folder (umask 002 or 022) could not read a colleague's run."""
 
 import json
 import os
@@ -48,12 +51,26 @@ def is_output_folder(path: str | os.PathLike) -> bool:
     return is_run_folder(path) or any((path / name).is_file() for name in (REPORT, *FIGURES))
 
 
+def umask() -> int:
+    """The process's umask, read without changing it (Linux >= 4.7 shows it in /proc; elsewhere set and restored)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~umask())  # as open() would create it (mkstemp: 0600 whatever the umask)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -62,6 +79,15 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def follow_umask(folder: str | os.PathLike) -> None:
+    """Give the files directly in `folder` the mode `open()` would have given them: safetensors (0.8) writes its
+    files 0600 whatever the umask, so checkpoint and final weights were unreadable to the rest of a lab."""
+    mode = 0o666 & ~umask()
+    for path in Path(folder).iterdir():
+        if path.is_file() and not path.is_symlink() and path.stat().st_mode & 0o777 != mode:
+            os.chmod(path, mode)
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 from transformers import Trainer
 
 from har_finetune.data.transforms import DeviceTransform
+from har_finetune.run_folder.files import follow_umask
 from har_finetune.training.optimization import lp_ft_multipliers, param_groups, standard_schedule
 
 
@@ -41,6 +42,12 @@ class HarTrainer(Trainer):
         if self.device_transform is not None and "pixel_values" in inputs:
             inputs["pixel_values"] = self.device_transform(inputs["pixel_values"], seeds)
         return inputs
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        # the weights of checkpoints and of the final model: safetensors makes them 0600 whatever the umask
+        super()._save(output_dir, state_dict)
+        if self.args.should_save:  # Trainer calls _save on every rank; the main process writes
+            follow_umask(output_dir if output_dir is not None else self.args.output_dir)
 
     def get_eval_dataloader(self, eval_dataset: str | Dataset | None = None):
         # With persistent workers, stock Trainer keeps one loader under the key "eval" whatever dataset it was
