@@ -1,4 +1,5 @@
-# make demo   set up .venv and run the offline demo (synthetic HAR-named images, tiny CLIP + SigLIP, CPU)
+# make demo   set up .venv and run the offline demo: a campaign of tiny CLIP + SigLIP x 3 seeds on synthetic
+#             HAR-named images to outputs/demo/report/REPORT.md (CPU, ~1 min on 2 cores)
 # make test   set up .venv and run the whole test suite (Slurm tests install and start a local cluster)
 PYTHON ?= python3
 VENV := .venv

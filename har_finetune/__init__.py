@@ -16,10 +16,11 @@ passes between training, plotting and visualising):
 - guards.py, preemption.py  faults (NaN, out of memory, disk full) and Slurm signals
 - report.py, plots.py, visualize.py  read run folders only: REPORT.md, figures, annotated samples
 - campaign.py    seed and sweep campaigns (Slurm job arrays, --task_index): a task's command line
+- campaigns/     `python -m har_finetune.campaign submit|run|status|report`: models x seeds to the report
 - compare_plots.py, comparison.py, report_stats.py, stats.py  overlays, seed groups, paired comparisons and
                  their statistics (scipy)
 - predict.py     `python -m har_finetune.predict RUN_DIR PATH...`: top-k labels for any images
-- demo.py        offline smoke demo: synthetic HAR-named images and tiny checkpoints
+- demo.py        offline smoke demo: a campaign on synthetic HAR-named images and tiny checkpoints
 """
 
 HAR_CLASSES = (

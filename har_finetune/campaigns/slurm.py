@@ -41,31 +41,48 @@ def submit(plan: Plan, sbatch_options: str) -> dict:
     extra = shlex.split(sbatch_options)
     plan.log_dir.mkdir(parents=True, exist_ok=True)  # Slurm does not create the folder of --output
     write_record(plan, slurm={"submitted": False})  # the tasks may start before we write it again
-    arrays = {}
+    arrays: dict[str, str] = {}
     for model in plan.models:
-        arrays[model.name] = sbatch(
+        arrays[model.name] = _sbatch_after(
+            arrays,
             [
                 f"--array=1-{plan.seeds}",
                 f"--job-name=har-{model.name}",
-                f"--output={plan.log_dir}/%x-%A_%a.out",
+                f"--output={plan.log_dir}/har-{model.name}-%A_%a.out",  # not %x: --sbatch may rename the job
                 *extra,
                 f"fine_tune_har_{model.family}.slurm",
                 *plan.model_argv(model),
-            ]
+            ],
         )
-    report = sbatch(
+    write_record(plan, slurm={"arrays": arrays, "report": None, "log_dir": str(plan.log_dir)})
+    report = _sbatch_after(
+        arrays,
         [
             f"--dependency=afterany:{':'.join(arrays.values())}",
             "--job-name=har-report",
-            f"--output={plan.log_dir}/%x-%j.out",
+            f"--output={plan.log_dir}/har-report-%j.out",
             *extra,
             REPORT_SCRIPT,
             str(plan.output_dir),
-        ]
+        ],
     )
     slurm = {"arrays": arrays, "report": report, "log_dir": str(plan.log_dir)}
     write_record(plan, slurm=slurm)
     return slurm
+
+
+def _sbatch_after(submitted: dict[str, str], args: list[str]) -> str:
+    """sbatch; a refusal names the arrays already submitted (they run without a report job: cancel or keep them)."""
+    try:
+        return sbatch(args)
+    except UserError as e:
+        if not submitted:
+            raise
+        jobs = " ".join(submitted.values())
+        raise UserError(
+            f"{e}; already submitted: {jobs} (scancel {jobs}, or run the report later with "
+            "python -m har_finetune.campaign report OUTPUT_DIR)"
+        ) from None
 
 
 def task_log(slurm: dict, name: str, seed: int) -> Path | None:

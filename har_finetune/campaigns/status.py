@@ -52,6 +52,13 @@ def log_epoch(log: Path | None) -> float | None:
     return float(epochs[-1]) if epochs else None
 
 
+def log_restarts(log: Path | None) -> int:
+    """The restart count scripts/slurm_job.sh logs (`job 12_3 (restart 2): ...`), when Slurm no longer knows."""
+    if log is None or not log.is_file():
+        return 0
+    return max(map(int, re.findall(r"\(restart (\d+)\)", log.read_text(errors="replace"))), default=0)
+
+
 def _accuracy(run_dir: Path) -> float | None:
     try:
         return float(json.loads((run_dir / RESULTS).read_text())["test_accuracy"])
@@ -66,7 +73,7 @@ def _requeued(restarts: int) -> str:
 def task_state(task: Task, queue: dict | None, log: Path | None, outcome: dict | None) -> TaskState:
     """`queue`: Slurm's view of the task ({"state", "restarts", "reason"}) or None; `outcome`: what `campaign run`
     recorded for it (exit code, error line) or None."""
-    restarts = queue["restarts"] if queue else 0
+    restarts = queue["restarts"] if queue else log_restarts(log)
     accuracy = _accuracy(task.run_dir)
     if accuracy is not None:
         return TaskState(task, "finished", f"test accuracy {100 * accuracy:.2f}%{_requeued(restarts)}", accuracy)
