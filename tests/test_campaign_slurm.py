@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -125,7 +126,7 @@ def test_submit_runs_arrays_then_the_report_job_and_matches_campaign_run(cluster
 
 
 def test_status_while_queued_and_running(cluster, har, tiny_checkpoints, tmp_path):
-    """One job holds the only CPUs: the campaign's tasks wait in the queue, then run."""
+    """One job holds both nodes: the campaign's tasks wait in the queue, then run; a requeued task says so."""
     out = tmp_path / "c"
     blocker = cluster.sbatch("--nodes=2", "--exclusive", "--wrap", "sleep 300", "-o", "/dev/null")
     argv = campaign_argv("submit", har, tiny_checkpoints, out)
@@ -147,9 +148,17 @@ def test_status_while_queued_and_running(cluster, har, tiny_checkpoints, tmp_pat
     assert [line.split()[:2] for line in status()[:2]] == [["clip/seed-1", "queued"], ["clip/seed-2", "queued"]]
     cluster.run("scancel", blocker)
     deadline = time.monotonic() + 300
-    while not any(" running " in line for line in status()[:2]):
+    while not re.match(r"clip/seed-1 +running +epoch [0-9.]+$", status()[0]):
         assert time.monotonic() < deadline, status()
-        time.sleep(1)
-    report_job = json.loads((out / "campaign.json").read_text())["slurm"]["report"]
-    wait_for(cluster, report_job, timeout=600)
-    assert all(line.split()[1] == "finished" for line in status()[:2]), status()
+        time.sleep(0.5)
+    record = json.loads((out / "campaign.json").read_text())["slurm"]
+    task = f"{record['arrays']['clip']}_1"
+    cluster.run("scontrol", "requeue", task)  # as preemption does
+    cluster.wait_state(task, {"PENDING"})
+    assert "(requeued 1 time)" in status()[0], status()
+    time.sleep(3)  # then start it now rather than after BeginTime (~2 min)
+    cluster.run("scontrol", "update", f"JobId={task}", "StartTime=now")
+    wait_for(cluster, record["report"], timeout=600)
+    lines = status()
+    assert all(line.split()[1] == "finished" for line in lines[:2]), lines
+    assert lines[0].endswith("(requeued 1 time)"), lines

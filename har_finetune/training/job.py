@@ -52,7 +52,8 @@ def main(argv: list[str], family: str) -> int:
     model_args, data_args, training_args = parse_args(argv, family)
     setup_logging(training_args)
     run_dir = Path(training_args.output_dir)
-    check_output_dir(run_dir)
+    if training_args.process_index == 0:  # the folder's one writer: other ranks would see its half-written files
+        check_output_dir(run_dir)
     check_checkpointing(training_args)
     identity = settings_identity(vars(model_args), vars(data_args), training_args.to_dict())
     identity["world_size"] = training_args.world_size
