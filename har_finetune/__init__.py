@@ -56,9 +56,14 @@ reporting/     reads run folders only (through RunRecord): figures, REPORT.md, s
   sections.py    the uncertainty sections of REPORT.md; report.py REPORT.md itself
   samples.py     annotated test images; model_card.py the run folder's README.md
   plot_command.py, samples_command.py  plot_metrics.py and visualize_predictions.py
+campaigns/     `python -m har_finetune.campaign submit|run|status|report`: models x seeds to the report
+  plan.py        the campaign's models, seeds, flags and folders (campaign.json); cli.py its subcommands
+  slurm.py       job arrays and the dependent report job; local.py the same tasks in this process
+  status.py      one line per task; report.py REPORT.md with the campaign's tasks and samples
 side commands  python -m har_finetune.X
-  campaign.py    list a sweep's tasks; check_args.py the Slurm batch-host check; predict.py top-k labels of images;
-  prefetch.py    fill the Hugging Face cache for offline nodes; demo.py the offline demo
+  campaign.py    list a sweep's tasks, or a campaign's subcommands; check_args.py the Slurm batch-host check
+  predict.py     top-k labels of images; prefetch.py fill the Hugging Face cache for offline nodes
+  demo.py        the offline demo: a campaign of 2 tiny models x 3 seeds on synthetic images
 """
 
 from har_finetune.core.defaults import HAR_CLASSES  # noqa: F401  (the 15 classes: `from har_finetune import HAR_CLASSES`)

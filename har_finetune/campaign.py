@@ -1,5 +1,9 @@
 """Campaigns: several seeds, or a grid of settings, as one Slurm job array (or a loop of plain commands).
 
+    python -m har_finetune.campaign submit --models clip siglip --seeds 3 --output_dir outputs/har   # to the report
+    python -m har_finetune.campaign run ...      # the same without Slurm;  ... status outputs/har: where it stands
+      (har_finetune/campaigns/: models x seeds as job arrays plus a dependent report job; what follows is one task)
+
     sbatch --array=1-3 -o 'logs/%x-%A_%a.out' fine_tune_har_siglip.slurm   # seeds 1-3 -> outputs/siglip/seed-<N>
     python -m har_finetune.campaign --sweep recipes/sweep_lr_decay.yaml    # how many tasks, what each one runs
     sbatch --array=0-3 -o 'logs/%x-%A_%a.out' fine_tune_har_clip.slurm --sweep recipes/sweep_lr_decay.yaml
@@ -49,6 +53,11 @@ def describe(sweep: str, output_dir: str, script: str, output_given: bool = Fals
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("submit", "run", "status", "report"):  # from one command to the report
+        from har_finetune.campaigns.cli import main as campaign_main
+
+        return campaign_main(argv)
     parser = argparse.ArgumentParser(
         prog="python -m har_finetune.campaign",
         description="List the tasks of a sweep campaign: how many (the --array range) and what each one runs.",
@@ -56,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep", required=True, help="YAML mapping of flag names to lists of values")
     parser.add_argument("--family", choices=("clip", "siglip"), default="clip", help="the training script used")
     parser.add_argument("--output_dir", help="the campaign folder (default outputs/<family>, as the script's)")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
     output_dir = args.output_dir or f"outputs/{args.family}"
     print(describe(args.sweep, output_dir, f"fine_tune_har_{args.family}.py", args.output_dir is not None))
     return 0

@@ -57,9 +57,20 @@ fi
 # each process gets its share of the task's CPUs (torchrun would otherwise set 1 thread)
 threads=$((${SLURM_CPUS_PER_TASK:-1} / nproc))
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$((threads > 0 ? threads : 1))}
-master=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
-if ((SLURM_JOB_NUM_NODES == 1)); then
-    master=127.0.0.1  # one node: no need for its name to resolve
+# The rendezvous host is the first node, by an address that resolves: a Slurm node name need not be a host name
+# (NodeName=n1 NodeHostname=... NodeAddr=...), so take its NodeAddr, else ask the node itself (`hostname -I`)
+first_node() {
+    local node addr
+    node=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
+    addr=$(scontrol show node "$node" 2>/dev/null | grep -o 'NodeAddr=[^ ]*' | cut -d= -f2 || true)
+    if [[ -z $addr ]] || ! getent hosts "$addr" >/dev/null; then
+        addr=$(srun --nodes=1 --ntasks=1 -w "$node" hostname -I | awk '{print $1}')
+    fi
+    echo "${addr:-$node}"
+}
+master=127.0.0.1  # one node: no need for any name to resolve
+if ((SLURM_JOB_NUM_NODES > 1)); then
+    master=$(first_node)
 fi
 port=${MASTER_PORT:-$((29500 + SLURM_JOB_ID % 1000))}
 # An array task is named <array job>_<index>: the last task's own job id equals the array's id, and

@@ -1,4 +1,4 @@
-"""A throw-away single-node Slurm cluster on localhost, for the tests (needs root, Debian/Ubuntu).
+"""A throw-away Slurm cluster on this machine, one node or two, for the tests (needs root, Debian/Ubuntu).
 
     python -m tests.slurm_cluster        # smoke check: start, run `sbatch --wrap hostname`, stop (~5 s)
 
@@ -6,12 +6,19 @@
 munge key and a minimal `slurm.conf` (this machine as the only node, as `slurmd -C` describes it;
 proctrack/linuxproc, task/none, no accounting) into its own folder, and starts `munged`, `slurmctld` and `slurmd`
 in the foreground on free ports. Nothing under /etc is touched and a system munged/slurm keeps running. `stop()`
-cancels the jobs still queued and ends exactly the three daemons it started.
+cancels the jobs still queued and ends exactly the daemons it started.
+
+`SlurmCluster(nodes=2)` runs two nodes on this machine, as a multi-node cluster whose node names are not host names:
+`NodeName=n1 NodeHostname=<this host> Port=<free port>` (and n2), one `slurmd -N nX` each with its own spool, pid and
+log file; `n1`/`n2` do not resolve, `scontrol show node n1` gives NodeAddr=<this host>, which does.
+Only one test cluster runs on the machine at a time: `start()` waits for a lock (`LOCK_FILE`) that `stop()` releases,
+so two test sessions (several worktrees) queue instead of sharing the CPUs and the node names.
 Client commands find the cluster through `SLURM_CONF`: use `cluster.env` for subprocesses.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
 import re
@@ -23,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+LOCK_FILE = "/tmp/har_finetune-test-slurm-cluster.lock"
 APT_PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge"]
 FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE"}
 
@@ -39,11 +47,11 @@ AuthType=auth/munge
 CredType=cred/munge
 AuthInfo=socket={munge_socket}
 StateSaveLocation={root}/state
-SlurmdSpoolDir={root}/spool
+SlurmdSpoolDir={root}/spool{node_suffix}
 SlurmctldPidFile={root}/slurmctld.pid
-SlurmdPidFile={root}/slurmd.pid
+SlurmdPidFile={root}/slurmd{node_suffix}.pid
 SlurmctldLogFile={root}/slurmctld.log
-SlurmdLogFile={root}/slurmd.log
+SlurmdLogFile={root}/slurmd{node_suffix}.log
 SlurmctldDebug=info
 SlurmdDebug=info
 ProctrackType=proctrack/linuxproc
@@ -61,7 +69,7 @@ ReturnToService=2
 MinJobAge=3600
 # seconds between SIGTERM and SIGKILL when a job is cancelled, requeued or preempted
 KillWait=30
-{node_line} NodeAddr=127.0.0.1 State=UNKNOWN
+{node_lines}
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 """
 
@@ -82,9 +90,10 @@ def free_port() -> int:
 
 
 class SlurmCluster:
-    """One node (this machine), one partition `debug`, jobs run as root."""
+    """One node (this machine) or two (`nodes=2`, both on this machine), one partition `debug`, jobs run as root."""
 
-    def __init__(self, root: str | Path | None = None):
+    def __init__(self, root: str | Path | None = None, nodes: int = 1):
+        self.nodes = [f"n{i}" for i in range(1, nodes + 1)] if nodes > 1 else []  # [] : the host is the node
         # munged's socket path must stay short (108 bytes), hence a folder directly under /tmp by default;
         # that one is removed by stop(), a given `root` is left for inspection
         self._own_root = root is None
@@ -92,11 +101,13 @@ class SlurmCluster:
         self.conf = self.root / "slurm.conf"
         self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
         self.daemons: dict[str, subprocess.Popen] = {}
+        self._lock = None
 
     # --- life cycle -------------------------------------------------------------------------------------------
-    def start(self, timeout: float = 60) -> SlurmCluster:
+    def start(self, timeout: float = 60, lock_timeout: float = 3600) -> SlurmCluster:
         ensure_installed()
-        for sub in ("munge", "state", "spool"):
+        self._acquire_lock(lock_timeout)
+        for sub in ("munge", "state", *([f"spool-{n}" for n in self.nodes] or ["spool"])):
             (self.root / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
         self._write_munge_key()
         self._write_conf()
@@ -116,7 +127,10 @@ class SlurmCluster:
         )
         self._wait_for(lambda: (munge / "munge.socket").exists(), timeout, "munged socket")
         self._spawn("slurmctld", ["slurmctld", "-D", "-i", "-f", str(self.conf)])
-        self._spawn("slurmd", ["slurmd", "-D", "-f", str(self.conf)])
+        for node in self.nodes:
+            self._spawn(f"slurmd-{node}", ["slurmd", "-D", "-N", node, "-f", str(self.conf)])
+        if not self.nodes:
+            self._spawn("slurmd", ["slurmd", "-D", "-f", str(self.conf)])
         self._wait_for(self._node_is_up, timeout, "node to become idle")
         return self
 
@@ -128,7 +142,8 @@ class SlurmCluster:
                 self._wait_for(lambda: not self.squeue(), 60, "queue to drain")
             except TimeoutError:
                 pass
-        for name in ("slurmd", "slurmctld", "munged"):
+        slurmds = [name for name in self.daemons if name.startswith("slurmd")]
+        for name in (*slurmds, "slurmctld", "munged"):
             proc = self.daemons.pop(name, None)
             if proc is None or proc.poll() is not None:
                 continue
@@ -140,6 +155,9 @@ class SlurmCluster:
                 proc.wait()
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
 
     def __enter__(self) -> SlurmCluster:
         return self.start()
@@ -184,7 +202,8 @@ class SlurmCluster:
     def logs(self) -> str:
         """The daemons' logs, for failure messages."""
         parts = []
-        for path in (self.root / "slurmctld.log", self.root / "slurmd.log", self.root / "munge" / "munged.log"):
+        slurmd_logs = [self.root / f"slurmd-{n}.log" for n in self.nodes] or [self.root / "slurmd.log"]
+        for path in (self.root / "slurmctld.log", *slurmd_logs, self.root / "munge" / "munged.log"):
             if path.exists():
                 parts.append(f"==> {path} <==\n" + "\n".join(path.read_text().splitlines()[-40:]))
         return "\n".join(parts)
@@ -200,6 +219,13 @@ class SlurmCluster:
         # `slurmd -C` prints this machine's node line (CPUs, sockets, cores, memory) as slurmd will detect it
         node_line = next(line for line in self.run("slurmd", "-C").stdout.splitlines() if line.startswith("NodeName="))
         host = node_line.split()[0].split("=", 1)[1]
+        resources = node_line.split(maxsplit=1)[1]
+        if self.nodes:  # names that are not host names; each slurmd on its own port
+            node_lines = "\n".join(
+                f"NodeName={n} NodeHostname={host} Port={free_port()} {resources} State=UNKNOWN" for n in self.nodes
+            )
+        else:
+            node_lines = f"{node_line} NodeAddr=127.0.0.1 State=UNKNOWN"
         self.conf.write_text(
             SLURM_CONF.format(
                 host=host,
@@ -207,10 +233,23 @@ class SlurmCluster:
                 slurmd_port=free_port(),
                 munge_socket=self.root / "munge" / "munge.socket",
                 root=self.root,
-                node_line=node_line,
+                node_lines=node_lines,
+                node_suffix="-%n" if self.nodes else "",
                 first_job_id=random.randrange(1_000_000, 60_000_000, 1000),
             )
         )
+
+    def _acquire_lock(self, timeout: float) -> None:
+        self._lock = open(LOCK_FILE, "a")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another test Slurm cluster holds {LOCK_FILE}") from None
+                time.sleep(2)
 
     def _spawn(self, name: str, cmd: list[str]) -> None:
         out = open(self.root / f"{name}.stdout", "ab")

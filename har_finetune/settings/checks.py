@@ -62,7 +62,8 @@ def check_spec(spec) -> None:
     check_fine_tuning_options(spec.model, spec.training)
     refuse_fsdp(spec.training)
     check_checkpointing(spec.training)
-    check_output_dir(spec.run_dir)
+    if spec.training.process_index == 0:  # the folder's one writer: other ranks may see its files half-written
+        check_output_dir(spec.run_dir)
 
 
 def check_checkpointing(args) -> None:
