@@ -51,11 +51,13 @@ training/      the job
   prepared.py    PreparedRun: what the last stages take
   records.py     what the run writes about itself; zero_shot_baseline.py the --zero_shot row
 reporting/     reads run folders only (through RunRecord): figures, REPORT.md, samples, model card
+  loading.py     which run folders a path stands for; each run's test results (scored.py: ScoredRun, Unit)
+  groups.py      seed groups and pairing by test images
+  stats.py, power.py, verdicts.py  the statistics (pure): intervals, tests, two-level bootstrap, power, verdicts
+  verdict_text.py the verdicts in words; tables.py the Markdown tables; sections.py the uncertainty sections
+  report.py      REPORT.md and plot_and_report (plot_command.py: plot_metrics.py)
   run_figures.py per-run figures; comparison_figures.py figures of several runs; fonts.py CJK fallback
-  groups.py      seed groups, pairing and verdicts; stats.py the statistics (pure)
-  sections.py    the uncertainty sections of REPORT.md; report.py REPORT.md itself
-  samples.py     annotated test images; model_card.py the run folder's README.md
-  plot_command.py, samples_command.py  plot_metrics.py and visualize_predictions.py
+  samples.py     annotated test images (samples_command.py: visualize_predictions.py); model_card.py README.md
 campaigns/     `python -m har_finetune.campaign submit|run|status|report`: models x seeds to the report
   plan.py        the campaign's models, seeds, flags and folders (campaign.json); cli.py its subcommands
   slurm.py       job arrays and the dependent report job; local.py the same tasks in this process

@@ -110,7 +110,7 @@ def test_every_file_gives_the_same_macro_f1(tmp_path):
 
 
 def test_report_prints_the_same_macro_f1(tmp_path):
-    from har_finetune.reporting import groups, report, run_figures
+    from har_finetune.reporting import loading, report, run_figures
 
     run_dir = finished_run_without_one_class(tmp_path / "run")
     table = pd.read_csv(run_dir / "test_predictions.csv")
@@ -121,4 +121,4 @@ def test_report_prints_the_same_macro_f1(tmp_path):
     results = json.loads((run_dir / "all_results.json").read_text())
     del results["test_macro_f1"]  # an older folder: computed from the predictions, the same way
     (run_dir / "all_results.json").write_text(json.dumps(results))
-    assert f"{groups.score_run('CLIP', run_dir).macro_f1:.4f}" == expected
+    assert f"{loading.score_run('CLIP', run_dir).macro_f1:.4f}" == expected

@@ -16,10 +16,11 @@ from scipy import stats as scipy_stats
 import plot_metrics
 from har_finetune.reporting import comparison_figures as compare_plots
 from har_finetune.reporting import groups as comparison
-from har_finetune.reporting import report
+from har_finetune.reporting import loading, report, tables
 from har_finetune.reporting import run_figures as plots
-from har_finetune.reporting import sections as report_stats
+from har_finetune.reporting.scored import pooled_calibration
 from har_finetune.run_folder import reader as rr
+from har_finetune.run_folder.reader import RunRecord
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def test_table_matches_the_run_folders(compared):
         assert number(row["Train img/s"]) == pytest.approx(results["train_samples_per_second"], abs=0.05)
         assert number(row["Epochs"]) == results["epochs"]
     assert number(rows["CLIP"]["Peak GPU mem"]) == 7.25
-    assert rows["SigLIP"]["Peak GPU mem"] == report.MISSING  # CPU run: no key in all_results.json
+    assert rows["SigLIP"]["Peak GPU mem"] == tables.MISSING  # CPU run: no key in all_results.json
     assert "same 90 test images" in text
 
 
@@ -134,7 +135,7 @@ def test_unfinished_run_in_report_and_default_out(tmp_path, monkeypatch):
     assert plot_metrics.main(["outputs/clip", "outputs/siglip"]) == 0
     text = Path("outputs/compare/REPORT.md").read_text()
     row = {r["Model"]: r for r in table_rows(text, "Model")}["SigLIP (unfinished)"]
-    assert row["Best val acc"] == "90.00%" and row["Test acc"] == report.MISSING and row["Epochs"] == "3"
+    assert row["Best val acc"] == "90.00%" and row["Test acc"] == tables.MISSING and row["Epochs"] == "3"
     assert "No test_predictions.csv yet." in text
 
 
@@ -153,13 +154,13 @@ def test_report_of_a_real_tiny_run(tiny_run, tmp_path):
     assert row["Model"] == "CLIP" and number(row["Parameters"].replace(",", "")) == results["num_parameters"]
     assert number(row["Test acc"]) == pytest.approx(100 * results["test_accuracy"], abs=0.005)
     assert number(row["Best val acc"]) == pytest.approx(100 * results["best_validation_accuracy"], abs=0.005)
-    assert row["Peak GPU mem"] == report.MISSING and row["Epochs"] == "2"
+    assert row["Peak GPU mem"] == tables.MISSING and row["Epochs"] == "2"
 
 
 def test_perfect_run_has_no_confused_pairs(tmp_path, capsys):
     """A run that scored 100% on test used to crash confused_pairs (TypeError ... rtruediv)."""
     perfect = confused_predictions(mistakes=())
-    assert report.confused_pairs(perfect).empty
+    assert tables.confused_pairs(perfect).empty
     run = make_run(tmp_path / "clip", "clip", predictions=perfect)
     other = make_run(tmp_path / "siglip", "siglip")
     assert plot_metrics.main([str(run), str(other), "--out", str(tmp_path / "cmp")]) == 0
@@ -236,7 +237,7 @@ def identity(model: str, seed: int, **more) -> dict:
 
 def report_of(tmp_path, *paths) -> str:
     """REPORT.md's text as plot_metrics writes it, without drawing the per-run figures (the slow part)."""
-    runs = [plots.RunPlots(run_dir, rr.model_name(run_dir)) for run_dir in report.expand_run_dirs(list(paths))]
+    runs = [plots.RunPlots(run_dir, rr.model_name(run_dir)) for run_dir in loading.expand_run_dirs(list(paths))]
     report._unique_names(runs)
     return report.report_text(runs, [], tmp_path / "cmp")
 
@@ -245,10 +246,10 @@ def test_accuracy_and_reliability_figures(tmp_path):
     a = make_run(tmp_path / "clip", "clip", predictions=planted(0.7, seed=1))
     b = make_run(tmp_path / "siglip", "siglip", predictions=planted(0.9, seed=2))
     compared = comparison.compare([("CLIP", a), ("SigLIP", b)])
-    written = report_stats.write_figures(compared, tmp_path / "cmp")
+    written = compare_plots.write_uncertainty_figures(compared, tmp_path / "cmp")
     assert [p.name for p in written] == ["accuracy.png", "reliability.png"]
     assert all(p.stat().st_size > 5_000 for p in written)
-    ax = compare_plots.accuracy_figure(report_stats.accuracy_rows(compared)).axes[0]
+    ax = compare_plots.accuracy_figure(compare_plots.accuracy_rows(compared)).axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["CLIP", "SigLIP"]  # sorted: the best at the top
 
 
@@ -330,10 +331,10 @@ def test_runs_on_different_splits_are_never_paired(tmp_path):
         "CLIP and SigLIP: they were scored on different test images (300 vs 240; 60 ids only in CLIP, 0 only in "
         "SigLIP; e.g. `train/calling/0240.jpg` only in CLIP)"
     ) in text
-    fingerprints = [comparison.split_fingerprint(run, {}, {}) for run in (a, b)]
+    fingerprints = [RunRecord(run).split_fingerprint for run in (a, b)]
     assert fingerprints[0] != fingerprints[1] and all(len(f) == 16 for f in fingerprints)
     set_run_config(b, split_fingerprint=fingerprints[0])  # recorded fingerprints win over split.csv
-    assert comparison.split_fingerprint(b, {}, json.loads((b / "run_config.json").read_text())) == fingerprints[0]
+    assert RunRecord(b).split_fingerprint == fingerprints[0]
     assert "60 ids only in CLIP" in report_of(tmp_path, a, b)  # the test images decide, not the fingerprint
 
 
@@ -346,7 +347,7 @@ def test_same_test_images_pair_whatever_the_validation_carve(tmp_path):
         [carve, pd.DataFrame({"id": ["train/calling/val.jpg"], "label": ["calling"], "split": ["validation"]})]
     )
     carve.to_csv(b / "split.csv", index=False)  # another validation carve: another split fingerprint
-    runs = [comparison.score_run(name, d) for name, d in (("CLIP", a), ("SigLIP", b))]
+    runs = [loading.score_run(name, d) for name, d in (("CLIP", a), ("SigLIP", b))]
     assert runs[0].split != runs[1].split
     text = report_of(tmp_path, a, b)
     assert [row["A"] for row in table_rows(text, "A")] == ["CLIP"]  # paired
@@ -453,17 +454,17 @@ def test_figures_one_interval_kind_per_row_and_legend_eces_from_the_tables(tmp_p
     compared = comparison.compare(
         [(d.name, d) for model in ("clip", "siglip") for d in sorted((tmp_path / model).iterdir())] + [("one", single)]
     )
-    rows = {row.name: row for row in report_stats.accuracy_rows(compared)}
-    assert rows["CLIP (n=3)"].kind == report_stats.GROUP_INTERVAL and len(rows["CLIP (n=3)"].seeds) == 3
-    assert rows["SigLIP (n=2)"].kind == report_stats.GROUP_NO_INTERVAL and np.isnan(rows["SigLIP (n=2)"].low)
-    assert rows["one"].kind == report_stats.RUN_INTERVAL
+    rows = {row.name: row for row in compare_plots.accuracy_rows(compared)}
+    assert rows["CLIP (n=3)"].kind == compare_plots.GROUP_INTERVAL and len(rows["CLIP (n=3)"].seeds) == 3
+    assert rows["SigLIP (n=2)"].kind == compare_plots.GROUP_NO_INTERVAL and np.isnan(rows["SigLIP (n=2)"].low)
+    assert rows["one"].kind == compare_plots.RUN_INTERVAL
     low, high = rows["CLIP (n=3)"].low, rows["CLIP (n=3)"].high
     assert low < 0.81 and high > 0.83  # seeds and test images: wider than the seeds' range
     figure = compare_plots.accuracy_figure(list(rows.values()))
     (legend,) = figure.legends
-    kinds = {report_stats.GROUP_INTERVAL, report_stats.GROUP_NO_INTERVAL, report_stats.RUN_INTERVAL, "one seed"}
+    kinds = {compare_plots.GROUP_INTERVAL, compare_plots.GROUP_NO_INTERVAL, compare_plots.RUN_INTERVAL, "one seed"}
     assert {t.get_text() for t in legend.get_texts()} == kinds
-    curves = {u.name: report_stats._calibration(u.runs) for u in compared.units}
+    curves = {u.name: pooled_calibration(u.runs) for u in compared.units}
     figure = compare_plots.reliability_figure(curves)
     assert all(ax.get_legend() is None for ax in figure.axes) and len(figure.axes) == 2  # legend below, bin counts
     printed = {r["ECE (seeds pooled)"] for r in table_rows(text, "Configuration")}

@@ -7,13 +7,18 @@ with matplotlib's object API (`Figure`), so no display or backend is needed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from har_finetune.reporting.run_figures import evaluated_when
+from har_finetune.reporting import fonts, stats
+from har_finetune.reporting.groups import Comparison
+from har_finetune.reporting.run_figures import RunPlots, evaluated_when, save_figure
+from har_finetune.reporting.scored import Unit, pooled_calibration
 from har_finetune.reporting.stats import Calibration
+from har_finetune.reporting.verdicts import MIN_SEEDS
 
 
 def compare_eval_figure(runs: dict[str, pd.DataFrame]) -> Figure:
@@ -143,3 +148,68 @@ def reliability_figure(curves: dict[str, Calibration]) -> Figure:
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=8, ncols=1)
     ax.set_title(f"Reliability on the test split ({bins} bins)")
     return fig
+
+
+def write_comparison_figures(runs: list[RunPlots], out_dir: Path, compared: Comparison | None = None) -> list[Path]:
+    """Overlay figures of the runs that have the data, accuracy with intervals and reliability; the files written."""
+    written = []
+    evals = {r.name: r.evals for r in runs if r.evals is not None and "epoch" in r.evals.columns}
+    if evals:
+        figure = compare_eval_figure(evals)
+        written.append(save_figure(figure, out_dir / "compare_eval.png"))
+    trains = {r.name: r.train for r in runs if r.train is not None and {"loss", "epoch"} <= set(r.train.columns)}
+    if trains:
+        figure = compare_train_loss_figure(trains)
+        written.append(save_figure(figure, out_dir / "compare_train_loss.png"))
+    f1s = {r.name: r.f1 for r in runs if r.f1 is not None}
+    if f1s:
+        with fonts.covering(name for f1 in f1s.values() for name in f1.index):
+            figure = compare_f1_figure(f1s)
+            written.append(save_figure(figure, out_dir / "compare_per_class_f1.png"))
+    if compared is not None:
+        written += write_uncertainty_figures(compared, out_dir)
+    return written
+
+
+RUN_INTERVAL = "run: accuracy, 95% Wilson interval (test images)"
+GROUP_INTERVAL = "seeds: mean, 95% two-level bootstrap interval (seeds and test images)"
+GROUP_NO_INTERVAL = f"seeds: mean, no interval (fewer than {MIN_SEEDS} seeds)"
+
+
+def accuracy_rows(comparison: Comparison) -> list[AccuracyRow]:
+    """accuracy.png's rows: a run with its Wilson interval; a group's mean with the interval of the configuration's
+    accuracy (seeds and test images resampled; none under MIN_SEEDS seeds) and each seed as a point."""
+    rows = []
+    for unit in comparison.units:
+        if not unit.is_group:
+            run = unit.runs[0]
+            interval = stats.wilson_interval(int(run.correct.sum()), len(run.correct))
+            rows.append(AccuracyRow(unit.name, run.accuracy, *interval, RUN_INTERVAL))
+            continue
+        seeds = tuple(run.accuracy for run in unit.runs)
+        low, high, kind = _group_interval(unit)
+        rows.append(AccuracyRow(unit.name, unit.accuracy, low, high, kind, seeds))
+    return rows
+
+
+def _group_interval(unit: Unit) -> tuple[float, float, str]:
+    if len(unit.runs) < MIN_SEEDS or unit.test_images is None:
+        return float("nan"), float("nan"), GROUP_NO_INTERVAL
+    matrix = unit.matrix()
+    draws = stats.bootstrap_draws(matrix, np.zeros((1, matrix.shape[1])), resample_seeds=True)
+    return *stats.bootstrap_interval(draws), GROUP_INTERVAL
+
+
+def write_uncertainty_figures(comparison: Comparison, out_dir: Path) -> list[Path]:
+    """accuracy.png (every run or group with its interval) and reliability.png (one curve per run or group: the
+    ECE in its legend is Table 2's for a run, Table 3's for a group)."""
+    if not comparison.runs:
+        return []
+    names = [unit.name for unit in comparison.units]
+    with fonts.covering(names):
+        accuracy = accuracy_figure(accuracy_rows(comparison))
+        written = [save_figure(accuracy, Path(out_dir) / "accuracy.png")]
+        curves = {unit.name: c for unit in comparison.units if (c := pooled_calibration(unit.runs)) is not None}
+        if curves:
+            written.append(save_figure(reliability_figure(curves), Path(out_dir) / "reliability.png"))
+    return written

@@ -16,7 +16,16 @@ from matplotlib.figure import Figure
 
 from har_finetune.reporting import fonts
 from har_finetune.run_folder import reader as rr
-from har_finetune.run_folder.files import is_run_folder, write_bytes
+from har_finetune.run_folder.files import (
+    CONFUSION_FIGURE,
+    EVAL_FIGURE,
+    F1_FIGURE,
+    PLOTS,
+    TRAIN_FIGURE,
+    is_run_folder,
+    write_bytes,
+)
+from har_finetune.run_folder.reader import RunRecord
 
 DPI = 120
 EVAL_LABELS = {"eval_loss": "loss", "eval_accuracy": "accuracy", "eval_macro_f1": "macro-F1"}
@@ -181,7 +190,7 @@ def confusion_figure(predictions: pd.DataFrame, names: list[str], title: str) ->
 def per_class_f1(run_dir: Path, predictions: pd.DataFrame | None, names: list[str]) -> pd.Series | None:
     """Per-class test F1 of the classes with test images (their mean is the run's macro-F1, core.metrics.macro_f1),
     from classification_report.csv, else computed from test_predictions.csv."""
-    report = rr.read_optional_csv(Path(run_dir) / "classification_report.csv")
+    report = RunRecord(Path(run_dir)).class_report
     if report is not None:
         column = "f1" if "f1" in report.columns else "f1-score"
         rows = report[~report["class"].astype(str).isin(rr.SUMMARY_ROWS)]
@@ -213,23 +222,11 @@ def f1_figure(f1: pd.Series, title: str) -> Figure:
     return fig
 
 
-def run_folders(path: Path, depth: int = 3) -> list[Path]:
-    """`path` if it is a run folder, else the run folders below it (a campaign: seed-<N>/ or sweep folders), sorted.
-
-    Hidden folders and plots/ are not searched; `depth` bounds the search (a sweep of seed campaigns is 2 deep)."""
-    path = Path(path)
-    if is_run_folder(path):
-        return [path]
-    if depth == 0 or not path.is_dir():
-        return []
-    children = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "plots")
-    return [run for child in children for run in run_folders(child, depth - 1)]
-
-
 def plot_run(run_dir: Path) -> RunPlots:
     """Write every figure the run's files allow into RUN_DIR/plots/; note what is missing, record errors."""
     run_dir = Path(run_dir)
-    result = RunPlots(run_dir, rr.model_name(run_dir))
+    record = RunRecord(run_dir)
+    result = RunPlots(run_dir, record.model_name)
     if not is_run_folder(run_dir):  # one error, not notes about the files a run would have
         what = "is not a folder" if not run_dir.is_dir() else "is not a run folder"
         result.errors.append(
@@ -237,15 +234,15 @@ def plot_run(run_dir: Path) -> RunPlots:
             "sub-folders): pass a run folder written by training, or a campaign folder holding run folders"
         )
         return result
-    out = run_dir / "plots"
+    out = run_dir / PLOTS
     try:
-        result.train, result.evals, state = rr.load_log_history(run_dir)
+        result.train, result.evals, state = record.log_history()
     except (rr.RunFolderError, OSError) as e:
         result.errors.append(str(e))
     else:
         _plot_history(result, state, out)
     try:
-        _plot_test(result, out)
+        _plot_test(result, record, out)
     except (rr.RunFolderError, OSError) as e:
         result.errors.append(str(e))
     return result
@@ -253,31 +250,31 @@ def plot_run(run_dir: Path) -> RunPlots:
 
 def _plot_history(result: RunPlots, state: dict, out: Path) -> None:
     if result.train.empty:
-        result.notes.append("train_metrics.png skipped: no training step logged yet")
+        result.notes.append(f"{TRAIN_FIGURE} skipped: no training step logged yet")
     else:
         fig, notes = train_figure(result.train, steps_per_epoch(result.train, result.evals), result.name)
-        result.written.append(save_figure(fig, out / "train_metrics.png"))
+        result.written.append(save_figure(fig, out / TRAIN_FIGURE))
         result.notes += notes
     if result.evals.empty or "epoch" not in result.evals.columns:
-        result.notes.append("eval_metrics.png skipped: no evaluation logged yet (first epoch not finished?)")
+        result.notes.append(f"{EVAL_FIGURE} skipped: no evaluation logged yet (first epoch not finished?)")
     else:
         fig, notes = eval_figure(result.evals, result.name)
-        result.written.append(save_figure(fig, out / "eval_metrics.png"))
+        result.written.append(save_figure(fig, out / EVAL_FIGURE))
         result.notes += notes
 
 
-def _plot_test(result: RunPlots, out: Path) -> None:
-    predictions = rr.load_predictions(result.run_dir)
-    names = [] if predictions is None else rr.class_names(result.run_dir, predictions)
+def _plot_test(result: RunPlots, record: RunRecord, out: Path) -> None:
+    predictions = record.predictions
+    names = [] if predictions is None else record.class_names()
     with fonts.covering(names):  # class names in any script: a font that has their glyphs
         if predictions is None:
-            result.notes.append("confusion_matrix.png skipped: no test_predictions.csv (run not finished?)")
+            result.notes.append(f"{CONFUSION_FIGURE} skipped: no test_predictions.csv (run not finished?)")
         else:
             figure = confusion_figure(predictions, names, result.name)
-            result.written.append(save_figure(figure, out / "confusion_matrix.png"))
+            result.written.append(save_figure(figure, out / CONFUSION_FIGURE))
         result.f1 = per_class_f1(result.run_dir, predictions, names)
         if result.f1 is None:
-            result.notes.append("per_class_f1.png skipped: no classification_report.csv or test_predictions.csv")
+            result.notes.append(f"{F1_FIGURE} skipped: no classification_report.csv or test_predictions.csv")
         else:
             with fonts.covering(result.f1.index):
-                result.written.append(save_figure(f1_figure(result.f1, result.name), out / "per_class_f1.png"))
+                result.written.append(save_figure(f1_figure(result.f1, result.name), out / F1_FIGURE))

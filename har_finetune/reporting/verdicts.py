@@ -20,7 +20,7 @@ import numpy as np
 from har_finetune.reporting import power, stats
 
 if TYPE_CHECKING:
-    from har_finetune.reporting.groups import Unit
+    from har_finetune.reporting.scored import Unit
 
 ALPHA = 0.05
 MIN_SEEDS = 3  # per group: with 2 seeds a bootstrap over seeds has 3 distinct draws, and a std from 2 values is noise

@@ -28,7 +28,9 @@ LOCK_HOLDER = ".run.lock.holder"  # who holds it: host, pid, Slurm job
 FINAL_STAGING = ".final-model.tmp"  # hidden: never mistaken for a checkpoint or a model folder
 CHECKPOINT_GLOB = "checkpoint-[0-9]*"
 PLOTS = "plots"  # RUN_DIR/plots/: the run's figures (reporting/run_figures.py)
-FIGURES = ("train_metrics.png", "eval_metrics.png", "confusion_matrix.png", "per_class_f1.png")
+TRAIN_FIGURE, EVAL_FIGURE = "train_metrics.png", "eval_metrics.png"
+CONFUSION_FIGURE, F1_FIGURE = "confusion_matrix.png", "per_class_f1.png"
+FIGURES = (TRAIN_FIGURE, EVAL_FIGURE, CONFUSION_FIGURE, F1_FIGURE)
 REPORT = "REPORT.md"  # a report folder (plot_metrics.py --out)
 RUN_MARKERS = (RUN_CONFIG, RESULTS, TRAINER_STATE, PREDICTIONS, SPLIT)  # any one: a run of ours (older ones too)
 
