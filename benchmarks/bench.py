@@ -163,7 +163,7 @@ def vit_b16(family: str, num_labels: int = 15, tiny: bool = False) -> torch.nn.M
     config = model_config(family, tiny)
     config.num_labels = num_labels
     if family == "siglip":
-        config.vision_config.vision_use_head = False  # as training uses it (models.py: the head is unused)
+        config.vision_config.vision_use_head = False  # as training uses it (models/registry.py: the head is unused)
     return AutoModelForImageClassification.from_config(config)
 
 
