@@ -209,7 +209,8 @@ def test_a_second_process_on_the_same_folder_stops_at_once_naming_the_holder(dat
         stderr=subprocess.PIPE,
         text=True,
     )
-    first = _start(flags(data, checkpoint, out, "--max_steps", "40"), tmp_path / "first.log")
+    # long enough to still train while the second process starts, on a loaded machine too
+    first = _start(flags(data, checkpoint, out, "--max_steps", "100"), tmp_path / "first.log")
     _wait_for(out / ".run.lock.holder", first)
     trigger.touch()
     started = time.time()
@@ -220,8 +221,8 @@ def test_a_second_process_on_the_same_folder_stops_at_once_naming_the_holder(dat
     assert time.time() - started < 15 and first.poll() is None  # at once, while the first one still trains
     assert first.wait(timeout=600) == 0, (tmp_path / "first.log").read_text()[-2000:]
     identity = json.loads((out / "run_config.json").read_text())["identity"]
-    assert identity["learning_rate"] == 1e-3 and identity["max_steps"] == 40  # the first run's, whole
-    assert json.loads((out / "all_results.json").read_text())["epoch"] == pytest.approx(40 / 5)
+    assert identity["learning_rate"] == 1e-3 and identity["max_steps"] == 100  # the first run's, whole
+    assert json.loads((out / "all_results.json").read_text())["epoch"] == pytest.approx(100 / 5)
 
 
 @pytest.mark.slow
