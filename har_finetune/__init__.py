@@ -34,7 +34,7 @@ data/          images in, torch datasets out
   images.py      decoding and checking one image; scan.py the input scan; scan_record.py the recorded scan
   split.py       de-duplication and the seeded stratified split
   preprocessing.py the image processor's settings as a frozen value; transforms.py the transforms
-  cache.py, pixel_files.py  the decoded-pixel cache (memory-mapped uint8 files)
+  cache.py, pixel_files.py  the decoded-pixel cache (memory-mapped uint8 files); checksums.py its integrity
   datasets.py    torch datasets and the collator
   synthetic.py   the demo's learnable stand-in images
 models/        what is fine-tuned

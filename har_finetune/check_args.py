@@ -4,19 +4,23 @@
 
 The same parser and checks as fine_tune_har_<family>.py, without reading data or loading a model (a few seconds
 of imports, no torchrun, no srun). Exit codes: 0 the job should train; 2 bad flags or environment, one `error:`
-line on stderr (also: the run folder holds a run with other settings); 10 the run folder already holds a finished
-run of these settings (one line on stdout): nothing to do.
+line on stderr (also: the run folder holds a run with other settings, $HAR_WORLD_SIZE processes included, or is in
+use by a live run); 10 the run folder already holds a finished run of these settings (one line on stdout): nothing
+to do.
 """
 
+import os
 import sys
 
 from har_finetune.core.cli import run_cli
 from har_finetune.core.errors import UserError
+from har_finetune.run_folder.lock import RunLock
 from har_finetune.run_folder.writer import check_rerun
 from har_finetune.settings.arguments import DESCRIPTIONS
 from har_finetune.settings.parser import parse_run
 
 FINISHED_EXIT_CODE = 10
+WORLD_SIZE_ENV = "HAR_WORLD_SIZE"
 
 
 def main(argv: list[str]) -> int:
@@ -26,7 +30,12 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] not in DESCRIPTIONS:
         raise UserError(f"usage: python -m har_finetune.check_args {'|'.join(DESCRIPTIONS)} [training flags ...]")
     spec = parse_run(argv[1:], argv[0])  # every check that needs no data, as the training script runs them
-    if check_rerun(spec.run_dir, dict(spec.identity)):  # other settings than the folder's run: one line
+    identity = dict(spec.identity)
+    if os.environ.get(WORLD_SIZE_ENV):  # scripts/slurm_job.sh: the processes the job will start
+        identity["world_size"] = int(os.environ[WORLD_SIZE_ENV])
+    with RunLock(spec.run_dir):  # held by a live run: one line now, not after srun (released at once)
+        finished = check_rerun(spec.run_dir, identity)  # other settings than the folder's run: one line
+    if finished:
         print(f"{spec.run_dir} holds a finished run (all_results.json); not training again", flush=True)
         return FINISHED_EXIT_CODE
     return 0

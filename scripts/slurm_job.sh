@@ -33,23 +33,25 @@ export HF_HOME=${HF_HOME:-$HOME/.cache/huggingface}
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
 export PYTHONUNBUFFERED=1  # log lines reach logs/ as they happen
 
-# --- the command line, checked here in seconds, before srun and torchrun start (the same parser, no data read) ---
-# a bad flag is one `error:` line and exit 2; a finished run is one line and exit 0 (resubmitting it does nothing)
-FINISHED_EXIT_CODE=10  # har_finetune/check_args.py
-check=0
-python -m har_finetune.check_args "$family" "$@" || check=$?
-if ((check == FINISHED_EXIT_CODE)); then
-    exit 0
-elif ((check != 0)); then
-    exit "$check"
-fi
-
 # --- processes: one torchrun per node, one training process per GPU ----------------------------------------------
 gpus=${SLURM_GPUS_ON_NODE:-0}
 if [[ $gpus == 0 && -n ${CUDA_VISIBLE_DEVICES:-} ]]; then
     gpus=$(tr ',' '\n' <<<"$CUDA_VISIBLE_DEVICES" | grep -c .)
 fi
 nproc=${NPROC_PER_NODE:-$((gpus > 0 ? gpus : 1))}
+
+# --- the command line, checked here in seconds, before srun and torchrun start (the same parser, no data read) ---
+# a bad flag is one `error:` line and exit 2; a finished run is one line and exit 0 (resubmitting it does nothing)
+FINISHED_EXIT_CODE=10  # har_finetune/check_args.py
+check=0
+# the world size the job will have: a run resumed with another one would change its effective batch (refused)
+HAR_WORLD_SIZE=$((SLURM_JOB_NUM_NODES * nproc)) python -m har_finetune.check_args "$family" "$@" || check=$?
+if ((check == FINISHED_EXIT_CODE)); then
+    exit 0
+elif ((check != 0)); then
+    exit "$check"
+fi
+
 if ((gpus == 0)); then
     # without it, several CPU processes would each train alone (transformers only sets up gloo DDP for use_cpu)
     export ACCELERATE_USE_CPU=true

@@ -4,6 +4,7 @@ Run: OMP_NUM_THREADS=1 python -m pytest tests/test_campaign.py -q        (-m "no
 """
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -182,3 +183,61 @@ def test_sweep_tasks_train_into_their_folders_on_one_split(sweep, tmp_path):
     tests = [(folders[i] / "test_predictions.csv").read_text().splitlines() for i in (0, 1)]
     assert [line.split(",")[0] for line in tests[0]] == [line.split(",")[0] for line in tests[1]]  # same test images
     assert sorted(p.name for p in (tmp_path / "grid").iterdir()) == sorted(f.name for f in folders.values())
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("learning_rate: [[1.0e-5, 2.0e-5]]\n", "--learning_rate takes one value, the sweep file gives a list"),
+        (
+            "warmup_ratio: [0.1]\n",
+            "--warmup_ratio is a transformers 4 flag, gone in transformers 5: use --warmup_steps",
+        ),
+        ("learning_rte: [1.0e-5]\n", "unknown flag --learning_rte; did you mean --learning_rate?"),
+    ],
+)
+def test_sweep_values_are_checked_as_flags_are(sweep, content, message):
+    sweep.write_text(content)
+    with pytest.raises(UserError, match=re.escape(message)):
+        parse_flags(["--sweep", str(sweep), "--task_index", "0"], "clip", {})
+
+
+def test_a_grid_over_a_flag_of_several_values_gives_each_task_a_list(sweep):
+    """`wise_ft_alpha: [0.5, 0.7]` is two tasks of one alpha each, as `--wise_ft_alpha 0.5` would be."""
+    sweep.write_text("wise_ft_alpha: [0.5, 0.7]\n")
+    alphas = [
+        parse_flags(["--sweep", str(sweep), "--task_index", str(i), "--head", "zero_shot"], "clip", {}).training
+        for i in (0, 1)
+    ]
+    assert [a.wise_ft_alpha for a in alphas] == [[0.5], [0.7]]
+
+
+class Built(Exception):
+    """Raised by a stand-in for building TrainingArguments: the parsed values have been seen."""
+
+
+def test_a_swept_precision_counts_as_given_on_a_bf16_gpu(sweep, monkeypatch):
+    """bf16 is chosen automatically only when neither precision is given, by the command line or by the task."""
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    monkeypatch.setattr("torch.cuda.is_bf16_supported", lambda: True)
+    built = []
+
+    def record(dtype, values):  # the parsed values as they reach TrainingArguments (no GPU here to build one)
+        built.append((values["fp16"], values["bf16"]))
+        raise Built
+
+    monkeypatch.setattr("har_finetune.settings.parser._build", record)
+    sweep.write_text("fp16: [true, false]\n")
+    for index in (0, 1):
+        with pytest.raises(Built):
+            parse_flags(["--sweep", str(sweep), "--task_index", str(index)], "clip", {})
+    with pytest.raises(Built):
+        parse_flags([], "clip", {})  # nothing given: bf16 on a bf16 GPU
+    assert built == [(True, False), (False, False), (False, True)]
+
+
+def test_a_recipe_cannot_choose_the_task(tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("task_index: 2\n")
+    with pytest.raises(UserError, match="'task_index' chooses a campaign task, not a setting"):
+        parse_flags([str(recipe)], "clip", {"SLURM_ARRAY_TASK_ID": "5"})

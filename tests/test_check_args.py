@@ -35,7 +35,9 @@ def batch_host(tmp_path_factory) -> Path:
     return root
 
 
-def run_batch_script(batch_host: Path, tmp_path: Path, *flags: str) -> tuple[int, str, list[str]]:
+def run_batch_script(
+    batch_host: Path, tmp_path: Path, *flags: str, env: dict[str, str] | None = None
+) -> tuple[int, str, list[str]]:
     """(exit code, the job's log, calls of srun/scontrol) of `slurm_job.sh clip FLAGS` as sbatch would start it."""
     calls = tmp_path / "calls.log"
     env = {
@@ -49,6 +51,7 @@ def run_batch_script(batch_host: Path, tmp_path: Path, *flags: str) -> tuple[int
         "HF_HUB_OFFLINE": "1",
         "HAR_FINETUNE_CACHE": str(tmp_path / "cache"),
         "OMP_NUM_THREADS": "1",
+        **(env or {}),
     }
     job = subprocess.run(
         ["bash", "scripts/slurm_job.sh", "clip", *flags],
@@ -74,12 +77,46 @@ def test_batch_script_refuses_a_bad_flag_in_one_line_before_srun(batch_host, tmp
 def test_batch_script_recognises_a_finished_run_without_srun(batch_host, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
+    (run / "run_config.json").write_text(json.dumps({"identity": {"world_size": 1}}))
     (run / "all_results.json").write_text(json.dumps({"test_accuracy": 0.9}))
-    before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
+    before = files_of(run)
     code, log, calls = run_batch_script(batch_host, tmp_path, "--output_dir", str(run))
     assert code == 0, log
     assert log.strip().splitlines() == [f"{run} holds a finished run (all_results.json); not training again"], log
-    assert calls == [] and {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == before
+    assert calls == [] and files_of(run) == before
+
+
+def files_of(run: Path) -> dict[str, int]:
+    """The run's visible files and their modification times (the hidden lock is the lock's business)."""
+    return {p.name: p.stat().st_mtime_ns for p in run.iterdir() if not p.name.startswith(".")}
+
+
+@pytest.mark.slow  # a Python process imports torch and transformers
+def test_batch_script_refuses_another_world_size_and_a_folder_in_use_before_srun(batch_host, tmp_path):
+    """A run recorded with 1 process, resumed by a job of 2 (NPROC_PER_NODE=2): refused before srun; a folder whose
+    lock a live process holds: refused before srun, naming the holder."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run_config.json").write_text(json.dumps({"identity": {"world_size": 1}}))
+    code, log, calls = run_batch_script(batch_host, tmp_path, "--output_dir", str(run), env={"NPROC_PER_NODE": "2"})
+    assert code == 2 and calls == [], log
+    assert log.strip().splitlines() == [
+        f"error: --output_dir {run} holds an unfinished run with other settings (the number of training processes "
+        "1 -> 2); rerun its original command to resume it (see its run_config.json), or choose a new --output_dir "
+        "for these settings"
+    ], log
+    holder = subprocess.Popen(  # holds the folder's lock until its stdin closes
+        [sys.executable, "-c", f"from har_finetune.run_folder.lock import RunLock\nwith RunLock({str(run)!r}):\n"
+         "    print('held', flush=True); input()"],
+        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code, log, calls = run_batch_script(batch_host, tmp_path, "--output_dir", str(run))
+    finally:
+        holder.communicate("\n", timeout=60)
+    assert code == 2 and calls == [], log
+    assert "is in use by another training process" in log and f"pid {holder.pid}" in log, log
 
 
 @pytest.mark.slow  # a Python process imports torch and transformers

@@ -137,7 +137,16 @@ def test_push_to_hub_without_a_reachable_hub(monkeypatch):
 
 
 def test_finished_run_skips_the_environment_checks(tmp_path):
+    (tmp_path / "run_config.json").write_text("{}")  # a finished run of ours: its record and its results
     (tmp_path / "all_results.json").write_text("{}")
     parse_run(["--output_dir", str(tmp_path), "--report_to", "wandb"], "clip")  # nothing to run: no check
     with pytest.raises(UserError, match="pip install wandb"):
         parse_run(["--output_dir", str(tmp_path / "new"), "--report_to", "wandb"], "clip")
+
+
+def test_another_tools_results_are_not_taken_for_a_run_of_ours(tmp_path):
+    """A stock Trainer's output (all_results.json, a model, no run_config.json): refused, never 'finished'."""
+    for name in ("all_results.json", "config.json", "model.safetensors"):
+        (tmp_path / name).write_text("{}")
+    with pytest.raises(UserError, match="holds files that are not a run of this tool"):
+        parse_run(["--output_dir", str(tmp_path)], "clip")

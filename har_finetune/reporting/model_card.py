@@ -152,7 +152,7 @@ def write_run_card(record: RunRecord, results: dict) -> Path:
     return write_model_card(
         record.run_dir,
         base_model=results["model_name_or_path"],
-        dataset=str(record.dataset.get("root")),
+        dataset=_dataset_named(record),
         class_names=record.class_names(),
         split_sizes={name: results[f"num_{name}_samples"] for name in ("train", "validation", "test")},
         test_metrics={key: value for key, value in results.items() if key.startswith("test_")},
@@ -161,3 +161,8 @@ def write_run_card(record: RunRecord, results: dict) -> Path:
         settings={"head": model.get("head"), **{key: training.get(key) for key in CARD_SETTINGS}},
         versions=record.versions,
     )
+
+
+def _dataset_named(record: RunRecord) -> str:
+    """A Hub id as is; a local folder by its name (a card may be uploaded: no local paths in it)."""
+    return record.dataset_name or "an unrecorded dataset"

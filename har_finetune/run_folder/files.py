@@ -32,19 +32,25 @@ TRAIN_FIGURE, EVAL_FIGURE = "train_metrics.png", "eval_metrics.png"
 CONFUSION_FIGURE, F1_FIGURE = "confusion_matrix.png", "per_class_f1.png"
 FIGURES = (TRAIN_FIGURE, EVAL_FIGURE, CONFUSION_FIGURE, F1_FIGURE)
 REPORT = "REPORT.md"  # a report folder (plot_metrics.py --out)
-RUN_MARKERS = (RUN_CONFIG, RESULTS, TRAINER_STATE, PREDICTIONS, SPLIT)  # any one: a run of ours (older ones too)
+RUN_MARKERS = (RUN_CONFIG, RESULTS, TRAINER_STATE, PREDICTIONS)  # any one: a run to read (older ones too)
 
 
-def is_run_folder(path: str | os.PathLike, empty_ok: bool = False) -> bool:
-    """A folder written by training: one of its files, or a Trainer checkpoint (a run still in its first epoch).
-    With `empty_ok`, a folder holding no visible file counts too (its lock, the temporary files of our atomic writes):
-    a run may start in it."""
+def is_run_folder(path: str | os.PathLike) -> bool:
+    """A folder to read as a run: one of its files, or a Trainer checkpoint (a run still in its first epoch)."""
     path = Path(path)
     if not path.is_dir():
         return False
-    if empty_ok and not [p for p in path.iterdir() if not p.name.startswith(".")]:
-        return True
     return any((path / name).is_file() for name in RUN_MARKERS) or any(path.glob(f"{CHECKPOINT_GLOB}/"))
+
+
+def may_train_into(path: str | os.PathLike) -> bool:
+    """A folder a run may write into: one that holds no visible file (its lock and our atomic writes' temporaries
+    are hidden), our run_config.json, or a checkpoint of a run still in its first epoch. Stricter than
+    `is_run_folder`: another tool's results (a stock Trainer's all_results.json) are never taken for ours."""
+    path = Path(path)
+    if not [p for p in path.iterdir() if not p.name.startswith(".")]:
+        return True
+    return (path / RUN_CONFIG).is_file() or any(path.glob(f"{CHECKPOINT_GLOB}/"))
 
 
 def is_output_folder(path: str | os.PathLike) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 from har_finetune.core.defaults import AUGMENTATIONS, HEADS, bad_templates
 from har_finetune.core.errors import UserError
 from har_finetune.run_folder.checkpoints import explicit_checkpoint_problem
-from har_finetune.run_folder.files import is_run_folder
+from har_finetune.run_folder.files import may_train_into
 
 POSITIVE = ("learning_rate", "per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps")
 AT_LEAST_ONE_IF_SET = ("max_train_samples", "max_eval_samples", "pixel_cache_resolution")
@@ -82,7 +82,7 @@ def check_output_dir(output_dir: Path) -> None:
     """Refuse a file, or a non-empty folder that is not one of our runs, instead of mixing files into it."""
     if output_dir.exists() and not output_dir.is_dir():
         raise UserError(f"--output_dir {output_dir} is a file; choose a folder (new or holding a run of this tool)")
-    if output_dir.is_dir() and not is_run_folder(output_dir, empty_ok=True):
+    if output_dir.is_dir() and not may_train_into(output_dir):
         raise UserError(
             f"--output_dir {output_dir} holds files that are not a run of this tool; choose an empty or new folder"
         )
@@ -116,8 +116,6 @@ def check_fine_tuning_options(model_args, args) -> None:
         )
     if args.linear_probe_learning_rate is not None and args.linear_probe_learning_rate <= 0:
         raise UserError("--linear_probe_learning_rate must be positive")
-    if args.wise_ft_alpha and set(args.wise_ft_alpha) == {1.0}:
-        args.wise_ft_alpha = None  # alpha 1 alone is the fine-tuned model: nothing to average (turns a recipe's off)
     if args.wise_ft_alpha:
         if model_args.head != "zero_shot":
             raise UserError("--wise_ft_alpha needs --head zero_shot: the zero-shot end of the average")

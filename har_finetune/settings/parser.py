@@ -36,6 +36,7 @@ from har_finetune.settings.strategies import align_strategies
 from har_finetune.settings.tasks import resolve_task
 
 SETTINGS = (ModelArguments, DataArguments, HarTrainingArguments)
+CAMPAIGN_FLAGS = {f.name for f in dataclasses.fields(CampaignArguments)}  # command line only, never in a recipe
 
 
 def parse_run(argv: list[str], family: str) -> RunSpec:
@@ -60,9 +61,12 @@ def parse_flags(argv: list[str], family: str, env: dict[str, str] | None = None)
     valid = sorted({action.dest for action in parser._actions} - {"help"})
     if recipe and set(recipe_values) - set(valid):
         unknown_recipe_keys(recipe, recipe_values, sorted(set(recipe_values) - set(valid)), valid)
+    if recipe and set(recipe_values) & CAMPAIGN_FLAGS:
+        key = sorted(set(recipe_values) & CAMPAIGN_FLAGS)[0]
+        raise UserError(f"{recipe}: '{key}' chooses a campaign task, not a setting: give --{key} on the command line")
     given = _dests_given(parser, argv)
     explicit = set(recipe_values) | given
-    parser.set_defaults(**{"output_dir": f"outputs/{family}", **recipe_values, **_auto_precision(explicit)})
+    parser.set_defaults(**{"output_dir": f"outputs/{family}", **recipe_values})
     namespace, remaining = parser.parse_known_args(args=argv)
     if remaining:
         _refuse_leftovers(remaining, valid, family)
@@ -72,6 +76,7 @@ def parse_flags(argv: list[str], family: str, env: dict[str, str] | None = None)
         values |= {key: _typed(parser, key, value) for key, value in task.overrides}
         values["output_dir"] = task.output_dir
         explicit |= {key for key, _ in task.overrides}
+    values |= _auto_precision(explicit)  # after the task: a swept --fp16 / --bf16 counts as given
     check_values(values)
     notes = align_strategies(values, explicit)
     if values["wise_ft_alpha"] and set(values["wise_ft_alpha"]) == {1.0}:
@@ -108,13 +113,22 @@ def _refuse_leftovers(remaining: list[str], valid: list[str], family: str) -> No
 
 
 def _typed(parser: HfArgumentParser, key: str, value: object) -> object:
-    """A value from a sweep file, converted as the flag's own parser converts it on the command line."""
+    """A value from a sweep file, converted as the flag's own parser converts it on the command line: a flag of
+    several values takes a list (a single value becomes a list of one), any other flag one value."""
     action = next((a for a in parser._actions if a.dest == key), None)
     if action is None:
-        raise UserError(unknown_flag_message(f"--{key}", sorted(a.dest for a in parser._actions), "a sweep file"))
+        message = renamed_flag_message(key, str(value)) or unknown_flag_message(
+            f"--{key}", sorted(a.dest for a in parser._actions), "a sweep file"
+        )
+        raise UserError(f"the sweep file: {message}")
     convert = action.type or str
+    several = action.nargs in ("+", "*")
+    if isinstance(value, list) and not several:
+        raise UserError(f"--{key} takes one value, the sweep file gives a list ({value!r}); see --help")
     try:
-        return [convert(str(v)) for v in value] if isinstance(value, list) else convert(str(value))
+        if several:
+            return [convert(str(v)) for v in (value if isinstance(value, list) else [value])]
+        return convert(str(value))
     except (TypeError, ValueError):
         raise UserError(f"--{key} {value!r} (from the sweep file): not a valid value; see --help") from None
 

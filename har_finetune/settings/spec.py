@@ -3,9 +3,10 @@
     spec = parse_run(["--dataset", "data/har", "--seed", "3"], "clip")
     spec.model.model_name_or_path, spec.data.split_seed, spec.training.seed, spec.run_dir, spec.identity
 
-The stages take the spec (alignment-handbook's `get_dataset(script_args)`): `data.prepare.prepare_data(spec, ...)`,
-`training.job.train(spec)`. The three settings dataclasses stay the stock types (Trainer needs its
-TrainingArguments); the spec itself is frozen, so nothing downstream swaps a group for another.
+The stages take the spec (alignment-handbook's `get_dataset(script_args)`): `data.prepare.load_labelled(spec)`,
+`scan_and_split(spec, ...)`, `build_datasets(spec, ...)`, `training.job.train(spec)`. The three settings dataclasses
+stay the stock types (Trainer needs its TrainingArguments); the spec itself is frozen, so nothing downstream swaps a
+group for another, and no stage changes a setting after parsing (settings/parser.py is the one place that does).
 """
 
 from __future__ import annotations

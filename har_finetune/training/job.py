@@ -43,21 +43,21 @@ logger = logging.getLogger("har_finetune")
 def main(argv: list[str], family: str) -> int:
     spec = parse_run(argv, family)  # every check that needs no data: one line and exit 2 before any work
     setup_logging(spec.training)
+    identity = dict(spec.identity) | {"world_size": spec.training.world_size}  # it changes the effective batch
     with RunLock(spec.run_dir) if spec.training.process_index == 0 else nullcontext():  # held by global rank 0
-        if check_rerun(spec.run_dir, dict(spec.identity)):
+        if check_rerun(spec.run_dir, identity):
             logger.info("%s holds a finished run (all_results.json); not training again", spec.run_dir)
             return 0
-        return train(spec)
+        return train(spec, identity)
 
 
-def train(spec: RunSpec) -> int:
+def train(spec: RunSpec, identity: dict) -> int:
     """The run itself, once the run folder is ours: each new fact about the run is checked against the folder's
     record (run_dir holds this run or none), before the long image scan where possible."""
     run_dir, args = spec.run_dir, spec.training
     recorded_split = recorded_value(run_dir, "split_fingerprint") if numbered_checkpoints(run_dir) else None
     preemption = PreemptionCallback()  # early, so a signal during loading still stops cleanly
     set_seed(args.seed)
-    identity = dict(spec.identity) | {"world_size": args.world_size}
     processor, source, identity = identify_model_and_data(spec, identity)
     resume_from = checkpoint_to_resume(run_dir, args.resume_from_checkpoint, source.class_names)
     preprocessing = Preprocessing.from_processor(processor)  # what the data layer takes
