@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from har_finetune.core.defaults import default_cache_dir
+from har_finetune.core.errors import UserError
 from har_finetune.data.cache import ScanRecorder
 from har_finetune.data.datasets import build_dataset, pixel_store, scan_recorder, scan_source
 from har_finetune.data.labelled import LabelledImages
@@ -39,7 +40,16 @@ class ScannedData:
 
 
 def load_labelled(spec: RunSpec) -> LabelledImages:
-    return load_source(spec.data.dataset, spec.data.image_column, spec.data.label_column)
+    """The dataset's listing (no image decoded); fewer than 2 classes is refused here, before the scan: a one-class
+    classifier is right on every image (100% test accuracy) and learns nothing."""
+    source = load_source(spec.data.dataset, spec.data.image_column, spec.data.label_column)
+    if len(source.class_names) < 2:
+        found = f"only {source.class_names[0]!r}" if source.class_names else "none"
+        raise UserError(
+            f"--dataset {spec.data.dataset} has {len(source.class_names)} class ({found}); a classifier needs at "
+            "least 2: check the folder layout (train/<class>/*) or --label_column"
+        )
+    return source
 
 
 def cache_dir(spec: RunSpec) -> Path | None:

@@ -30,7 +30,7 @@ from har_finetune.settings.arguments import (
 from har_finetune.settings.checks import check_spec, check_values
 from har_finetune.settings.environment import check_environment
 from har_finetune.settings.flag_names import renamed_flag_message, unknown_flag_message, unknown_recipe_keys
-from har_finetune.settings.recipes import RECIPE_SUFFIXES, read_recipe
+from har_finetune.settings.recipes import RECIPE_SUFFIXES, read_recipe, sweep_given_as_recipe
 from har_finetune.settings.spec import RunSpec
 from har_finetune.settings.strategies import align_strategies
 from har_finetune.settings.tasks import resolve_task
@@ -60,6 +60,8 @@ def parse_flags(argv: list[str], family: str, env: dict[str, str] | None = None)
     valid = sorted({action.dest for action in parser._actions} - {"help"})
     if recipe and set(recipe_values) - set(valid):
         unknown_recipe_keys(recipe, recipe_values, sorted(set(recipe_values) - set(valid)), valid)
+    if recipe:
+        sweep_given_as_recipe(recipe, recipe_values, {a.dest for a in parser._actions if a.nargs in ("+", "*")})
     given = _dests_given(parser, argv)
     explicit = set(recipe_values) | given
     parser.set_defaults(**{"output_dir": f"outputs/{family}", **recipe_values, **_auto_precision(explicit)})
@@ -110,6 +112,8 @@ def _refuse_leftovers(remaining: list[str], valid: list[str], family: str) -> No
 def _typed(parser: HfArgumentParser, key: str, value: object) -> object:
     """A value from a sweep file, converted as the flag's own parser converts it on the command line."""
     action = next((a for a in parser._actions if a.dest == key), None)
+    if action is None and (renamed := renamed_flag_message(key.replace("-", "_"), str(value))):
+        raise UserError(f"{renamed} (in the sweep file)")
     if action is None:
         raise UserError(unknown_flag_message(f"--{key}", sorted(a.dest for a in parser._actions), "a sweep file"))
     convert = action.type or str
