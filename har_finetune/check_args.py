@@ -4,15 +4,15 @@
 
 The same parser and checks as fine_tune_har_<family>.py, without reading data or loading a model (a few seconds
 of imports, no torchrun, no srun). Exit codes: 0 the job should train; 2 bad flags or environment, one `error:`
-line on stderr (also: the run folder holds a run with other settings); 10 the run folder already holds a finished
-run of these settings (one line on stdout): nothing to do.
+line on stderr (also: the run folder holds a run with other settings, or a finished run of older data: for a finished
+run the dataset is listed, no image decoded); 10 the run folder already holds a finished run of these settings and
+data (one line on stdout): nothing to do.
 """
 
 import sys
 
 from har_finetune.core.cli import run_cli
 from har_finetune.core.errors import UserError
-from har_finetune.run_folder.writer import check_rerun
 from har_finetune.settings.arguments import DESCRIPTIONS
 from har_finetune.settings.parser import parse_run
 
@@ -26,7 +26,9 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] not in DESCRIPTIONS:
         raise UserError(f"usage: python -m har_finetune.check_args {'|'.join(DESCRIPTIONS)} [training flags ...]")
     spec = parse_run(argv[1:], argv[0])  # every check that needs no data, as the training script runs them
-    if check_rerun(spec.run_dir, dict(spec.identity)):  # other settings than the folder's run: one line
+    from har_finetune.data.prepare import finished_on_the_same_data  # the data layer only for this question
+
+    if finished_on_the_same_data(spec):  # other settings or older data than the folder's run: one line
         print(f"{spec.run_dir} holds a finished run (all_results.json); not training again", flush=True)
         return FINISHED_EXIT_CODE
     return 0

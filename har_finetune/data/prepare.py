@@ -24,6 +24,8 @@ from har_finetune.data.labelled import LabelledImages
 from har_finetune.data.preprocessing import Preprocessing
 from har_finetune.data.sources import load_source
 from har_finetune.data.split import Split, make_split
+from har_finetune.run_folder.identity import listing_fingerprint
+from har_finetune.run_folder.writer import check_rerun
 from har_finetune.settings.spec import RunSpec
 
 logger = logging.getLogger("har_finetune")
@@ -50,6 +52,23 @@ def load_labelled(spec: RunSpec) -> LabelledImages:
             "least 2: check the folder layout (train/<class>/*) or --label_column"
         )
     return source
+
+
+def listing_identity(source: LabelledImages) -> dict:
+    """What the run's identity records of the listing: which images with which labels, and the classes."""
+    return {
+        "dataset_listing": listing_fingerprint(source.ids, source.labels, source.source_splits),
+        "class_names": list(source.class_names),
+    }
+
+
+def finished_on_the_same_data(spec: RunSpec) -> bool:
+    """Whether the run folder holds a finished run of these settings and of the data as listed now (no image is
+    decoded: an image rewritten in place under the same name is not seen here, only by a run that scans); a
+    finished run of older data is one `UserError` line (run_folder/writer.py check_rerun)."""
+    if not check_rerun(spec.run_dir, dict(spec.identity)):
+        return False
+    return check_rerun(spec.run_dir, dict(spec.identity) | listing_identity(load_labelled(spec)))
 
 
 def cache_dir(spec: RunSpec) -> Path | None:
