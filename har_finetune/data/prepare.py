@@ -25,7 +25,7 @@ from har_finetune.data.preprocessing import Preprocessing
 from har_finetune.data.sources import load_source
 from har_finetune.data.split import Split, make_split
 from har_finetune.run_folder.identity import listing_fingerprint
-from har_finetune.run_folder.writer import check_rerun
+from har_finetune.run_folder.writer import check_rerun, recorded_value
 from har_finetune.settings.spec import RunSpec
 
 logger = logging.getLogger("har_finetune")
@@ -68,6 +68,8 @@ def finished_on_the_same_data(spec: RunSpec) -> bool:
     finished run of older data is one `UserError` line (run_folder/writer.py check_rerun)."""
     if not check_rerun(spec.run_dir, dict(spec.identity)):
         return False
+    if "dataset_listing" not in (recorded_value(spec.run_dir, "identity") or {}):
+        return True  # nothing recorded to compare with (a folder from before listings were recorded)
     return check_rerun(spec.run_dir, dict(spec.identity) | listing_identity(load_labelled(spec)))
 
 

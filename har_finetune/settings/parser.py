@@ -9,12 +9,13 @@ the flags (argparse, once), the campaign task, every check that needs no data (c
 (environment.py). Each problem is one `UserError` line naming the flag and the fix.
 """
 
+import argparse
 import dataclasses
 import os
 import sys
 
 import torch
-from transformers import HfArgumentParser
+from transformers import HfArgumentParser, TrainingArguments
 
 from har_finetune.core.defaults import DEFAULT_CHECKPOINTS
 from har_finetune.core.errors import UserError
@@ -30,6 +31,7 @@ from har_finetune.settings.arguments import (
 from har_finetune.settings.checks import check_spec, check_values
 from har_finetune.settings.environment import check_environment
 from har_finetune.settings.flag_names import renamed_flag_message, unknown_flag_message, unknown_recipe_keys
+from har_finetune.settings.help_text import HelpFormatter, arrange, description
 from har_finetune.settings.recipes import RECIPE_SUFFIXES, read_recipe, sweep_given_as_recipe
 from har_finetune.settings.spec import RunSpec
 from har_finetune.settings.strategies import align_strategies
@@ -55,8 +57,15 @@ def parse_flags(argv: list[str], family: str, env: dict[str, str] | None = None)
     if argv and argv[0].endswith(RECIPE_SUFFIXES) and not argv[0].startswith("-"):
         recipe, recipe_values, argv = argv[0], read_recipe(argv[0]), argv[1:]
     parser = _Parser(  # no abbreviations: --lr must not become --lr_scheduler_type
-        (*SETTINGS, CampaignArguments), description=DESCRIPTIONS[family], epilog=EPILOG, allow_abbrev=False
+        (*SETTINGS, CampaignArguments),
+        prog=f"python fine_tune_har_{family}.py",
+        usage=argparse.SUPPRESS,  # the description says how to call it; errors are one line (no usage block)
+        description=description(DESCRIPTIONS[family], f"fine_tune_har_{family}.py"),
+        epilog=EPILOG,
+        allow_abbrev=False,
+        formatter_class=HelpFormatter,
     )
+    arrange(parser, SETTINGS, CampaignArguments, TrainingArguments)
     valid = sorted({action.dest for action in parser._actions} - {"help"})
     if recipe and set(recipe_values) - set(valid):
         unknown_recipe_keys(recipe, recipe_values, sorted(set(recipe_values) - set(valid)), valid)

@@ -48,7 +48,11 @@ logger = logging.getLogger("har_finetune")
 
 
 def main(argv: list[str], family: str) -> int:
-    spec = parse_run(argv, family)  # every check that needs no data: one line and exit 2 before any work
+    return run(parse_run(argv, family))  # every check that needs no data: one line and exit 2 before any work
+
+
+def run(spec: RunSpec) -> int:
+    """The run of checked settings: the folder's lock, a finished run recognised, else training."""
     setup_logging(spec.training)
     with RunLock(spec.run_dir) if spec.training.process_index == 0 else nullcontext():  # held by global rank 0
         if finished_on_the_same_data(spec):  # a finished run of older data: one line, exit 2
