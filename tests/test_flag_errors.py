@@ -64,7 +64,7 @@ SWEEP_CASES = {
     "sweep_not_utf8": (b"seed: [1]\n# caf\xe9\n", ["line 2: not UTF-8 text (byte 0xe9)"]),
     "recipe_given_as_sweep": (b"learning_rate: 1.0e-4\nseed: 3\n", ["is a recipe (name: value", "first on the"]),
 }
-CONTROL_CASES = ("valid_flags", "frequent_checkpoints", "no_evaluation")  # these must reach the scan
+CONTROL_CASES = ("valid_flags", "frequent_checkpoints", "no_evaluation", "recipe_with_lists")  # these reach the scan
 
 
 def _read_only_setup(ro_dir: Path, ro_run: Path) -> tuple[list[str], bool]:
@@ -99,6 +99,7 @@ def outcomes(tmp_path_factory, tiny_checkpoints) -> dict:
     (root / "grid.yaml").write_text("learning_rate: [1.0e-4, 3.0e-5]\n")
     (root / "variants.yaml").write_text("- {seed: 1}\n- {}\n")
     (root / "latin1.yaml").write_bytes(b"seed: 1\n# caf\xe9\n")
+    (root / "lists.yaml").write_text("report_to: [none]\nprompt_templates: ['a photo of {}.']\nseed: 1\n")
     one_class = make_dataset(root / "one_class_data", per_class=4)
     for folder in sorted((one_class / "train").iterdir())[1:]:
         shutil.rmtree(folder)
@@ -125,9 +126,11 @@ def outcomes(tmp_path_factory, tiny_checkpoints) -> dict:
         "valid_flags": [],
         "frequent_checkpoints": ["--save_strategy", "steps", "--save_steps", "5"],
         "no_evaluation": ["--eval_strategy", "no"],
+        "recipe_with_lists": [],  # a recipe, not a sweep: its lists are list settings
     }
     for name, extra in control_flags.items():
         cases[name] = {"argv": ["--dataset", str(data), "--model_name_or_path", checkpoint, *extra]}
+    cases["recipe_with_lists"]["argv"].insert(0, str(root / "lists.yaml"))
     for name, case in cases.items():
         case["run"] = "fine_tune_har_clip.py"
         if "--output_dir" not in case["argv"]:
@@ -225,6 +228,7 @@ def test_campaign_checks_every_task_of_a_sweep_as_training_would(outcomes, case)
         ("valid_flags", None),
         ("frequent_checkpoints", "note: evaluating at every checkpoint (--eval_strategy steps --eval_steps 5)"),
         ("no_evaluation", "note: --eval_strategy no: no validation during training"),
+        ("recipe_with_lists", None),
     ],
 )
 def test_valid_flags_reach_the_scan_and_say_what_they_changed(outcomes, case, note):

@@ -70,7 +70,7 @@ def parse_flags(argv: list[str], family: str, env: dict[str, str] | None = None)
     if recipe and set(recipe_values) - set(valid):
         unknown_recipe_keys(recipe, recipe_values, sorted(set(recipe_values) - set(valid)), valid)
     if recipe:
-        sweep_given_as_recipe(recipe, recipe_values, {a.dest for a in parser._actions if a.nargs in ("+", "*")})
+        sweep_given_as_recipe(recipe, recipe_values, _list_settings())
     given = _dests_given(parser, argv)
     explicit = set(recipe_values) | given
     parser.set_defaults(**{"output_dir": f"outputs/{family}", **recipe_values, **_auto_precision(explicit)})
@@ -130,6 +130,15 @@ def _typed(parser: HfArgumentParser, key: str, value: object) -> object:
         return [convert(str(v)) for v in value] if isinstance(value, list) else convert(str(value))
     except (TypeError, ValueError):
         raise UserError(f"--{key} {value!r} (from the sweep file): not a valid value; see --help") from None
+
+
+def _list_settings() -> set[str]:
+    """Settings a list may stand for in a recipe (`report_to: [tensorboard]`, `wise_ft_alpha: [0.5, 1.0]`): those whose
+    annotation allows a list, whatever argparse makes of them on the command line (read from the classes'
+    annotations: HfArgumentParser rewrites `Field.type` in place, `None | str | list[str]` becoming `str`)."""
+    classes = {klass for dtype in (*SETTINGS, CampaignArguments) for klass in dtype.__mro__}
+    hints = {name: hint for klass in classes for name, hint in vars(klass).get("__annotations__", {}).items()}
+    return {name for name, hint in hints.items() if "list" in str(hint).lower()}
 
 
 def _auto_precision(explicit: set[str]) -> dict:

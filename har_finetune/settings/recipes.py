@@ -56,7 +56,11 @@ def read_text(file: Path, what: str) -> str:
 
 def sweep_given_as_recipe(path: str, recipe: dict, multi_value: set[str]) -> None:
     """A recipe maps flags to single values; a list for a single-value flag means a sweep file was given."""
-    listed = [key for key, value in recipe.items() if isinstance(value, list) and key not in multi_value]
+    listed = [
+        key
+        for key, value in recipe.items()
+        if isinstance(value, list) and (key not in multi_value or any(isinstance(item, list) for item in value))
+    ]  # a list setting swept is a list of lists (`wise_ft_alpha: [[0.5, 1.0], [1.0]]`)
     if listed:
         raise UserError(
             f"{path} is a sweep file ({listed[0]}: a list of values), not a recipe: run it as a campaign with "
