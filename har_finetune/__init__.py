@@ -20,6 +20,7 @@ run_folder/    the run folder's one owner (torch-free)
 settings/      the command line, parsed once into a checked RunSpec
   arguments.py   the settings dataclasses (ours + the stock TrainingArguments) with help text
   parser.py      parse_run / parse_flags: recipe, flags, campaign task, checks, notes
+  help_text.py   --help: what the command does, our flags and the common Trainer ones first, every other after
   checks.py      every check that needs no data (values, options, checkpoints, --output_dir)
   environment.py what the run needs from its surroundings (cache folder, --report_to, --push_to_hub)
   flag_names.py  transformers 4 names, aliases and typos, each refused with the right name

@@ -31,12 +31,29 @@ import sys
 from pathlib import Path
 
 from har_finetune.core.cli import run_cli
+from har_finetune.core.errors import UserError
 from har_finetune.settings.tasks import read_sweep, sweep_tasks
 
 
-def describe(sweep: str, output_dir: str, script: str, output_given: bool = False) -> str:
-    """What `python -m har_finetune.campaign` prints: the task count, the commands, each task's overrides."""
+def check_tasks(sweep: str, output_dir: str, family: str, count: int) -> None:
+    """Each task parsed and checked as the training script will parse it on its array index (settings/parser.py),
+    so a misspelled flag, a bad value or a transformers 4 name stops here, not in every array task."""
+    from har_finetune.settings.checks import check_settings
+    from har_finetune.settings.parser import parse_flags
+
+    for index in range(count):
+        try:
+            argv = ["--sweep", sweep, "--task_index", str(index), "--output_dir", output_dir]
+            check_settings(parse_flags(argv, family, env={}))
+        except UserError as error:
+            raise UserError(f"--sweep {sweep} task {index}: {error}") from None
+
+
+def describe(sweep: str, output_dir: str, script: str, output_given: bool = False, family: str = "clip") -> str:
+    """What `python -m har_finetune.campaign` prints: the task count, the commands, each task's overrides; every
+    task checked first (check_tasks)."""
     tasks = sweep_tasks(read_sweep(sweep), output_dir)
+    check_tasks(sweep, output_dir, family, len(tasks))
     last = len(tasks) - 1
     slurm_script = Path(script).with_suffix(".slurm")
     flags = f"--sweep {sweep}" + (f" --output_dir {output_dir}" if output_given else "")
@@ -67,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output_dir", help="the campaign folder (default outputs/<family>, as the script's)")
     args = parser.parse_args(argv)
     output_dir = args.output_dir or f"outputs/{args.family}"
-    print(describe(args.sweep, output_dir, f"fine_tune_har_{args.family}.py", args.output_dir is not None))
+    script = f"fine_tune_har_{args.family}.py"
+    print(describe(args.sweep, output_dir, script, args.output_dir is not None, args.family))
     return 0
 
 

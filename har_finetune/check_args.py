@@ -4,9 +4,10 @@
 
 The same parser and checks as fine_tune_har_<family>.py, without reading data or loading a model (a few seconds
 of imports, no torchrun, no srun). Exit codes: 0 the job should train; 2 bad flags or environment, one `error:`
-line on stderr (also: the run folder holds a run with other settings, $HAR_WORLD_SIZE processes included, or is in
-use by a live run); 10 the run folder already holds a finished run of these settings (one line on stdout): nothing
-to do.
+line on stderr (also: the run folder holds a run with other settings, $HAR_WORLD_SIZE processes included, a
+finished run of older data: for a finished run the dataset is listed, no image decoded, or the folder is in use by a
+live run); 10 the run folder already holds a finished run of these settings and data (one line on stdout): nothing to
+do.
 """
 
 import os
@@ -15,7 +16,6 @@ import sys
 from har_finetune.core.cli import run_cli
 from har_finetune.core.errors import UserError
 from har_finetune.run_folder.lock import RunLock
-from har_finetune.run_folder.writer import check_rerun
 from har_finetune.settings.arguments import DESCRIPTIONS
 from har_finetune.settings.parser import parse_run
 
@@ -30,11 +30,13 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] not in DESCRIPTIONS:
         raise UserError(f"usage: python -m har_finetune.check_args {'|'.join(DESCRIPTIONS)} [training flags ...]")
     spec = parse_run(argv[1:], argv[0])  # every check that needs no data, as the training script runs them
+    from har_finetune.data.prepare import finished_on_the_same_data  # the data layer only for this question
+
     identity = dict(spec.identity)
     if os.environ.get(WORLD_SIZE_ENV):  # scripts/slurm_job.sh: the processes the job will start
         identity["world_size"] = int(os.environ[WORLD_SIZE_ENV])
     with RunLock(spec.run_dir):  # held by a live run: one line now, not after srun (released at once)
-        finished = check_rerun(spec.run_dir, identity)  # other settings than the folder's run: one line
+        finished = finished_on_the_same_data(spec, identity)  # other settings or older data: one line
     if finished:
         print(f"{spec.run_dir} holds a finished run (all_results.json); not training again", flush=True)
         return FINISHED_EXIT_CODE

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import bench, checksum_cost, scaling
+from benchmarks import bench, checksum_cost, scaling, startup
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -143,3 +143,11 @@ def test_checksum_cost_benchmark_times_the_check_against_an_epoch(capsys, tmp_pa
     assert "cached epoch, data side" in out
     rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| ") and "thread" in line]
     assert len(rows) >= 4 and all(float(row[2]) > 0 and row[-1].rstrip(" |").endswith("%") for row in rows)
+
+
+@pytest.mark.slow  # three Python processes that import torch and transformers
+def test_startup_benchmark_prints_each_command_and_its_ratio(capsys):
+    assert startup.main(["--rounds", "1"]) == 0
+    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines() if line.startswith("| ")][1:]
+    assert [row[0].lstrip("| ").split(":")[0] for row in rows] == ["baseline", "flag error", "--help"]
+    assert all(float(row[1]) > 0 for row in rows) and float(rows[0][2].rstrip(" |")) == 1.0

@@ -9,6 +9,7 @@ exit 0 in seconds without srun, and valid flags must reach srun. tests/test_slur
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -131,12 +132,13 @@ def test_batch_script_starts_srun_for_valid_flags(batch_host, tmp_path):
 CHECK_WITHOUT_AFFINITY = """
 import os, runpy, sys
 del os.sched_getaffinity  # as on macOS
-sys.argv = ["fine_tune_har_clip.py", "--help"]
-try:
-    runpy.run_path("fine_tune_har_clip.py", run_name="__main__")
-except SystemExit as stop:
-    assert stop.code == 0, stop.code
-stack = ("har_finetune.training.job", "torchvision", "sklearn")
+for argv, expected in ((["--help"], 0), (["--epochs", "3"], 2)):  # --help and a flag error: the settings alone
+    sys.argv = ["fine_tune_har_clip.py", *argv]
+    try:
+        runpy.run_path("fine_tune_har_clip.py", run_name="__main__")
+    except SystemExit as stop:
+        assert stop.code == expected, stop.code
+stack = ("har_finetune.training.job", "torchvision", "sklearn", "pandas", "datasets")
 print("training stack imported:", [m for m in stack if m in sys.modules])
 from har_finetune.settings.parser import parse_flags
 args = parse_flags(["--output_dir", "x"], "clip").training
@@ -155,9 +157,37 @@ def test_settings_work_without_sched_getaffinity_and_help_skips_the_training_sta
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "usage: fine_tune_har_clip.py" in result.stdout
-    assert "Fine-tune a CLIP vision tower on Human Action Recognition" in result.stdout
+    assert result.stdout.startswith("Fine-tune a CLIP vision tower on Human Action Recognition")
+    assert result.stderr.strip().splitlines() == ["error: unknown flag --epochs; did you mean --num_train_epochs?"]
     assert "training stack imported: []" in result.stdout
+
+
+def test_help_says_what_the_command_does_then_the_flags_people_reach_for_first(capsys):
+    from har_finetune.settings import parser as settings_parser
+
+    with pytest.raises(SystemExit) as stop:
+        settings_parser.parse_flags(["--help"], "siglip", {})
+    text = capsys.readouterr().out
+    assert stop.value.code == 0
+    assert text.startswith("Fine-tune a SigLIP or SigLIP 2 vision tower") and "usage:" not in text
+    titles = [line for line in text.splitlines() if line and not line.startswith(" ") and line.endswith(":")]
+    assert titles == [
+        "options:",
+        "this tool's settings (model, data, fine-tuning):",
+        "campaigns (python -m har_finetune.campaign --sweep FILE lists a sweep's tasks):",
+        "common Trainer settings:",
+        "every other transformers TrainingArguments flag:",
+    ], titles
+    sections = dict(zip(titles, text.split("\n\n")[2:]))
+    flags_in = {title: re.findall(r"^  (--\w+)", body, re.MULTILINE) for title, body in sections.items()}
+    assert flags_in[titles[1]][:3] == ["--model_name_or_path", "--head", "--prompt_templates"]
+    assert {"--dataset", "--split_seed", "--layer_decay", "--wise_ft_alpha"} <= set(flags_in[titles[1]])
+    assert flags_in[titles[2]] == ["--sweep", "--task_index"]
+    assert flags_in[titles[3]][:4] == ["--output_dir", "--learning_rate", "--num_train_epochs", "--max_steps"]
+    assert {"--per_device_train_batch_size", "--seed", "--bf16"} <= set(flags_in[titles[3]])
+    assert "(default: None)" not in text and "--output-dir" not in text
+    every = {o for a in settings_parser._Parser(settings_parser.SETTINGS)._actions for o in a.option_strings}
+    assert {o for o in every if o.startswith("--") and "-" not in o[2:]} <= set(re.findall(r"--\w+", text))
 
 
 @pytest.mark.parametrize(

@@ -47,18 +47,45 @@ FLAG_CASES = {
     "recipe_syntax_error": ([], ["bad_recipe.yaml line", "YAML syntax error"]),
     "recipe_not_first": ([], ["recipe.yaml: a recipe file must come first"]),
     "missing_local_dataset": ([], ["--dataset tests/no_such_dataset: no such folder"]),
+    "read_only_output_dir": ([], ["--output_dir", "cannot be written", "is read-only", "writable --output_dir"]),
+    "finished_run_read_only": ([], ["--output_dir", "cannot be written", "is read-only"]),
+    "one_class_dataset": ([], ["has 1 class (only 'calling')", "at least 2"]),
+    "sweep_given_as_recipe": ([], ["grid.yaml is a sweep file (learning_rate: a list of values)", "--sweep"]),
+    "variants_given_as_recipe": ([], ["variants.yaml is a sweep file (a list of variants)", "--sweep"]),
+    "recipe_not_utf8": ([], ["latin1.yaml line 2: not UTF-8 text (byte 0xe9)", "save it as UTF-8"]),
 }
-CONTROL_CASES = ("valid_flags", "frequent_checkpoints", "no_evaluation")  # these must reach the scan
+# `python -m har_finetune.campaign --sweep FILE`: sweep file content -> words of the one error line
+SWEEP_CASES = {
+    "sweep_misspelled_flag": (b"learning_rte: [1.0e-4, 3.0e-5]\n", ["task 0", "unknown flag --learning_rte"]),
+    "sweep_bad_value": (b"seed: [1, 2]\nlearning_rate: [1.0e-4, abc]\n", ["task 1", "--learning_rate 'abc'"]),
+    "sweep_zero_epochs": (b"num_train_epochs: [0]\n", ["task 0", "--num_train_epochs must be positive"]),
+    "sweep_transformers4_name": (b"warmup_ratio: [0.1]\n", ["--warmup_ratio is a transformers 4 flag"]),
+    "sweep_bad_layer_decay": (b"layer_decay: [0.7, 1.5]\n", ["task 1", "--layer_decay must be in (0, 1]"]),
+    "sweep_not_utf8": (b"seed: [1]\n# caf\xe9\n", ["line 2: not UTF-8 text (byte 0xe9)"]),
+    "recipe_given_as_sweep": (b"learning_rate: 1.0e-4\nseed: 3\n", ["is a recipe (name: value", "first on the"]),
+}
+CONTROL_CASES = ("valid_flags", "frequent_checkpoints", "no_evaluation", "recipe_with_lists")  # these reach the scan
 
 
-def _read_only_setup(ro_dir: Path) -> tuple[list[str], bool]:
-    """(command prefix, possible): a read-only mount in a private namespace, or a folder root could still write."""
+def _read_only_setup(ro_dir: Path, ro_run: Path) -> tuple[list[str], bool]:
+    """(command prefix, possible): read-only mounts in a private namespace (an empty tmpfs on `ro_dir`, `ro_run`
+    bound onto itself read-only, its files kept), or folders without write permission (non-root)."""
     if shutil.which("unshare") and subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode == 0:
-        return ["unshare", "-rm", "sh", "-c", 'mount -t tmpfs -o ro none "$0" && exec "$@"', str(ro_dir)], True
+        script = 'mount -t tmpfs -o ro none "$0" && mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift'
+        return ["unshare", "-rm", "sh", "-c", f'{script} && exec "$@"', str(ro_dir), str(ro_run)], True
     if os.geteuid() != 0:
         ro_dir.chmod(0o555)
+        ro_run.chmod(0o555)
         return [], True
     return [], False
+
+
+def _finished_run(folder: Path) -> Path:
+    """What a finished run leaves for the checks before the lock: its settings record and all_results.json."""
+    folder.mkdir(parents=True)
+    (folder / "run_config.json").write_text("{}")
+    (folder / "all_results.json").write_text('{"test_accuracy": 0.5}')
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +96,16 @@ def outcomes(tmp_path_factory, tiny_checkpoints) -> dict:
     checkpoint = tiny_checkpoint(tmp_path_factory)
     (root / "bad_recipe.yaml").write_text("learning_rate: 1.0e-4\nnum_train_epochs 3\nseed: 1\n")
     (root / "recipe.yaml").write_text("seed: 1\n")
-    ro_dir = root / "read_only"
+    (root / "grid.yaml").write_text("learning_rate: [1.0e-4, 3.0e-5]\n")
+    (root / "variants.yaml").write_text("- {seed: 1}\n- {}\n")
+    (root / "latin1.yaml").write_bytes(b"seed: 1\n# caf\xe9\n")
+    (root / "lists.yaml").write_text("report_to: [none]\nprompt_templates: ['a photo of {}.']\nseed: 1\n")
+    one_class = make_dataset(root / "one_class_data", per_class=4)
+    for folder in sorted((one_class / "train").iterdir())[1:]:
+        shutil.rmtree(folder)
+    ro_dir, ro_run = root / "read_only", _finished_run(root / "finished_read_only")
     ro_dir.mkdir()
-    prefix, read_only_possible = _read_only_setup(ro_dir)
+    prefix, read_only_possible = _read_only_setup(ro_dir, ro_run)
     cases = {}
     for name, (extra, _) in FLAG_CASES.items():
         cases[name] = {"argv": ["--dataset", str(data), "--model_name_or_path", checkpoint, *extra]}
@@ -79,19 +113,33 @@ def outcomes(tmp_path_factory, tiny_checkpoints) -> dict:
     cases["recipe_not_first"]["argv"].append(str(root / "recipe.yaml"))
     cases["missing_local_dataset"]["argv"][1] = "tests/no_such_dataset"  # tests/ exists: a path, not a Hub id
     cases["read_only_pixel_cache"]["env"] = {"HAR_FINETUNE_CACHE": str(ro_dir / "har_finetune")}
+    cases["sweep_given_as_recipe"]["argv"].insert(0, str(root / "grid.yaml"))
+    cases["variants_given_as_recipe"]["argv"].insert(0, str(root / "variants.yaml"))
+    cases["recipe_not_utf8"]["argv"].insert(0, str(root / "latin1.yaml"))
+    cases["one_class_dataset"]["argv"][1] = str(one_class)
+    cases["read_only_output_dir"]["argv"] += ["--output_dir", str(ro_dir / "run")]
+    cases["finished_run_read_only"]["argv"] += ["--output_dir", str(ro_run)]
     if not read_only_possible:
-        del cases["read_only_pixel_cache"]
+        for name in ("read_only_pixel_cache", "read_only_output_dir", "finished_run_read_only"):
+            del cases[name]
     control_flags = {
         "valid_flags": [],
         "frequent_checkpoints": ["--save_strategy", "steps", "--save_steps", "5"],
         "no_evaluation": ["--eval_strategy", "no"],
+        "recipe_with_lists": [],  # a recipe, not a sweep: its lists are list settings
     }
     for name, extra in control_flags.items():
         cases[name] = {"argv": ["--dataset", str(data), "--model_name_or_path", checkpoint, *extra]}
+    cases["recipe_with_lists"]["argv"].insert(0, str(root / "lists.yaml"))
     for name, case in cases.items():
         case["run"] = "fine_tune_har_clip.py"
-        case["argv"] += ["--output_dir", str(root / "runs" / name)]
+        if "--output_dir" not in case["argv"]:
+            case["argv"] += ["--output_dir", str(root / "runs" / name)]
         case.setdefault("env", {}).setdefault("HAR_FINETUNE_CACHE", str(root / "caches" / name))
+    for name, (content, _) in SWEEP_CASES.items():
+        (root / f"{name}.yaml").write_bytes(content)
+        argv = ["--sweep", str(root / f"{name}.yaml"), "--output_dir", str(root / "runs" / name)]
+        cases[name] = {"run": "har_finetune.campaign", "argv": argv, "env": {"HAR_FINETUNE_CACHE": str(root / name)}}
     cases.update(_predict_cases(root, tiny_checkpoints))
     for case in cases.values():
         case.setdefault("env", {})
@@ -155,9 +203,22 @@ def test_flag_and_environment_problems_are_one_line_before_the_scan(outcomes, ca
     line = _one_error_line(outcome)
     assert all(word in line for word in FLAG_CASES[case][1]), line
     assert not outcome["scanned"], "failed only after the image scan had started"
-    assert not outcome["run_dir"].exists(), "wrote into the run folder"
+    if case == "finished_run_read_only":
+        assert sorted(p.name for p in outcome["run_dir"].iterdir()) == ["all_results.json", "run_config.json"]
+    else:
+        assert not outcome["run_dir"].exists(), "wrote into the run folder"
     cache = outcome["cache"]
     assert not cache.exists() or not any(cache.iterdir()), "wrote into the pixel cache"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", SWEEP_CASES)
+def test_campaign_checks_every_task_of_a_sweep_as_training_would(outcomes, case):
+    """`python -m har_finetune.campaign --sweep FILE` prints the sbatch line only when every task would parse."""
+    outcome = outcomes[case]
+    line = _one_error_line(outcome)
+    assert all(word in line for word in SWEEP_CASES[case][1]), line
+    assert "sbatch" not in outcome["stdout"] and not outcome["run_dir"].exists()
 
 
 @pytest.mark.slow
@@ -167,6 +228,7 @@ def test_flag_and_environment_problems_are_one_line_before_the_scan(outcomes, ca
         ("valid_flags", None),
         ("frequent_checkpoints", "note: evaluating at every checkpoint (--eval_strategy steps --eval_steps 5)"),
         ("no_evaluation", "note: --eval_strategy no: no validation during training"),
+        ("recipe_with_lists", None),
     ],
 )
 def test_valid_flags_reach_the_scan_and_say_what_they_changed(outcomes, case, note):

@@ -19,6 +19,7 @@ from helpers_bad_input import flags, make_dataset, snapshot, tiny_checkpoint
 from PIL import Image
 from run_folders import write_checkpoint
 
+from har_finetune import check_args
 from har_finetune.core.cli import run_cli
 from har_finetune.run_folder import reader
 from har_finetune.run_folder.checkpoints import remove_incomplete_checkpoints
@@ -116,14 +117,43 @@ def test_images_changed_in_place_are_refused_after_the_scan_before_anything_is_w
     assert snapshot(run) == before
 
 
-def test_a_finished_run_with_other_settings_says_so(data, checkpoint, tmp_path, capsys):
-    out = tmp_path / "run"
-    assert main(flags(data, checkpoint, out), family="clip") == 0
+def test_a_finished_run_with_other_settings_or_older_data_says_so(data, checkpoint, tmp_path, capsys):
+    import shutil
+
+    copy, out = tmp_path / "data", tmp_path / "run"
+    shutil.copytree(data, copy)
+    assert main(flags(copy, checkpoint, out), family="clip") == 0
     before = snapshot(out)
-    assert cli(flags(data, checkpoint, out), capsys) == (0, [])  # same settings: nothing to do, quietly
-    code, err = cli(flags(data, checkpoint, out, "--seed", "3"), capsys)
-    assert code == 2 and len(err) == 1 and "finished run" in err[0] and "--seed 0 -> 3" in err[0]
+    assert cli(flags(copy, checkpoint, out), capsys) == (0, [])  # same settings: nothing to do, quietly
+    for change, named in ((["--seed", "3"], "--seed 0 -> 3"), (["--split_seed", "7"], "--split_seed 42 -> 7")):
+        code, err = cli(flags(copy, checkpoint, out, *change), capsys)  # split_seed: issue 19's planted bug
+        assert code == 2 and len(err) == 1 and "finished run with other settings" in err[0] and named in err[0], err
+    sorted((copy / "train").rglob("*.jpg"))[0].unlink()  # the data changed since the run
+    argv = flags(copy, checkpoint, out)
+    for entry in (lambda: main(argv, family="clip"), lambda: check_args.main(["clip", *argv])):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as stop:
+            run_cli(entry)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert stop.value.code == 2 and len(err) == 1, err
+        assert "finished run of older data" in err[0] and "list of images and labels changed" in err[0], err
     assert snapshot(out) == before
+
+
+def test_changed_logging_and_save_steps_take_effect_on_resume(unfinished, data, checkpoint, tmp_path, capsys):
+    """trainer_state.json holds the intervals the run started with; Trainer would keep them on resume."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(unfinished, run)
+    for later in [c for c in run.glob("checkpoint-*") if int(c.name.split("-")[1]) > 2]:
+        shutil.rmtree(later)  # resume from step 2 of 6 (the run logged every step, saved every 2)
+    code, err = cli(flags(data, checkpoint, run, "--logging_steps", "2", "--save_steps", "4"), capsys)
+    assert code == 0, err
+    state = json.loads((run / "trainer_state.json").read_text())
+    logged = [entry["step"] for entry in state["log_history"] if "loss" in entry]
+    assert logged == [1, 2, 4, 6], logged  # steps 1-2 before the resume, then every 2 steps (not 3, 5)
+    assert state["logging_steps"] == 2 and state["save_steps"] == 4
 
 
 def test_resume_from_a_missing_or_incomplete_checkpoint_is_one_line(data, checkpoint, unfinished, tmp_path, capsys):

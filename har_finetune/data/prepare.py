@@ -17,12 +17,15 @@ import numpy as np
 import torch
 
 from har_finetune.core.defaults import default_cache_dir
+from har_finetune.core.errors import UserError
 from har_finetune.data.cache import ScanRecorder
 from har_finetune.data.datasets import build_dataset, pixel_store, scan_recorder, scan_source
 from har_finetune.data.labelled import LabelledImages
 from har_finetune.data.preprocessing import Preprocessing
 from har_finetune.data.sources import load_source
 from har_finetune.data.split import Split, make_split
+from har_finetune.run_folder.identity import listing_fingerprint
+from har_finetune.run_folder.writer import check_rerun, recorded_value
 from har_finetune.settings.spec import RunSpec
 
 logger = logging.getLogger("har_finetune")
@@ -39,7 +42,35 @@ class ScannedData:
 
 
 def load_labelled(spec: RunSpec) -> LabelledImages:
-    return load_source(spec.data.dataset, spec.data.image_column, spec.data.label_column)
+    """The dataset's listing (no image decoded); fewer than 2 classes is refused here, before the scan: a one-class
+    classifier is right on every image (100% test accuracy) and learns nothing."""
+    source = load_source(spec.data.dataset, spec.data.image_column, spec.data.label_column)
+    if len(source.class_names) < 2:
+        found = f"only {source.class_names[0]!r}" if source.class_names else "none"
+        raise UserError(
+            f"--dataset {spec.data.dataset} has {len(source.class_names)} class ({found}); a classifier needs at "
+            "least 2: check the folder layout (train/<class>/*) or --label_column"
+        )
+    return source
+
+
+def listing_identity(source: LabelledImages) -> dict:
+    """What the run's identity records of the listing: which images with which labels, and the classes."""
+    return {
+        "dataset_listing": listing_fingerprint(source.ids, source.labels, source.source_splits),
+        "class_names": list(source.class_names),
+    }
+
+
+def finished_on_the_same_data(spec: RunSpec, identity: dict) -> bool:
+    """Whether the run folder holds a finished run of these settings and of the data as listed now (no image is
+    decoded: an image rewritten in place under the same name is not seen here, only by a run that scans); a
+    finished run of older data is one `UserError` line (run_folder/writer.py check_rerun)."""
+    if not check_rerun(spec.run_dir, identity):
+        return False
+    if "dataset_listing" not in (recorded_value(spec.run_dir, "identity") or {}):
+        return True  # nothing recorded to compare with (a folder from before listings were recorded)
+    return check_rerun(spec.run_dir, identity | listing_identity(load_labelled(spec)))
 
 
 def cache_dir(spec: RunSpec) -> Path | None:

@@ -18,7 +18,6 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from har_finetune.data.images import decode_rgb
-from har_finetune.data.sources import image_reader
 from har_finetune.run_folder import reader as rr
 from har_finetune.run_folder.files import write_bytes, write_text
 from har_finetune.run_folder.reader import RunRecord
@@ -105,6 +104,8 @@ class ImageSource:
 
     def _read(self, image_id: str) -> bytes:
         if self._reader is None:  # Hub data opens its Arrow files once, on the first image
+            from har_finetune.data.sources import image_reader  # the data layer imports torch: only to read images
+
             self._reader = image_reader(self.dataset)
         return self._reader(image_id)
 

@@ -8,8 +8,11 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas costs ~0.5 s to import; the flag checks reach this module
+    import pandas as pd
+
 
 RUN_CONFIG = "run_config.json"  # written first: its presence makes a folder one of our runs
 VERSIONS = "versions.json"
@@ -106,7 +109,7 @@ def write_json(path: str | os.PathLike, data: object) -> Path:
     return write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
-def write_csv(path: str | os.PathLike, frame: pd.DataFrame) -> Path:
+def write_csv(path: str | os.PathLike, frame: "pd.DataFrame") -> Path:
     return write_text(path, frame.to_csv(index=False))
 
 

@@ -130,10 +130,17 @@ def recorded_identity(run_config: dict) -> dict:
     return settings_identity(*groups) if any(groups) else {}
 
 
+DATA_KEYS = ("dataset_listing", "class_names", "dataset_fingerprint")  # what the data is, at the same --dataset
+
+
+def changed_keys(recorded: dict, current: dict) -> list[str]:
+    """The identity keys whose values differ, over the keys both identities have."""
+    return [key for key in current if key in recorded and recorded[key] != current[key]]
+
+
 def differences(recorded: dict, current: dict) -> list[str]:
     """One phrase per defining setting that differs, over the keys both identities have."""
-    changed = [key for key in current if key in recorded and recorded[key] != current[key]]
-    return [_describe(key, recorded[key], current[key]) for key in changed]
+    return [_describe(key, recorded[key], current[key]) for key in changed_keys(recorded, current)]
 
 
 def _describe(key: str, was: object, now: object) -> str:

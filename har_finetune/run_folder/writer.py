@@ -32,7 +32,7 @@ from har_finetune.run_folder.files import (
     write_json,
     write_text,
 )
-from har_finetune.run_folder.identity import differences, recorded_identity
+from har_finetune.run_folder.identity import DATA_KEYS, changed_keys, differences, recorded_identity
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +42,20 @@ def check_rerun(run_dir: Path, identity: dict) -> bool:
 
     Raises a one-line `UserError` when it holds a run (finished or not) whose recorded identity differs in a key
     that `identity` has: resuming it with other settings would mix two runs (e.g. re-split the data with another
-    seed and test on former training images)."""
+    seed and test on former training images). A finished run whose data alone changed says that its results are
+    of the older data."""
     config = read_json_or_none(run_dir / RUN_CONFIG)
     finished = run_is_finished(run_dir)
-    changed = differences(recorded_identity(config), identity) if isinstance(config, dict) else []
+    recorded = recorded_identity(config) if isinstance(config, dict) else {}
+    changed = differences(recorded, identity)
     if not changed:
         return finished
     what = "; ".join(changed)
+    if finished and set(changed_keys(recorded, identity)) <= set(DATA_KEYS):
+        raise UserError(
+            f"--output_dir {run_dir} holds a finished run of older data ({what} since): its results are of the "
+            "data as it was; nothing was trained: choose a new --output_dir to train on the data as it is now"
+        )
     if finished:
         raise UserError(
             f"--output_dir {run_dir} holds a finished run with other settings ({what}); nothing was trained: choose "

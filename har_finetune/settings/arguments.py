@@ -19,8 +19,8 @@ DESCRIPTIONS = {
     "docs/run_folder.md).",
 }
 EPILOG = (
-    "Our settings come first, then every stock transformers TrainingArguments flag. A JSON/YAML recipe may come "
-    "first and stand in for flags: `python fine_tune_har_clip.py recipes/clip.yaml --num_train_epochs 3`."
+    "A JSON/YAML recipe may come first and stand in for flags (`python fine_tune_har_clip.py recipes/clip.yaml "
+    "--num_train_epochs 3`; docs/recipes.md). The run folder: docs/run_folder.md; Slurm: docs/slurm.md."
 )
 
 

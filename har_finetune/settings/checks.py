@@ -11,6 +11,7 @@ from har_finetune.core.defaults import AUGMENTATIONS, HEADS, bad_templates
 from har_finetune.core.errors import UserError
 from har_finetune.run_folder.checkpoints import explicit_checkpoint_problem
 from har_finetune.run_folder.files import may_train_into
+from har_finetune.settings.environment import check_output_dir_writable
 
 POSITIVE = ("learning_rate", "per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps")
 AT_LEAST_ONE_IF_SET = ("max_train_samples", "max_eval_samples", "pixel_cache_resolution")
@@ -57,13 +58,19 @@ def check_values(values: dict) -> None:
 
 
 def check_spec(spec) -> None:
-    """The checks that need the built settings (a `RunSpec`): heads and fine-tuning options, FSDP, resumable
-    checkpoints, and a --output_dir that is new, empty or one of our runs."""
+    """The checks that need the built settings (a `RunSpec`): check_settings, then a --output_dir that is new,
+    empty or one of our runs, and writable."""
+    check_settings(spec)
+    if spec.training.process_index == 0:  # the folder's one writer: other ranks may see its files half-written
+        check_output_dir(spec.run_dir)
+
+
+def check_settings(spec) -> None:
+    """The settings alone, no folder: heads and fine-tuning options, FSDP, resumable checkpoints (also what
+    `python -m har_finetune.campaign --sweep` checks for every task)."""
     check_fine_tuning_options(spec.model, spec.training)
     refuse_fsdp(spec.training)
     check_checkpointing(spec.training)
-    if spec.training.process_index == 0:  # the folder's one writer: other ranks may see its files half-written
-        check_output_dir(spec.run_dir)
 
 
 def check_checkpointing(args) -> None:
@@ -79,13 +86,15 @@ def check_checkpointing(args) -> None:
 
 
 def check_output_dir(output_dir: Path) -> None:
-    """Refuse a file, or a non-empty folder that is not one of our runs, instead of mixing files into it."""
+    """Refuse a file, a non-empty folder that is not one of our runs (instead of mixing files into it), or a folder
+    that cannot be written (the lock and the records need it, a finished run's lock too)."""
     if output_dir.exists() and not output_dir.is_dir():
         raise UserError(f"--output_dir {output_dir} is a file; choose a folder (new or holding a run of this tool)")
     if output_dir.is_dir() and not may_train_into(output_dir):
         raise UserError(
             f"--output_dir {output_dir} holds files that are not a run of this tool; choose an empty or new folder"
         )
+    check_output_dir_writable(output_dir)
 
 
 def refuse_fsdp(args) -> None:

@@ -24,16 +24,37 @@ def check_environment(pixel_cache: bool, pixel_cache_dir: str | None, training_a
         check_push_to_hub()
 
 
+def unwritable_reason(folder: Path) -> str | None:
+    """Why `folder` could not be created or written ("<nearest existing folder> is read-only"), or None; creates
+    nothing. A read-only filesystem is asked of the kernel: `os.access` says yes to root there."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("/"))
+    if not existing.is_dir():
+        return f"{existing} is a file"
+    if os.statvfs(existing).f_flag & os.ST_RDONLY:
+        return f"{existing} is read-only"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
+
+
+def check_output_dir_writable(output_dir: Path) -> None:
+    """The run folder takes a lock and its records even when the run is finished: a read-only one is one line."""
+    reason = unwritable_reason(output_dir)
+    if reason and not (output_dir.exists() and not output_dir.is_dir()):  # a file: check_output_dir says so
+        raise UserError(
+            f"--output_dir {output_dir} cannot be written: {reason}; choose a writable --output_dir (to read a "
+            "finished run, no training command is needed: plot_metrics.py reads it)"
+        )
+
+
 def check_cache_writable(cache_dir: Path | None) -> None:
     """The cache folder, or its nearest existing parent, must be writable (nothing is created here)."""
     folder = cache_dir or default_cache_dir()
-    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("/"))
-    read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY) if existing.is_dir() else True
-    if read_only or not os.access(existing, os.W_OK | os.X_OK):
+    reason = unwritable_reason(folder)
+    if reason:
         raise UserError(
-            f"the pixel cache folder {folder} ({_cache_origin(cache_dir)}) cannot be written: {existing} is "
-            f"{'read-only' if read_only else 'not writable'}; pass --pixel_cache_dir on a writable disk (e.g. local "
-            "scratch) or --no_pixel_cache"
+            f"the pixel cache folder {folder} ({_cache_origin(cache_dir)}) cannot be written: {reason}; pass "
+            "--pixel_cache_dir on a writable disk (e.g. local scratch) or --no_pixel_cache"
         )
 
 

@@ -9,12 +9,13 @@ the flags (argparse, once), the campaign task, every check that needs no data (c
 (environment.py). Each problem is one `UserError` line naming the flag and the fix.
 """
 
+import argparse
 import dataclasses
 import os
 import sys
 
 import torch
-from transformers import HfArgumentParser
+from transformers import HfArgumentParser, TrainingArguments
 
 from har_finetune.core.defaults import DEFAULT_CHECKPOINTS
 from har_finetune.core.errors import UserError
@@ -30,7 +31,8 @@ from har_finetune.settings.arguments import (
 from har_finetune.settings.checks import check_spec, check_values
 from har_finetune.settings.environment import check_environment
 from har_finetune.settings.flag_names import renamed_flag_message, unknown_flag_message, unknown_recipe_keys
-from har_finetune.settings.recipes import RECIPE_SUFFIXES, read_recipe
+from har_finetune.settings.help_text import HelpFormatter, arrange, description
+from har_finetune.settings.recipes import RECIPE_SUFFIXES, read_recipe, sweep_given_as_recipe
 from har_finetune.settings.spec import RunSpec
 from har_finetune.settings.strategies import align_strategies
 from har_finetune.settings.tasks import resolve_task
@@ -56,14 +58,23 @@ def parse_flags(argv: list[str], family: str, env: dict[str, str] | None = None)
     if argv and argv[0].endswith(RECIPE_SUFFIXES) and not argv[0].startswith("-"):
         recipe, recipe_values, argv = argv[0], read_recipe(argv[0]), argv[1:]
     parser = _Parser(  # no abbreviations: --lr must not become --lr_scheduler_type
-        (*SETTINGS, CampaignArguments), description=DESCRIPTIONS[family], epilog=EPILOG, allow_abbrev=False
+        (*SETTINGS, CampaignArguments),
+        prog=f"python fine_tune_har_{family}.py",
+        usage=argparse.SUPPRESS,  # the description says how to call it; errors are one line (no usage block)
+        description=description(DESCRIPTIONS[family], f"fine_tune_har_{family}.py"),
+        epilog=EPILOG,
+        allow_abbrev=False,
+        formatter_class=HelpFormatter,
     )
+    arrange(parser, SETTINGS, CampaignArguments, TrainingArguments)
     valid = sorted({action.dest for action in parser._actions} - {"help"})
     if recipe and set(recipe_values) - set(valid):
         unknown_recipe_keys(recipe, recipe_values, sorted(set(recipe_values) - set(valid)), valid)
     if recipe and set(recipe_values) & CAMPAIGN_FLAGS:
         key = sorted(set(recipe_values) & CAMPAIGN_FLAGS)[0]
         raise UserError(f"{recipe}: '{key}' chooses a campaign task, not a setting: give --{key} on the command line")
+    if recipe:
+        sweep_given_as_recipe(recipe, recipe_values, _list_settings())
     given = _dests_given(parser, argv)
     explicit = set(recipe_values) | given
     parser.set_defaults(**{"output_dir": f"outputs/{family}", **recipe_values})
@@ -131,6 +142,15 @@ def _typed(parser: HfArgumentParser, key: str, value: object) -> object:
         return convert(str(value))
     except (TypeError, ValueError):
         raise UserError(f"--{key} {value!r} (from the sweep file): not a valid value; see --help") from None
+
+
+def _list_settings() -> set[str]:
+    """Settings a list may stand for in a recipe (`report_to: [tensorboard]`, `wise_ft_alpha: [0.5, 1.0]`): those whose
+    annotation allows a list, whatever argparse makes of them on the command line (read from the classes'
+    annotations: HfArgumentParser rewrites `Field.type` in place, `None | str | list[str]` becoming `str`)."""
+    classes = {klass for dtype in (*SETTINGS, CampaignArguments) for klass in dtype.__mro__}
+    hints = {name: hint for klass in classes for name, hint in vars(klass).get("__annotations__", {}).items()}
+    return {name for name, hint in hints.items() if "list" in str(hint).lower()}
 
 
 def _auto_precision(explicit: set[str]) -> dict:

@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from har_finetune.core.errors import UserError
+from har_finetune.settings.recipes import read_text
 
 ARRAY_ENV = "SLURM_ARRAY_TASK_ID"
 
@@ -52,7 +53,7 @@ def read_sweep(path: str | Path) -> list[Overrides]:
     if not path.is_file():
         raise UserError(f"--sweep {path}: no such file; a sweep file is a YAML mapping of flag names to value lists")
     try:
-        content = yaml.safe_load(path.read_text())
+        content = yaml.safe_load(read_text(path, "--sweep"))
     except yaml.YAMLError as e:
         raise UserError(f"--sweep {path} is not valid YAML ({' '.join(str(e).split())})") from None
     if isinstance(content, list) and content and all(isinstance(item, dict) for item in content):
@@ -60,6 +61,11 @@ def read_sweep(path: str | Path) -> list[Overrides]:
     if not isinstance(content, dict) or not content:
         raise UserError(
             f"--sweep {path}: expected a mapping of flag names to lists ('seed: [1, 2]') or a list of mappings"
+        )
+    if not any(isinstance(values, list) for values in content.values()):
+        raise UserError(
+            f"--sweep {path} is a recipe (name: value, no lists of values), not a sweep file: put it first on the "
+            f"command line (python fine_tune_har_clip.py {path} ...), or give each swept flag a list of values"
         )
     for key, values in content.items():
         if not isinstance(values, list) or not values:

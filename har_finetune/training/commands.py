@@ -1,6 +1,8 @@
 """The training commands: `fine_tune_har_clip.py` / `har-finetune-clip` and the SigLIP pair.
 
-`--help` is answered from the settings alone, without importing the training stack (about twice as fast).
+The settings are parsed and checked before the training stack is imported: a flag error or `--help` costs the
+imports of torch and transformers' TrainingArguments, not those of the data layer, the models and Trainer
+(benchmarks/startup.py measures both; docs/performance.md has the figures).
 """
 
 import sys
@@ -11,13 +13,16 @@ from har_finetune.core.cli import run_cli
 def train_command(family: str, argv: list[str] | None = None) -> None:
     """Parse, check and train a run of the `family` script; exits with the run's code (docs/run_folder.md)."""
     argv = sys.argv[1:] if argv is None else argv
-    if {"-h", "--help"} & set(argv):
-        from har_finetune.settings.parser import parse_flags
 
-        run_cli(lambda: parse_flags(argv, family))
-    from har_finetune.training.job import main  # the training stack: torch, transformers, the data layer
+    def parse_then_train() -> int:
+        from har_finetune.settings.parser import parse_run
 
-    run_cli(lambda: main(argv, family=family))
+        spec = parse_run(argv, family)  # --help and every flag error end here
+        from har_finetune.training.job import run  # the training stack: the data layer, models, Trainer
+
+        return run(spec)
+
+    run_cli(parse_then_train)
 
 
 def clip_cli() -> None:

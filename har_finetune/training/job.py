@@ -18,14 +18,21 @@ from transformers.utils import logging as hf_logging
 from har_finetune.core.errors import RunFailed, UserError
 from har_finetune.core.metrics import compute_metrics
 from har_finetune.data.datasets import Collator, EpochSetter
-from har_finetune.data.prepare import build_datasets, cache_dir, load_labelled, scan_and_split
+from har_finetune.data.prepare import (
+    build_datasets,
+    cache_dir,
+    finished_on_the_same_data,
+    listing_identity,
+    load_labelled,
+    scan_and_split,
+)
 from har_finetune.data.preprocessing import Preprocessing
 from har_finetune.data.transforms import DeviceTransform
 from har_finetune.models import wise_ft
 from har_finetune.models.registry import check_model, describe_model, load_classifier, load_image_processor
 from har_finetune.run_folder.checkpoints import checkpoint_epoch, latest_complete_checkpoint, numbered_checkpoints
 from har_finetune.run_folder.files import MODEL_CONFIG, read_json_or_none
-from har_finetune.run_folder.identity import content_fingerprint, listing_fingerprint
+from har_finetune.run_folder.identity import content_fingerprint
 from har_finetune.run_folder.lock import RunLock
 from har_finetune.run_folder.writer import check_rerun, recorded_value
 from har_finetune.settings.parser import parse_run
@@ -41,11 +48,15 @@ logger = logging.getLogger("har_finetune")
 
 
 def main(argv: list[str], family: str) -> int:
-    spec = parse_run(argv, family)  # every check that needs no data: one line and exit 2 before any work
+    return run(parse_run(argv, family))  # every check that needs no data: one line and exit 2 before any work
+
+
+def run(spec: RunSpec) -> int:
+    """The run of checked settings: the folder's lock, a finished run recognised, else training."""
     setup_logging(spec.training)
     identity = dict(spec.identity) | {"world_size": spec.training.world_size}  # it changes the effective batch
     with RunLock(spec.run_dir) if spec.training.process_index == 0 else nullcontext():  # held by global rank 0
-        if check_rerun(spec.run_dir, identity):
+        if finished_on_the_same_data(spec, identity):  # a finished run of older data: one line, exit 2
             logger.info("%s holds a finished run (all_results.json); not training again", spec.run_dir)
             return 0
         return train(spec, identity)
@@ -88,10 +99,7 @@ def identify_model_and_data(spec: RunSpec, identity: dict):
     check_rerun(spec.run_dir, identity)
     processor = load_image_processor(name)  # before the scan, which fills the pixel cache
     source = load_labelled(spec)
-    identity = identity | {
-        "dataset_listing": listing_fingerprint(source.ids, source.labels, source.source_splits),
-        "class_names": list(source.class_names),
-    }
+    identity = identity | listing_identity(source)
     check_rerun(spec.run_dir, identity)
     return processor, source, identity
 

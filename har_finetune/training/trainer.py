@@ -58,6 +58,16 @@ class HarTrainer(Trainer):
             del self._eval_dataloaders["eval"]
         return super().get_eval_dataloader(eval_dataset)
 
+    def _init_training_state(self, max_steps, steps_per_epoch, num_train_epochs, resume_from_checkpoint, trial):
+        # A resumed run's trainer_state.json holds the logging, evaluation and save intervals it started with, and
+        # Trainer would keep them: this command's --logging_steps and --save_steps take effect instead (eval_steps is
+        # part of the run's identity, so it cannot differ; docs/run_folder.md "Resuming").
+        resumed = super()._init_training_state(
+            max_steps, steps_per_epoch, num_train_epochs, resume_from_checkpoint, trial
+        )
+        self.state.compute_steps(self.args, max_steps)
+        return resumed
+
     def set_initial_training_values(self, args, dataloader):
         values = super().set_initial_training_values(args, dataloader)
         self.steps_per_epoch = values[1]  # optimizer steps per epoch, as Trainer counts them
