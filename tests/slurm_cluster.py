@@ -281,3 +281,21 @@ if __name__ == "__main__":
         job_id = cluster.sbatch("--wrap", "hostname", f"--output={out_file}")
         info = cluster.wait(job_id, timeout=60)
         print(f"job {job_id}: {info['JobState']} {info['ExitCode']}: {out_file.read_text().strip()}")
+
+
+def running_cluster(tmp_path_factory, name: str, nodes: int = 1):
+    """A pytest fixture's body: skip without root or a way to install Slurm, else a started cluster whose jobs
+    run one thread each with a private Hugging Face cache, stopped afterwards (`yield from running_cluster(...)`)."""
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.skip("starting munged/slurmctld/slurmd needs root")
+    if not shutil.which("sbatch") and not shutil.which("apt-get"):
+        pytest.skip("Slurm is not installed and there is no apt-get to install it")
+    cluster = SlurmCluster(tmp_path_factory.mktemp(name), nodes=nodes)  # pytest keeps the daemons' logs
+    # what the jobs inherit (sbatch --export=ALL): one thread each, a private Hugging Face cache
+    cluster.env.update(OMP_NUM_THREADS="1", HF_HOME=str(tmp_path_factory.mktemp("hf_home")))
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()

@@ -10,10 +10,8 @@ the report is written by the dependent report job, not by the test.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -21,7 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from slurm_cluster import FINAL_STATES, SlurmCluster
+from argv import training_argv
+from slurm_cluster import FINAL_STATES, SlurmCluster, running_cluster
 from test_campaign_commands import CAMPAIGN_FLAGS, FOREIGN, break_task, campaign_argv
 
 from har_finetune.campaign import main as campaign_main
@@ -35,16 +34,7 @@ SBATCH_TEST_RESOURCES = ["--gres=none", "--cpus-per-task=1", "--mem=3G", "--time
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.skip("starting munged/slurmctld/slurmd needs root")
-    if not shutil.which("sbatch") and not shutil.which("apt-get"):
-        pytest.skip("Slurm is not installed and there is no apt-get to install it")
-    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm2"), nodes=2)
-    cluster.env.update(OMP_NUM_THREADS="1", HF_HOME=str(tmp_path_factory.mktemp("hf_home")))
-    try:
-        yield cluster.start()
-    finally:
-        cluster.stop()
+    yield from running_cluster(tmp_path_factory, "slurm2", nodes=2)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +45,7 @@ def har(tmp_path_factory) -> str:
 def test_two_node_job_learns(cluster, har, tiny_checkpoints, tmp_path):
     (REPO / "logs").mkdir(exist_ok=True)
     out = tmp_path / "run"
-    args = ["--dataset", har, "--model_name_or_path", tiny_checkpoints["clip"], "--output_dir", str(out)]
+    args = training_argv(har, tiny_checkpoints["clip"], out)
     job = cluster.sbatch(
         *SBATCH_TEST_RESOURCES, "--nodes=2", "fine_tune_har_clip.slurm", *args, *CAMPAIGN_FLAGS, "--num_train_epochs",
         "3", cwd=REPO,

@@ -12,9 +12,7 @@ is `scancel --signal=USR1 --batch` (exactly what `#SBATCH --signal=B:USR1@300` s
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -23,7 +21,7 @@ import pytest
 import torch
 from argv import training_argv
 from safetensors.torch import load_file
-from slurm_cluster import FINAL_STATES, SlurmCluster
+from slurm_cluster import FINAL_STATES, SlurmCluster, running_cluster
 
 from har_finetune.data.synthetic import make_synthetic_har
 
@@ -51,17 +49,7 @@ SAME_METRICS = [
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.skip("starting munged/slurmctld/slurmd needs root")
-    if not shutil.which("sbatch") and not shutil.which("apt-get"):
-        pytest.skip("Slurm is not installed and there is no apt-get to install it")
-    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))  # pytest keeps the daemons' logs of the last runs
-    # what the jobs inherit (sbatch --export=ALL): one thread each, a private Hugging Face cache
-    cluster.env.update(OMP_NUM_THREADS="1", HF_HOME=str(tmp_path_factory.mktemp("hf_home")))
-    try:
-        yield cluster.start()
-    finally:
-        cluster.stop()
+    yield from running_cluster(tmp_path_factory, "slurm")
 
 
 @pytest.fixture(scope="module")
