@@ -58,19 +58,6 @@ def renamed_flag_message(name: str, value: str = "VALUE") -> str | None:
     return None
 
 
-def renamed_flags_in(argv: list[str]) -> None:
-    """Refuse transformers 4 flags first, naming the value given in the replacement."""
-    for index, arg in enumerate(argv):
-        if not arg.startswith("--"):
-            continue
-        name, _, value = arg[2:].partition("=")
-        if not value and index + 1 < len(argv) and not argv[index + 1].startswith("--"):
-            value = argv[index + 1]
-        message = renamed_flag_message(name.replace("-", "_"), value or "VALUE")
-        if message:
-            raise UserError(message)
-
-
 def closest_flag(name: str, valid: list[str]) -> str | None:
     """The valid flag name a mistyped one most likely meant."""
     name = name.replace("-", "_")
