@@ -41,6 +41,17 @@ def split_note(run_dirs: list[Path]) -> str:
     )
 
 
+def near_duplicate_lines(runs: list[RunPlots]) -> list[str]:
+    """One line per run that recorded its near-duplicate groups (near_duplicates.csv; older runs have none)."""
+    lines = []
+    for run in runs:
+        counts = RunRecord(Path(run.run_dir)).near_duplicate_counts
+        if counts is not None:
+            found = f"{counts[0]} near-duplicate groups ({counts[1]} images)"
+            lines.append(f"- {run.name}: {found} kept on one side of the split")
+    return lines + [""] if lines else []
+
+
 def _shown(path: Path) -> str:
     """A path as the user would type it: relative to the working folder when inside it."""
     path = Path(path).resolve()
@@ -76,6 +87,7 @@ def report_text(
     note = split_note([r.run_dir for r in runs])
     lines += [note, ""] if note else []
     lines += ["Runs: " + ", ".join(f"{r.name} = `{_relative(r.run_dir, out_dir)}`" for r in runs), ""]
+    lines += near_duplicate_lines(runs)
     lines += sections.sections(compared)
     if compare_figures:
         lines += ["## Side by side", ""] + [f"![{p.stem}]({_relative(p, out_dir)})\n" for p in compare_figures]

@@ -1,6 +1,7 @@
 """Writes of the run folder, in the order that keeps it honest (docs/run_folder.md):
 
-1. once the image scan has accepted the data: `split.csv` and `skipped_images.csv`, then `run_config.json`
+1. once the image scan has accepted the data: `split.csv`, `skipped_images.csv` and `near_duplicates.csv`, then
+   `run_config.json`
    (settings, identity with the data fingerprints, the split's fingerprint) and `versions.json`;
 2. the final model files, swapped in from a staging folder once all of them are written;
 3. the per-image and per-class tables and the model card, then `all_results.json` last: its presence means the
@@ -23,6 +24,7 @@ from har_finetune.core.errors import UserError
 from har_finetune.run_folder.checkpoints import run_is_finished
 from har_finetune.run_folder.files import (
     FINAL_STAGING,
+    NEAR_DUPLICATES,
     RESULTS,
     RUN_CONFIG,
     SKIPPED,
@@ -79,8 +81,15 @@ def split_fingerprint(split_csv: str) -> str:
     return hashlib.sha256(split_csv.encode("utf-8")).hexdigest()[:16]
 
 
-def write_split(run_dir: Path, table: pd.DataFrame, skipped: pd.DataFrame, recorded: str | None) -> str:
-    """split.csv and skipped_images.csv; returns the split fingerprint.
+def write_split(
+    run_dir: Path,
+    table: pd.DataFrame,
+    skipped: pd.DataFrame,
+    recorded: str | None,
+    near_duplicates: pd.DataFrame | None = None,
+) -> str:
+    """split.csv, skipped_images.csv and near_duplicates.csv (group, id, label, distance); returns the split
+    fingerprint.
 
     `recorded` is the fingerprint of the split this run already trained on (run_config.json), if any: a resumed
     run must train and test on the same images, so a different split stops it instead of replacing the file."""
@@ -94,6 +103,8 @@ def write_split(run_dir: Path, table: pd.DataFrame, skipped: pd.DataFrame, recor
         )
     write_text(run_dir / SPLIT, text)
     write_text(run_dir / SKIPPED, skipped.to_csv(index=False))
+    if near_duplicates is not None:
+        write_text(run_dir / NEAR_DUPLICATES, near_duplicates.to_csv(index=False))
     return fingerprint
 
 

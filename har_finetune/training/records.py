@@ -1,6 +1,7 @@
 """What a run writes about itself, through the run folder's writer (run_folder/writer.py): at the start its settings
-record (run_config.json, versions.json) and split (split.csv, skipped_images.csv); once trained the final model,
-predictions, per-class report, model card and all_results.json (last). docs/run_folder.md specifies the files."""
+record (run_config.json, versions.json) and split (split.csv, skipped_images.csv, near_duplicates.csv); once
+trained the final model, predictions, per-class report, model card and all_results.json (last). docs/run_folder.md
+specifies the files."""
 
 import logging
 import math
@@ -47,9 +48,10 @@ def _version(package: str) -> str | None:
 def write_start_records(
     spec: RunSpec, source: LabelledImages, split: Split, identity: dict, recorded_split: str | None
 ) -> None:
-    """split.csv and skipped_images.csv, then run_config.json (with the split's fingerprint) and versions.json.
-    `recorded_split` is the fingerprint a resumed run trained on: another split stops it (writer.write_split)."""
-    fingerprint = write_split(spec.run_dir, split.table, split.skipped, recorded_split)
+    """split.csv, skipped_images.csv and near_duplicates.csv, then run_config.json (with the split's fingerprint) and
+    versions.json. `recorded_split` is the fingerprint a resumed run trained on: another split stops it
+    (writer.write_split)."""
+    fingerprint = write_split(spec.run_dir, split.table, split.skipped, recorded_split, split.near_duplicates)
     config = run_config(spec, source, identity)
     write_run_config(spec.run_dir, config | {"split_fingerprint": fingerprint}, library_versions())
 
@@ -110,6 +112,8 @@ def finish_run(
         **{f"num_{name}_samples": len(ds) for name, ds in datasets.items()},
         "num_duplicates_removed": split.num_duplicates,
         "num_skipped_images": len(split.skipped),
+        "num_near_duplicate_groups": split.near_duplicate_counts[0],
+        "num_near_duplicate_images": split.near_duplicate_counts[1],
         "test_split": split.test_source,
         "epochs": epochs,
         **train_metrics,
