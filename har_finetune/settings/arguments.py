@@ -84,8 +84,8 @@ class DataArguments:
         metadata={
             "help": "Images whose 64-bit perceptual hashes (pHash) differ in at most this many bits are near "
             "copies (re-saved, resized, slightly cropped, watermarked) and stay on one side of the split; 0 turns "
-            "it off. At 8, of generated near copies none re-encoded, resized or watermarked and ~7% of those "
-            "cropped by up to 5% are missed, and no pair of distinct images was grouped (docs/performance.md)."
+            "it off. At 8, of generated near copies none re-encoded, resized or watermarked and 1 in 16 of those "
+            "cropped by up to a 20th are missed, and no pair of distinct images was grouped (docs/performance.md)."
         },
     )
     augmentation: str = field(
