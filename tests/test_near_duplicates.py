@@ -173,6 +173,23 @@ def test_near_copies_labelled_two_ways_are_conflicts(near_copy_set, tmp_path):
     assert split.near_duplicate_counts == (COPIES - 1, 2 * COPIES - 2)
 
 
+def test_a_near_copy_of_a_supplied_test_image_is_not_trained_on(near_copy_set, tmp_path):
+    root, copies = near_copy_set
+    supplied = tmp_path / "supplied"
+    shutil.copytree(root, supplied, ignore=shutil.ignore_patterns("copy-*"))
+    for copy in copies:
+        target = supplied / copy.replace("train/", "test/", 1)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(root / copy, target)
+    split = _split(supplied, 1)[0]
+    assert split.test_source == "supplied"
+    reasons = dict(zip(split.skipped["id"], split.skipped["reason"]))
+    assert set(reasons) == set(copies.values())  # every original: a near copy of a test image
+    for copy, original in copies.items():
+        assert "supplied test images" in reasons[original] and copy.replace("train/", "test/", 1) in reasons[original]
+    assert set(split.ids("test")) == {copy.replace("train/", "test/", 1) for copy in copies}
+
+
 @pytest.fixture
 def counted(monkeypatch) -> dict[str, int]:
     """Counts the decodes (scan and pixel store) and the perceptual hashes."""
