@@ -7,15 +7,16 @@ in at most `--near_duplicate_distance` bits are one group (transitively: connect
 which the split keeps on one side (data/grouped_split.py).
 
     hashes = np.array([scan.perceptual_hash for scan in scans], dtype=np.uint64)
-    group_of = near_duplicate_groups(hashes, max_distance=10)   # one label per image; a singleton has its own
+    group_of = near_duplicate_groups(hashes, max_distance=8)   # one label per image; a singleton has its own
 
 The hash is pHash as imagehash (4.3) defines it: the 2-D DCT-II of a 32x32 grey image, its 8x8 lowest frequencies
 compared with their median, 64 bits. imagehash itself gets that grey image by a Lanczos resize of the whole photo
 and `imagehash.phash` then costs ~60% of a HAR photo's decode; here it comes from the pixels the scan already holds,
-sampled on a 64x64 grid and averaged 2x2 (the averaging and the DCT are one precomputed 8x64 matrix on each side),
-which costs a few % of the scan (docs/performance.md). tests/test_near_duplicates.py checks the bits against
-`imagehash.phash` of the same grey image; benchmarks/near_duplicates.py measures both on near copies. Measured rates
-of missed copies and false groupings per kind of copy: docs/performance.md, "Near-duplicates".
+sampled on a 64x64 grid and averaged 2x2 (the averaging and the DCT are one precomputed 8x64 matrix on each side):
+~30-70 us of CPU per image against imagehash's ~300 (docs/performance.md measures the scan's share).
+tests/test_near_duplicates.py checks the bits against `imagehash.phash` of the same grey image. Measured rates of
+missed copies and false groupings per kind of copy (benchmarks/near_duplicates.py): docs/performance.md,
+"Near-duplicates".
 """
 
 from functools import lru_cache
@@ -65,7 +66,7 @@ def close_pairs(hashes: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.n
     """(i, j, distance) of every pair i < j whose hashes differ in at most `max_distance` bits.
 
     All n^2/2 pairs are compared, but in numpy: `PAIR_BLOCK` rows against every later hash at a time, XOR and
-    popcount into reused buffers (12,600 hashes: ~0.25 s on one core; 50,000: ~4 s; benchmarks/near_duplicates.py).
+    popcount into reused buffers (12,600 hashes: 0.25-0.6 s on one core; 50,000: 4-9 s; benchmarks/near_duplicates.py).
     """
     hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
     n = len(hashes)
