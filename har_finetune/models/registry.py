@@ -8,6 +8,7 @@ Two heads (`--head`): `default` is transformers' own classifier (mean-pooled tok
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from transformers import (
@@ -29,6 +30,7 @@ from transformers import (
 from har_finetune.core.defaults import DEFAULT_CHECKPOINTS, HEADS  # noqa: F401  (re-exported)
 from har_finetune.core.errors import UserError
 from har_finetune.core.hub import check_hub_reachable, prefetch_hint
+from har_finetune.core.local_paths import looks_like_local_path, missing_path_message
 from har_finetune.models.load_messages import log_load_info, quiet_loading
 from har_finetune.models.zero_shot import DEFAULT_TEMPLATES, zero_shot_classifier
 from har_finetune.run_folder.identity import model_revision
@@ -76,8 +78,10 @@ FAMILIES = {
 
 def load_config(name_or_path: str) -> PretrainedConfig:
     """Load a checkpoint's config with a one-line error when it cannot be found or fetched."""
+    check_local_path(name_or_path)
     try:
-        return AutoConfig.from_pretrained(name_or_path)
+        with quiet_loading():  # SigLIP's default text config fails its own token-id check (load_messages.py)
+            return AutoConfig.from_pretrained(name_or_path)
     except (OSError, ValueError) as error:
         if os.path.isdir(name_or_path):
             raise UserError(f"{name_or_path} is not a model folder (no readable config.json): {error}") from None
@@ -85,6 +89,21 @@ def load_config(name_or_path: str) -> PretrainedConfig:
             f"cannot load model '{name_or_path}' (not a local folder, not in the cache or on the Hub): "
             + prefetch_hint("model", name_or_path)
         ) from None
+
+
+def check_local_path(name_or_path: str) -> None:
+    """A local-looking name (core/local_paths.py) that is not a folder: "no such folder" or "a file", never Hub
+    advice."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir() or not looks_like_local_path(name_or_path):
+        return
+    what = "a model folder (config.json and the weights) or a Hub id like openai/clip-vit-base-patch16"
+    if path.is_file():
+        raise UserError(
+            f"--model_name_or_path {name_or_path} is a file; pass the folder that holds it and its config.json "
+            f"({path.parent})"
+        )
+    raise UserError(missing_path_message("--model_name_or_path", name_or_path, what))
 
 
 def family_of(config: PretrainedConfig, name_or_path: str) -> ModelFamily:
@@ -167,6 +186,7 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 def check_model(name_or_path: str) -> None:
     """Fail before the (long) data scan when the model cannot be loaded or is of an unsupported type."""
+    check_local_path(name_or_path)
     if not os.path.isdir(name_or_path):
         check_hub_reachable("model", name_or_path)
     family_of(load_config(name_or_path), name_or_path)

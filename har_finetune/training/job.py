@@ -29,6 +29,7 @@ from har_finetune.data.prepare import (
 from har_finetune.data.preprocessing import Preprocessing
 from har_finetune.data.transforms import DeviceTransform
 from har_finetune.models import wise_ft
+from har_finetune.models.load_messages import quiet_training
 from har_finetune.models.registry import check_model, describe_model, load_classifier, load_image_processor
 from har_finetune.run_folder.checkpoints import checkpoint_epoch, latest_complete_checkpoint, numbered_checkpoints
 from har_finetune.run_folder.files import MODEL_CONFIG, read_json_or_none
@@ -175,6 +176,7 @@ def setup_logging(training_args) -> None:
         force=True,
     )
     hf_logging.set_verbosity_warning()
+    quiet_training()  # Trainer's warnings that mean nothing for our runs (models/load_messages.py)
 
 
 def pixel_cache_space(spec: RunSpec):

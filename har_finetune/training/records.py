@@ -26,6 +26,7 @@ from har_finetune.run_folder.writer import (
     write_run_config,
     write_split,
 )
+from har_finetune.settings.environment import precision_in_use
 from har_finetune.settings.spec import RunSpec
 from har_finetune.training.prepared import PreparedRun
 
@@ -61,6 +62,7 @@ def run_config(spec: RunSpec, source: LabelledImages, identity: dict) -> dict:
     return {
         "family": spec.family,
         "model_type": identity.get("model_type"),
+        "precision": precision_in_use(spec.training),  # what this start computes in (not the flags alone)
         "identity": identity,
         "model_args": vars(spec.model),
         "data_args": vars(spec.data),
@@ -119,6 +121,7 @@ def finish_run(
         **eval_metrics,
         **test.metrics,
         "device": _device_name(),
+        "precision": precision_in_use(trainer.args),
         "split_fingerprint": recorded_value(output_dir, "split_fingerprint"),
         **(extra_results or {}),
     }
