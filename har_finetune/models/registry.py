@@ -167,17 +167,28 @@ def load_classifier(
     config.label2id = {name: index for index, name in enumerate(class_names)}
     if family.drop_pooling_head:
         config.vision_config.vision_use_head = False
-    torch.manual_seed(seed)  # the head is created inside from_pretrained
     with quiet_loading():  # one line instead of transformers' ~30-line load report (load_messages.py)
         model, info = family.model_class.from_pretrained(
             name_or_path, config=config, dtype=torch.float32, output_loading_info=True
         )
+    seed_new_head(model.classifier, seed)
     log_load_info(info, name_or_path, family.model_type)
     # Its forward takes **kwargs, so Trainer assumes the loss is normalised by `num_items_in_batch` and stops scaling
     # it, but the loss is a per-batch mean: without this, gradient accumulation and DDP multiply the loss (and, before
     # clipping, the gradients) by the accumulation steps and the number of processes (transformers 5.24).
     model.accepts_loss_kwargs = False
     return model, family
+
+
+def seed_new_head(classifier: torch.nn.Linear, seed: int) -> None:
+    """The new linear head from `seed` by a fixed recipe (weights normal with std 1/sqrt(width), as transformers
+    5.x draws CLIP's and SigLIP's, bias 0) on a generator of its own: the same head for a seed on every library
+    version, whatever order the library initialises modules in."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        weight = torch.randn(classifier.weight.shape, generator=generator) * classifier.in_features**-0.5
+        classifier.weight.copy_(weight)
+        classifier.bias.zero_()
 
 
 def count_parameters(model: torch.nn.Module) -> int:

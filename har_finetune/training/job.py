@@ -40,7 +40,12 @@ from har_finetune.settings.parser import parse_run
 from har_finetune.settings.spec import RunSpec
 from har_finetune.training import zero_shot_baseline
 from har_finetune.training.guards import NonFiniteGuard, disk_full_is_one_line, explain_faults
-from har_finetune.training.preemption import PREEMPTED_EXIT_CODE, PreemptionCallback, wait_for_all_ranks
+from har_finetune.training.preemption import (
+    PREEMPTED_EXIT_CODE,
+    PreemptionCallback,
+    end_process_group,
+    wait_for_all_ranks,
+)
 from har_finetune.training.prepared import PreparedRun
 from har_finetune.training.records import finish_run, write_start_records
 from har_finetune.training.trainer import HarTrainer
@@ -56,11 +61,17 @@ def run(spec: RunSpec) -> int:
     """The run of checked settings: the folder's lock, a finished run recognised, else training."""
     setup_logging(spec.training)
     identity = dict(spec.identity) | {"world_size": spec.training.world_size}  # it changes the effective batch
-    with RunLock(spec.run_dir) if spec.training.process_index == 0 else nullcontext():  # held by global rank 0
-        if finished_on_the_same_data(spec, identity):  # a finished run of older data: one line, exit 2
-            logger.info("%s holds a finished run (all_results.json); not training again", spec.run_dir)
-            return 0
-        return train(spec, identity)
+    code = None
+    try:
+        with RunLock(spec.run_dir) if spec.training.process_index == 0 else nullcontext():  # held by global rank 0
+            if finished_on_the_same_data(spec, identity):  # a finished run of older data: one line, exit 2
+                logger.info("%s holds a finished run (all_results.json); not training again", spec.run_dir)
+                code = 0
+            else:
+                code = train(spec, identity)
+    finally:
+        end_process_group(finished=code is not None)  # DDP: every rank, also after an error (then without waiting)
+    return code
 
 
 def train(spec: RunSpec, identity: dict) -> int:
