@@ -27,12 +27,11 @@ def closest_existing(path: str | Path) -> Path | None:
     closest to the first missing part (`./checkpoints/tiny_clp` -> `checkpoints/tiny_clip`); None when nothing there
     is close."""
     path = Path(path).expanduser()
-    parts = path.parts
-    for depth in range(len(parts) - 1, 0, -1):
-        parent = Path(*parts[:depth])
+    for parent in path.parents:  # a relative path ends with "."
         if parent.is_dir():
+            missing = path.relative_to(parent).parts[0]
             names = [p.name for p in parent.iterdir() if not p.name.startswith(".")]
-            close = difflib.get_close_matches(parts[depth], names, n=1, cutoff=0.6)
+            close = difflib.get_close_matches(missing, names, n=1, cutoff=0.6)
             return parent / close[0] if close else None
     return None
 
