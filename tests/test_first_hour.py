@@ -170,7 +170,8 @@ def test_ctrl_c_says_the_same_command_resumes(material):
     from. A background job of a non-interactive shell starts with SIGINT ignored: restore the default first."""
     out = material["root"] / "interrupted"
     argv = training_argv(material["data"], material["clip"], out, "--max_steps", "100000", "--save_steps", "3",
-                         "--save_strategy", "steps", "--eval_strategy", "no", "--max_unreadable_fraction", "0.2")  # fmt: skip
+                         "--save_strategy", "steps", "--eval_strategy", "no",
+                         "--max_unreadable_fraction", "0.2")  # fmt: skip
     process = subprocess.Popen(
         [sys.executable, "fine_tune_har_clip.py", *argv], cwd=REPO, env=_env(), text=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
