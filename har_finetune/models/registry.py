@@ -159,7 +159,8 @@ def load_classifier(
     config = load_config(name_or_path)
     family = family_of(config, name_or_path)
     if head == "zero_shot":
-        dual_model = family.dual_model_class.from_pretrained(name_or_path, dtype=torch.float32)
+        with quiet_loading():
+            dual_model = family.dual_model_class.from_pretrained(name_or_path, dtype=torch.float32)
         tokenizer = load_tokenizer(name_or_path)
         return zero_shot_classifier(dual_model, tokenizer, class_names, templates, family.prompt_max_length), family
     config.num_labels = len(class_names)
