@@ -6,6 +6,7 @@ Most cases call the entry point in-process through `run_cli` (the same code path
 without paying the imports again); the lock cases need real concurrent processes.
 """
 
+import fcntl
 import json
 import os
 import signal
@@ -23,6 +24,8 @@ from har_finetune import check_args
 from har_finetune.core.cli import run_cli
 from har_finetune.run_folder import reader
 from har_finetune.run_folder.checkpoints import remove_incomplete_checkpoints
+from har_finetune.run_folder.files import LOCK, LOCK_HOLDER
+from har_finetune.run_folder.lock import RunLock
 from har_finetune.training.job import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -294,3 +297,18 @@ def test_plotting_and_reporting_import_no_torch():
     code = "import sys, plot_metrics, visualize_predictions; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_the_run_lock_is_free_once_the_block_ends_while_the_object_lives(tmp_path):
+    """filelock frees a lock when its object is collected, which would hide a lock the block never releases."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    lock = RunLock(run_dir)  # kept alive: a lock freed only when collected would still be held below
+    with lock:
+        assert (run_dir / LOCK_HOLDER).is_file()
+    assert not (run_dir / LOCK_HOLDER).exists()
+    with open(run_dir / LOCK, "a") as f:  # flock locks per open file: another open() in this process competes
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError if still held
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    with lock:  # the same object locks again: the block's end freed it, not the collector
+        assert (run_dir / LOCK_HOLDER).is_file()
