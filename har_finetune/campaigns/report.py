@@ -18,7 +18,7 @@ from har_finetune.campaigns.status import TaskState, campaign_states
 from har_finetune.core.errors import UserError
 from har_finetune.reporting.report import plot_and_report
 from har_finetune.reporting.samples import visualize_run
-from har_finetune.run_folder.files import is_run_folder, write_text
+from har_finetune.run_folder.files import REPORT, is_run_folder, write_text
 from har_finetune.run_folder.reader import RunFolderError, model_name
 
 SAMPLES = "SampleOutputs"
@@ -80,7 +80,7 @@ def write_report(output_dir: Path) -> int:
     plan, record = found
     states = campaign_states(plan, record)
     runs = [s.task.run_dir for s in states if is_run_folder(s.task.run_dir)]
-    report = plan.report_dir / "REPORT.md"
+    report = plan.report_dir / REPORT
     report.unlink(missing_ok=True)  # an earlier report must not pass for this one
     if runs:
         plot_and_report(runs, plan.report_dir)  # a run that failed halfway is plotted as far as it got

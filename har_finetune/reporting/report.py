@@ -17,7 +17,7 @@ from har_finetune.reporting import groups, sections, tables
 from har_finetune.reporting.comparison_figures import write_comparison_figures
 from har_finetune.reporting.loading import dataset_names, expand_run_dirs
 from har_finetune.reporting.run_figures import RunPlots, plot_run
-from har_finetune.run_folder.files import is_run_folder, write_text
+from har_finetune.run_folder.files import REPORT, is_run_folder, write_text
 from har_finetune.run_folder.reader import RunFolderError, RunRecord
 
 
@@ -131,7 +131,7 @@ def plot_and_report(run_dirs: list[Path], out_dir: Path | None) -> int:
         for warning in compared.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         figures = write_comparison_figures(readable, out_dir, compared)
-        report = write_text(out_dir / "REPORT.md", report_text(readable, figures, out_dir, compared))
+        report = write_text(out_dir / REPORT, report_text(readable, figures, out_dir, compared))
     except (RunFolderError, OSError) as e:
         print(f"error: no report written: {e}", file=sys.stderr)
         return USAGE_ERROR_EXIT_CODE
