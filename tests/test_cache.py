@@ -150,7 +150,7 @@ def test_the_scan_fills_the_store_so_no_image_is_decoded_twice(jpegs, tmp_path, 
     decodes = []
     monkeypatch.setattr(pixel_files, "decode_rgb", lambda data: decodes.append(1) or decode_rgb(data))
     store, recorder = _recorded_store(reader, ids, tmp_path)
-    assert recorder is not None and decodes == []
+    assert set(recorder.rows) == set(ids) and decodes == []  # the scan recorded every image; none decoded again
     assert torch.equal(store.training(ids[2:3])[0], decoded[ids[2]])
     assert store.cache[7].shape == (3, 256, 341) and not store.cache.untouched(7)  # 640x480 shrunk
     evaluation = store.evaluation(ids, ProcessorGeometry(CLIPImageProcessor()))
