@@ -70,7 +70,7 @@ def load_source(dataset: str, image_column: str | None = None, label_column: str
         return load_hub_id(dataset, image_column, label_column)
     raise UserError(
         missing_path_message(
-            "--dataset", dataset, "the dataset folder or a Hub id like Bingsu/Human_Action_Recognition"
+            "--dataset", dataset, "the dataset folder or a Hub dataset id like Bingsu/Human_Action_Recognition"
         )
     )
 
