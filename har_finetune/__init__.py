@@ -8,6 +8,7 @@ core/          below everything; imports nothing of ours
   errors.py      UserError (one line, exit 2) and RunFailed (exit 3)
   cli.py         run_cli: the runner every entry point goes through
   hub.py         reaching the Hugging Face Hub, or knowing we cannot (one-line errors for offline nodes)
+  local_paths.py names that mean a local path, and the closest existing name when one is missing
   machine.py     the CPUs this process may use, and how many workers an image pool gets
   metrics.py     accuracy, macro-F1, predictions and per-class tables (scikit-learn)
 run_folder/    the run folder's one owner (torch-free)
@@ -44,7 +45,7 @@ models/        what is fine-tuned
   zero_shot.py   class-name prompts and the zero-shot classifier; zero_shot_head.py its model class
   wise_ft.py     weight averaging with the zero-shot model
   load_messages.py transformers' load report as one line
-  tiny.py        tiny random checkpoints for the demo and the tests
+  tiny.py        tiny checkpoints (fixed weights) for the demo and the tests
 training/      the job
   job.py         main(argv, family): the order of the steps
   commands.py    the training scripts' entry (fast --help)

@@ -3,11 +3,11 @@
     make demo                     # or: python -m har_finetune.demo [--out outputs/demo]    (~2 min on 2 cores)
 
 It generates a small, learnable image set with the 15 HAR class names (colour-coded synthetic images, NOT
-HAR photos) and tiny random CLIP and SigLIP checkpoints, then runs the campaign exactly like a real one
-(`python -m har_finetune.campaign run`, the Slurm campaign's tasks in this process): seeds 1-3 of each model into
-outputs/demo/clip/seed-<N> and outputs/demo/siglip/seed-<N>, then outputs/demo/report/REPORT.md with the seed groups
-and the verdict, its figures and annotated samples (report/SampleOutputs/). Expect test accuracy far above chance
-(1/15 = 6.7%); the numbers say the pipeline works, nothing about HAR.
+HAR photos) and tiny CLIP and SigLIP checkpoints (fixed weights: models/tiny.py), then runs the campaign exactly
+like a real one (`python -m har_finetune.campaign run`, the Slurm campaign's tasks in this process): seeds 1-3 of
+each model into outputs/demo/clip/seed-<N> and outputs/demo/siglip/seed-<N>, then outputs/demo/report/REPORT.md with
+the seed groups and the verdict, its figures and annotated samples (report/SampleOutputs/). Expect test accuracy far
+above chance (1/15 = 6.7%); the numbers say the pipeline works, nothing about HAR.
 """
 
 import argparse

@@ -36,9 +36,10 @@ class ModelArguments:
     head: str = field(
         default="default",
         metadata={
-            "help": "Classifier: default (transformers': mean-pooled tokens, random linear layer) or zero_shot "
-            "(the model's own normalised image embedding, weights initialised from the class-prompt "
-            "text embeddings: training starts at zero-shot accuracy). See docs/recipes.md."
+            # "%(default)s" keeps argparse from adding "(default: default)", which reads as a stutter
+            "help": "Classifier: %(default)s, the default (transformers': mean-pooled tokens, random linear "
+            "layer), or zero_shot (the model's own normalised image embedding, weights initialised from the "
+            "class-prompt text embeddings: training starts at zero-shot accuracy). See docs/recipes.md."
         },
     )
     prompt_templates: list[str] = field(

@@ -45,9 +45,10 @@ def parse_run(argv: list[str], family: str) -> RunSpec:
     """The checked settings of a run of the `family` script ("clip" or "siglip"); touches no data."""
     spec = parse_flags(argv, family)
     check_spec(spec)
+    notes = list(spec.notes)
     if not run_is_finished(spec.run_dir):  # a finished run needs nothing more
-        check_environment(spec.data.pixel_cache, spec.data.pixel_cache_dir, spec.training)
-    for message in spec.notes:  # only once everything passed: an error stays the one line on stderr
+        notes += check_environment(spec.data.pixel_cache, spec.data.pixel_cache_dir, spec.training)
+    for message in notes:  # only once everything passed: an error stays the one line on stderr
         note(message)
     return spec
 
