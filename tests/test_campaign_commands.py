@@ -5,12 +5,14 @@ OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_campaign_commands.py    
 """
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from har_finetune.campaign import cli as campaign_cli
 from har_finetune.campaign import main as campaign_main
 from har_finetune.campaigns.plan import Model
 from har_finetune.core.errors import UserError
@@ -44,7 +46,8 @@ def test_models_entries_name_their_folders():
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--seed", "3"], "--seed is set by the campaign"),
+        (["--seed", "3"], "clip/seed-1: --seed is taken from the task index in a seed campaign"),
+        (["--task_index", "2"], "--task_index is set by the campaign"),
         (["--output_dir", "x", "--models", "clip", "clip"], "two models share a folder name"),
         (["--output_dir", "x", "--models", "clip", "--epochs", "3"], "unknown flag --epochs"),
     ],
@@ -56,17 +59,54 @@ def test_bad_campaigns_are_one_line_before_anything_runs(tmp_path, extra, messag
     assert not (tmp_path / "c").exists()
 
 
-def test_status_of_a_folder_without_campaign_says_so_and_exits_0(tmp_path):
+@pytest.mark.parametrize("command", ["status", "report"])
+def test_a_folder_without_campaign_is_one_line_and_exit_2(tmp_path, command):
     done = subprocess.run(
-        [sys.executable, "-m", "har_finetune.campaign", "status", str(tmp_path)], capture_output=True, text=True
+        [sys.executable, "-m", "har_finetune.campaign", command, str(tmp_path)], capture_output=True, text=True
     )
-    assert done.returncode == 0 and "no campaign here" in done.stdout
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"error: {tmp_path}: no campaign here (no readable campaign.json: written by `campaign submit` or `run`)"
+    ]
 
 
-def test_sweep_listing_still_works(tmp_path):
+SUBCOMMANDS = ("submit", "run", "status", "report", "tasks")
+
+
+@pytest.mark.parametrize("argv", [["--help"], []], ids=["help", "bare"])
+def test_the_command_names_every_subcommand(argv):
+    done = subprocess.run([sys.executable, "-m", "har_finetune.campaign", *argv], capture_output=True, text=True)
+    assert done.returncode == (0 if argv else 2)
+    text = done.stdout + done.stderr
+    for name in SUBCOMMANDS:
+        assert re.search(rf"^\s+{name}\s+\w", text, re.MULTILINE), (name, text)  # listed with its help line
+
+
+def test_the_console_script_names_every_subcommand(monkeypatch, capsys):
+    """`har-campaign --help` (pyproject.toml: har_finetune.campaign:cli) is the same parser."""
+    monkeypatch.setattr(sys, "argv", ["har-campaign", "--help"])
+    with pytest.raises(SystemExit) as done:
+        campaign_cli()
+    assert done.value.code == 0
+    help_text = capsys.readouterr().out
+    assert all(re.search(rf"^\s+{name}\s+\w", help_text, re.MULTILINE) for name in SUBCOMMANDS), help_text
+
+
+def test_sweep_listing_still_works(tmp_path, capsys):
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text("seed: [1, 2]\n")
-    assert campaign_main(["--sweep", str(sweep)]) == 0
+    assert campaign_main(["--sweep", str(sweep)]) == 0  # the short form
+    short = capsys.readouterr().out
+    assert campaign_main(["tasks", "--sweep", str(sweep)]) == 0
+    assert capsys.readouterr().out == short and short.startswith(f"{sweep}: 2 tasks (0-1)")
+
+
+def test_seeds_and_a_sweep_are_two_kinds_of_campaign(tmp_path, capsys):
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("seed: [1, 2]\n")
+    with pytest.raises(SystemExit):
+        campaign_main(["run", "--models", "clip", "--seeds", "2", "--sweep", str(sweep), "--output_dir", str(tmp_path)])
+    assert "argument --sweep: not allowed with argument --seeds" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -1,30 +1,38 @@
-"""What a campaign is: models x seeds, its flags, and its record (`<output_dir>/campaign.json`).
+"""What a campaign is: models x tasks (seeds, or a sweep's tasks), its flags, and its record (`campaign.json`).
 
     python -m har_finetune.campaign submit --models clip siglip --seeds 3 --output_dir outputs/har --dataset data/har
+    python -m har_finetune.campaign run --models clip --sweep recipes/sweep_lr_decay.yaml --output_dir outputs/lr ...
 
-`--models` entries are FAMILY[=CHECKPOINT]; each model's seeds run into `<output_dir>/<name>/seed-<N>`, where the
+`--models` entries are FAMILY[=CHECKPOINT]; each model's tasks run into `<output_dir>/<name>/<task folder>`, where the
 name is the family, or the checkpoint's last path part (`siglip=google/siglip2-base-patch16-224` ->
-`siglip2-base-patch16-224`). The record names the tasks, their Slurm jobs and logs, so that `status` and the report
-job read one file instead of guessing; a task's run folder stays an ordinary run folder (docs/run_folder.md).
+`siglip2-base-patch16-224`). The tasks of a model are settings/tasks.py's `campaign_tasks` over `<output_dir>/<name>`,
+the same that the training parser resolves from each index, so every folder the campaign follows and reports is one
+that its training tasks write (`seed-<N>`, or named after a sweep task's values). The record names the tasks, their
+Slurm jobs and logs, so that `status` and the report job read one file instead of guessing; a task's run folder stays
+an ordinary run folder (docs/run_folder.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from har_finetune.core.defaults import FAMILIES
 from har_finetune.core.errors import UserError
-from har_finetune.run_folder.files import write_json
+from har_finetune.run_folder.files import write_bytes, write_json
+from har_finetune.settings.tasks import TASK_OWNS, Task, campaign_tasks, read_sweep
 
-FAMILIES = ("clip", "siglip")
 RECORD = "campaign.json"
+SWEEP_COPY = "sweep.yaml"  # the campaign's copy of --sweep: its tasks and status read it, not the original
 REPORT_DIR = "report"
 LOG_DIR = "logs"
-# flags the campaign sets itself for each task
-CAMPAIGN_OWNS = ("seed", "sweep", "task_index", "model_name_or_path", "output_dir")
+DEFAULT_SEEDS = 3
+# flags the campaign sets for each task (a seed campaign's --seed: refused by the training parser, settings/tasks.py)
+CAMPAIGN_OWNS = (*TASK_OWNS, "model_name_or_path")
 
 
 @dataclass(frozen=True)
@@ -48,35 +56,54 @@ class Model:
 
 
 @dataclass(frozen=True)
-class Task:
+class ModelTask:
+    """A task of the campaign: one model, and its training task as the training parser resolves it from the index."""
+
     model: Model
-    seed: int
-    run_dir: Path
+    task: Task
 
     @property
     def label(self) -> str:
-        return f"{self.model.name}/seed-{self.seed}"
+        return f"{self.model.name}/{self.task.name}"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.task.run_dir
+
+    @property
+    def index(self) -> int:
+        return self.task.index
 
 
 @dataclass(frozen=True)
 class Plan:
-    """A campaign: every model trained with seeds 1..seeds, the same training flags, one output folder."""
+    """A campaign: every model trained on seeds 1..seeds (or on every task of the sweep file), the same training
+    flags, one output folder."""
 
     models: tuple[Model, ...]
-    seeds: int
+    seeds: int | None
     output_dir: Path
     training_flags: tuple[str, ...]
+    sweep: Path | None = None
 
-    def tasks(self) -> list[Task]:
-        return [Task(m, s, self.model_dir(m) / f"seed-{s}") for m in self.models for s in range(1, self.seeds + 1)]
+    def model_tasks(self, model: Model) -> list[Task]:
+        return campaign_tasks(self.model_dir(model), self.sweep, range(1, (self.seeds or 0) + 1))
+
+    def tasks(self) -> list[ModelTask]:
+        return [ModelTask(model, task) for model in self.models for task in self.model_tasks(model)]
 
     def model_dir(self, model: Model) -> Path:
         return self.output_dir / model.name
 
     def model_argv(self, model: Model) -> list[str]:
-        """The training flags of `model`'s tasks, without the seed (the array index or --task_index gives it)."""
+        """The training flags of `model`'s tasks, without the index (the array index or --task_index gives it)."""
         checkpoint = ["--model_name_or_path", model.checkpoint] if model.checkpoint else []
-        return [*self.training_flags, *checkpoint, "--output_dir", str(self.model_dir(model))]
+        sweep = ["--sweep", str(self.sweep)] if self.sweep else []
+        return [*self.training_flags, *checkpoint, *sweep, "--output_dir", str(self.model_dir(model))]
+
+    def task_argv(self, task: ModelTask) -> list[str]:
+        """What `task` trains with: `--task_index N` is what SLURM_ARRAY_TASK_ID=N gives an array task."""
+        return [*self.model_argv(task.model), "--task_index", str(task.index)]
 
     @property
     def report_dir(self) -> Path:
@@ -89,8 +116,10 @@ class Plan:
 
 def add_plan_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", nargs="+", required=True, metavar="FAMILY[=CHECKPOINT]", help="models to train")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 1..N per model (default 3)")
-    parser.add_argument("--output_dir", type=Path, required=True, help="campaign folder: <name>/seed-<N>, report/")
+    tasks = parser.add_mutually_exclusive_group()
+    tasks.add_argument("--seeds", type=int, help=f"seeds 1..N per model (default {DEFAULT_SEEDS})")
+    tasks.add_argument("--sweep", type=Path, metavar="FILE", help="every task of a sweep file per model, not seeds")
+    parser.add_argument("--output_dir", type=Path, required=True, help="campaign folder: <name>/<task>/, report/")
 
 
 def plan_from(args: argparse.Namespace, training_flags: list[str]) -> Plan:
@@ -98,19 +127,34 @@ def plan_from(args: argparse.Namespace, training_flags: list[str]) -> Plan:
     names = [m.name for m in models]
     if len(set(names)) < len(names):
         raise UserError(f"--models {' '.join(args.models)}: two models share a folder name ({names}); list each once")
-    if args.seeds < 1:
-        raise UserError(f"--seeds must be at least 1 (got {args.seeds})")
+    seeds = None if args.sweep else DEFAULT_SEEDS if args.seeds is None else args.seeds
+    if seeds is not None and seeds < 1:
+        raise UserError(f"--seeds must be at least 1 (got {seeds})")
     for flag in training_flags:
         key = flag.lstrip("-").split("=", 1)[0]
         if flag.startswith("--") and key in CAMPAIGN_OWNS:
             raise UserError(f"{flag} is set by the campaign for each task (--models, --seeds, --output_dir): drop it")
-    return Plan(models, args.seeds, args.output_dir.resolve(), tuple(training_flags))
+    sweep = args.sweep.resolve() if args.sweep else None
+    if sweep:
+        read_sweep(sweep)  # a broken file is one line now
+    return Plan(models, seeds, args.output_dir.resolve(), tuple(training_flags), sweep)
+
+
+def begin(plan: Plan, **extra) -> Plan:
+    """Write the campaign's record (and its copy of the sweep file) before any task starts; returns the plan as
+    recorded, whose tasks read that copy."""
+    if plan.sweep and plan.sweep != plan.output_dir / SWEEP_COPY:
+        write_bytes(plan.output_dir / SWEEP_COPY, plan.sweep.read_bytes())
+        plan = dataclasses.replace(plan, sweep=plan.output_dir / SWEEP_COPY)
+    write_record(plan, **extra)
+    return plan
 
 
 def write_record(plan: Plan, **extra) -> Path:
     record = {
         "models": [{"family": m.family, "checkpoint": m.checkpoint, "name": m.name} for m in plan.models],
         "seeds": plan.seeds,
+        "sweep": plan.sweep.name if plan.sweep else None,
         "training_flags": list(plan.training_flags),
         **extra,
     }
@@ -119,13 +163,24 @@ def write_record(plan: Plan, **extra) -> Path:
 
 def read_record(output_dir: Path) -> tuple[Plan, dict] | None:
     """The campaign recorded in `output_dir`, and the record itself; None when there is none (or it is unreadable)."""
+    output_dir = Path(output_dir).resolve()
     try:
-        record = json.loads((Path(output_dir) / RECORD).read_text())
+        record = json.loads((output_dir / RECORD).read_text())
         models = tuple(Model(m["family"], m["checkpoint"], m["name"]) for m in record["models"])
-        plan = Plan(models, int(record["seeds"]), Path(output_dir).resolve(), tuple(record["training_flags"]))
+        sweep = output_dir / record["sweep"] if record.get("sweep") else None
+        seeds = None if sweep else int(record["seeds"])
+        plan = Plan(models, seeds, output_dir, tuple(record["training_flags"]), sweep)
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return plan, record
+
+
+def load_campaign(output_dir: Path) -> tuple[Plan, dict]:
+    """`read_record`, or one line saying there is no campaign in `output_dir` (status and report: exit 2)."""
+    found = read_record(output_dir)
+    if found is None:
+        raise UserError(f"{output_dir}: no campaign here (no readable {RECORD}: written by `campaign submit` or `run`)")
+    return found
 
 
 def update_record(output_dir: Path, **changes) -> None:

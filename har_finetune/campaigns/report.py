@@ -13,7 +13,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from har_finetune.campaigns.plan import Plan, read_record
+from har_finetune.campaigns.plan import Plan, load_campaign
 from har_finetune.campaigns.status import TaskState, campaign_states
 from har_finetune.core.errors import UserError
 from har_finetune.reporting.report import plot_and_report
@@ -25,12 +25,12 @@ SAMPLES = "SampleOutputs"
 
 
 def median_run(states: list[TaskState]) -> TaskState | None:
-    """The finished run whose test accuracy is closest to the group's median (ties: the lowest seed)."""
+    """The finished run whose test accuracy is closest to the group's median (ties: the lowest task index, or seed)."""
     finished = [s for s in states if s.accuracy is not None]
     if not finished:
         return None
     middle = statistics.median(s.accuracy for s in finished)
-    return min(finished, key=lambda s: (abs(s.accuracy - middle), s.task.seed))
+    return min(finished, key=lambda s: (abs(s.accuracy - middle), s.task.index))
 
 
 def write_samples(plan: Plan, states: list[TaskState]) -> list[str]:
@@ -74,10 +74,7 @@ def campaign_section(states: list[TaskState], sample_lines: list[str]) -> str:
 
 def write_report(output_dir: Path) -> int:
     """REPORT.md, figures and samples in `<output_dir>/report/`; 0 when REPORT.md was written."""
-    found = read_record(output_dir)
-    if found is None:
-        raise UserError(f"{output_dir}: no campaign.json (written by `campaign submit` or `campaign run`)")
-    plan, record = found
+    plan, record = load_campaign(output_dir)
     states = campaign_states(plan, record)
     runs = [s.task.run_dir for s in states if is_run_folder(s.task.run_dir)]
     report = plan.report_dir / "REPORT.md"
