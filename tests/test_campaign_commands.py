@@ -5,6 +5,7 @@ OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_campaign_commands.py    
 """
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -14,8 +15,9 @@ import pytest
 
 from har_finetune.campaign import cli as campaign_cli
 from har_finetune.campaign import main as campaign_main
-from har_finetune.campaigns.plan import Model
+from har_finetune.campaigns.plan import Model, read_record
 from har_finetune.core.errors import UserError
+from har_finetune.settings.parser import parse_flags
 
 REPO = Path(__file__).resolve().parents[1]
 CAMPAIGN_FLAGS = [
@@ -129,3 +131,83 @@ def test_run_trains_every_task_reports_and_lists_the_failed_one(learnable_har, t
     assert lines[0].startswith("clip/seed-1    finished    test accuracy")
     assert lines[3].startswith("siglip/seed-2  failed      error: --output_dir") and FOREIGN in lines[3]
     assert lines[4] == "4 tasks: 3 finished, 1 failed"
+
+
+SBATCH = """#!{python}
+import json, sys
+from pathlib import Path
+
+calls = Path({calls!r})
+n = len(list(calls.iterdir()))
+(calls / f"{{n:02d}}.json").write_text(json.dumps(sys.argv[1:]))
+print(100 + n)
+"""
+
+
+def stand_in_sbatch(tmp_path: Path, monkeypatch) -> Path:
+    """An `sbatch` on PATH that records each call's arguments (calls/NN.json) and answers job ids 100, 101, ..."""
+    calls, bin_dir = tmp_path / "calls", tmp_path / "bin"
+    calls.mkdir()
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(SBATCH.format(python=sys.executable, calls=str(calls)))
+    (bin_dir / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    return calls
+
+
+def resolved_by_training(calls: Path) -> list[Path]:
+    """The run folder the training parser resolves for each index of each submitted array, as the array task's
+    check_args and training do with its SLURM_ARRAY_TASK_ID."""
+    folders = []
+    for call in sorted(calls.iterdir()):
+        args = json.loads(call.read_text())
+        array = next((a.removeprefix("--array=") for a in args if a.startswith("--array=")), None)
+        if array is None:
+            continue  # the report job
+        script = next(i for i, a in enumerate(args) if a.endswith(".slurm"))
+        family = re.fullmatch(r"fine_tune_har_(\w+)\.slurm", args[script]).group(1)
+        first, last = map(int, array.split("-"))
+        for index in range(first, last + 1):
+            spec = parse_flags(args[script + 1 :], family, env={"SLURM_ARRAY_TASK_ID": str(index)})
+            folders.append(spec.run_dir)
+    return folders
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["seeds", "sweep"])
+def test_submit_run_and_report_use_the_folders_training_resolves(
+    kind, learnable_har, tiny_checkpoints, tmp_path, monkeypatch, capsys
+):
+    """One campaign (2 seeds, or a 2-task sweep file) submitted to a stand-in sbatch and run here: each array index,
+    parsed by the training parser, trains into a folder the campaign plans; `run` trains exactly those folders; status
+    and the report follow them all to "finished"."""
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("learning_rate: [1.0e-3, 5.0e-4]\n")
+    tasks = ["--seeds", "2"] if kind == "seeds" else ["--sweep", str(sweep)]
+    flags = ["--max_steps", "2", "--per_device_train_batch_size", "8", "--max_eval_samples", "30", "--logging_steps",
+             "1", "--dataloader_num_workers", "0", "--disable_tqdm", "True", "--dataset", learnable_har]  # fmt: skip
+
+    def campaign(command: str, out: Path) -> list[str]:
+        return [command, "--models", f"clip={tiny_checkpoints['clip']}", *tasks, "--output_dir", str(out), *flags]
+
+    calls = stand_in_sbatch(tmp_path, monkeypatch)
+    monkeypatch.chdir(REPO)  # submit from the repository root, as the batch scripts expect
+    assert campaign_main(campaign("submit", tmp_path / "slurm")) == 0
+    submitted, _ = read_record(tmp_path / "slurm")
+    assert resolved_by_training(calls) == [task.run_dir for task in submitted.tasks()]
+
+    out = tmp_path / "here"
+    assert campaign_main(campaign("run", out)) == 0
+    here, _ = read_record(out)
+    names = [task.run_dir.name for task in here.tasks()]
+    expected = ["seed-1", "seed-2"] if kind == "seeds" else ["learning_rate-0.001", "learning_rate-0.0005"]
+    assert names == [task.run_dir.name for task in submitted.tasks()] == expected
+    assert sorted(p.name for p in (out / "clip").iterdir()) == sorted(names)  # training wrote those, no other
+    assert all((task.run_dir / "all_results.json").is_file() for task in here.tasks())
+    report = (out / "report" / "REPORT.md").read_text()
+    assert "2 tasks: 2 finished, 0 failed." in report
+    assert all(f"| {task.label} | finished | test accuracy" in report for task in here.tasks()), report
+    capsys.readouterr()
+    assert campaign_main(["status", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines[:2]] == [[task.label, "finished"] for task in here.tasks()]
