@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv:
         parser().print_help(sys.stderr)
         return 2
-    if argv[0].startswith("--") and argv[0] != "--help":  # the listing's short form: campaign --sweep FILE
+    if argv[0].startswith("--") and "--sweep" in (a.split("=")[0] for a in argv):  # short: campaign --sweep FILE
         argv = ["tasks", *argv]
     args, training_flags = parser().parse_known_args(argv)
     if args.command not in ("submit", "run") and training_flags:
