@@ -1,6 +1,7 @@
-"""`python -m har_finetune.campaign submit|run|status|report`: a campaign from one command to the report.
+"""`python -m har_finetune.campaign submit|run|status|report|tasks`: a campaign from one command to the report.
 
-OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_campaign_commands.py      # ~1 min (one tiny campaign)
+OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_campaign_commands.py      # ~2 min (three tiny campaigns)
+OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_campaign_commands.py -m "not slow"    # ~10 s
 (The same campaign under Slurm, and the two agree: tests/test_campaign_slurm.py.)
 """
 
