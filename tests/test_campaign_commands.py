@@ -19,6 +19,7 @@ from har_finetune.campaign import main as campaign_main
 from har_finetune.campaigns.plan import Model, read_record
 from har_finetune.core.errors import UserError
 from har_finetune.settings.parser import parse_flags
+from har_finetune.settings.tasks import campaign_tasks
 
 REPO = Path(__file__).resolve().parents[1]
 CAMPAIGN_FLAGS = [
@@ -104,34 +105,21 @@ def test_sweep_listing_still_works(tmp_path, capsys):
     assert capsys.readouterr().out == short and short.startswith(f"{sweep}: 2 tasks (0-1)")
 
 
-def test_seeds_and_a_sweep_are_two_kinds_of_campaign(tmp_path, capsys):
+def test_a_sweep_with_seeds_plans_each_task_once_per_seed(tmp_path):
+    """`--sweep FILE --seeds 2`: each task of the file once per seed, the seed fastest; a file that sweeps the seed
+    itself is refused before anything is written."""
     sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("learning_rate: [1.0e-3, 5.0e-4]\n")
+    tasks = campaign_tasks(tmp_path / "clip", sweep, range(1, 3))
+    assert [(t.index, t.name) for t in tasks] == [
+        (0, "learning_rate-0.001_seed-1"), (1, "learning_rate-0.001_seed-2"),
+        (2, "learning_rate-0.0005_seed-1"), (3, "learning_rate-0.0005_seed-2"),
+    ]  # fmt: skip
     sweep.write_text("seed: [1, 2]\n")
-    with pytest.raises(SystemExit):
-        campaign_main(["run", "--models", "clip", "--seeds", "2", "--sweep", str(sweep), "--output_dir", str(tmp_path)])
-    assert "argument --sweep: not allowed with argument --seeds" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_run_trains_every_task_reports_and_lists_the_failed_one(learnable_har, tiny_checkpoints, tmp_path, capsys):
-    out = tmp_path / "har"
-    break_task(out)
-    assert campaign_main(campaign_argv("run", learnable_har, tiny_checkpoints, out)) == 3  # a task failed
-    for label in ("clip/seed-1", "clip/seed-2", "siglip/seed-1"):
-        assert json.loads((out / label / "all_results.json").read_text())["test_accuracy"] > 0.3, label
-    report = (out / "report" / "REPORT.md").read_text()
-    assert report.startswith("# CLIP (n=2) vs SigLIP") and "| CLIP (n=2) |" in report  # groups of what finished
-    assert f"| siglip/seed-2 | failed | error: --output_dir {out / 'siglip' / 'seed-2'} {FOREIGN}" in report
-    assert "4 tasks: 3 finished, 1 failed." in report
-    for model in ("CLIP", "SigLIP"):
-        assert list((out / "report" / "SampleOutputs" / model).glob("*.png")), model
-        assert f"[SampleOutputs/{model}/]" in report
-    capsys.readouterr()
-    assert campaign_main(["status", str(out)]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("clip/seed-1    finished    test accuracy")
-    assert lines[3].startswith("siglip/seed-2  failed      error: --output_dir") and FOREIGN in lines[3]
-    assert lines[4] == "4 tasks: 3 finished, 1 failed"
+    out = tmp_path / "c"
+    with pytest.raises(UserError, match="sweeps the seed already: drop --seeds"):
+        campaign_main(["run", "--models", "clip", "--seeds", "2", "--sweep", str(sweep), "--output_dir", str(out)])
+    assert not out.exists()
 
 
 SBATCH = """#!{python}
@@ -174,17 +162,27 @@ def resolved_by_training(calls: Path) -> list[Path]:
     return folders
 
 
+CAMPAIGN_KINDS = {  # the campaign's task flags, its sweep file, the folders of its tasks
+    "seeds": (["--seeds", "2"], None, ["seed-1", "seed-2"]),
+    "sweep": (["--sweep"], "learning_rate: [1.0e-3, 5.0e-4]\n", ["learning_rate-0.001", "learning_rate-0.0005"]),
+    "sweep+seeds": (["--seeds", "2", "--sweep"], "learning_rate: [1.0e-3]\n", [
+        "learning_rate-0.001_seed-1", "learning_rate-0.001_seed-2"
+    ]),
+}  # fmt: skip
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["seeds", "sweep"])
+@pytest.mark.parametrize("kind", list(CAMPAIGN_KINDS))
 def test_submit_run_and_report_use_the_folders_training_resolves(
     kind, learnable_har, tiny_checkpoints, tmp_path, monkeypatch, capsys
 ):
-    """One campaign (2 seeds, or a 2-task sweep file) submitted to a stand-in sbatch and run here: each array index,
-    parsed by the training parser, trains into a folder the campaign plans; `run` trains exactly those folders; status
-    and the report follow them all to "finished"."""
-    sweep = tmp_path / "sweep.yaml"
-    sweep.write_text("learning_rate: [1.0e-3, 5.0e-4]\n")
-    tasks = ["--seeds", "2"] if kind == "seeds" else ["--sweep", str(sweep)]
+    """One campaign (2 seeds, a 2-task sweep file, or a sweep file's task x 2 seeds) submitted to a stand-in sbatch
+    and run here: each array index, parsed by the training parser, trains into a folder the campaign plans; `run`
+    trains exactly those folders; status and the report follow them all to "finished"."""
+    tasks, content, expected = CAMPAIGN_KINDS[kind]
+    if content:
+        (tmp_path / "sweep.yaml").write_text(content)
+        tasks = [*tasks, str(tmp_path / "sweep.yaml")]
     flags = ["--max_steps", "2", "--per_device_train_batch_size", "8", "--max_eval_samples", "30", "--logging_steps",
              "1", "--dataloader_num_workers", "0", "--disable_tqdm", "True", "--dataset", learnable_har]  # fmt: skip
 
@@ -201,7 +199,6 @@ def test_submit_run_and_report_use_the_folders_training_resolves(
     assert campaign_main(campaign("run", out)) == 0
     here, _ = read_record(out)
     names = [task.run_dir.name for task in here.tasks()]
-    expected = ["seed-1", "seed-2"] if kind == "seeds" else ["learning_rate-0.001", "learning_rate-0.0005"]
     assert names == [task.run_dir.name for task in submitted.tasks()] == expected
     assert sorted(p.name for p in (out / "clip").iterdir()) == sorted(names)  # training wrote those, no other
     assert all((task.run_dir / "all_results.json").is_file() for task in here.tasks())

@@ -1,15 +1,16 @@
 """What a campaign is: models x tasks (seeds, or a sweep's tasks), its flags, and its record (`campaign.json`).
 
     python -m har_finetune.campaign submit --models clip siglip --seeds 3 --output_dir outputs/har --dataset data/har
-    python -m har_finetune.campaign run --models clip --sweep recipes/sweep_lr_decay.yaml --output_dir outputs/lr ...
+    python -m har_finetune.campaign run --models clip --sweep recipes/sweep_lr_decay.yaml --seeds 3 --output_dir ...
 
 `--models` entries are FAMILY[=CHECKPOINT]; each model's tasks run into `<output_dir>/<name>/<task folder>`, where the
 name is the family, or the checkpoint's last path part (`siglip=google/siglip2-base-patch16-224` ->
 `siglip2-base-patch16-224`). The tasks of a model are settings/tasks.py's `campaign_tasks` over `<output_dir>/<name>`,
-the same that the training parser resolves from each index, so every folder the campaign follows and reports is one
-that its training tasks write (`seed-<N>`, or named after a sweep task's values). The record names the tasks, their
-Slurm jobs and logs, so that `status` and the report job read one file instead of guessing; a task's run folder stays
-an ordinary run folder (docs/run_folder.md).
+the same that the training parser resolves from each index, so every folder the campaign follows and reports is one that
+its training tasks write (`seed-<N>`, or named after a sweep task's values). With --sweep the campaign writes its tasks
+to `<output_dir>/sweep.yaml` (the seeds of --seeds folded in) and every task reads that file. The record names the
+tasks, their Slurm jobs and logs, so that `status` and the report job read one file instead of guessing; a task's run
+folder stays an ordinary run folder (docs/run_folder.md).
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from pathlib import Path
 
 from har_finetune.core.defaults import FAMILIES
 from har_finetune.core.errors import UserError
-from har_finetune.run_folder.files import write_bytes, write_json
-from har_finetune.settings.tasks import TASK_OWNS, Task, campaign_tasks, read_sweep
+from har_finetune.run_folder.files import write_json, write_text
+from har_finetune.settings.tasks import TASK_OWNS, Task, campaign_tasks, sweep_text
 
 RECORD = "campaign.json"
-SWEEP_COPY = "sweep.yaml"  # the campaign's copy of --sweep: its tasks and status read it, not the original
+SWEEP_COPY = "sweep.yaml"  # the campaign's tasks as a sweep file: its training tasks and status read it
 REPORT_DIR = "report"
 LOG_DIR = "logs"
 DEFAULT_SEEDS = 3
@@ -77,8 +78,8 @@ class ModelTask:
 
 @dataclass(frozen=True)
 class Plan:
-    """A campaign: every model trained on seeds 1..seeds (or on every task of the sweep file), the same training
-    flags, one output folder."""
+    """A campaign: every model trained on seeds 1..seeds, or on every task of the sweep file (once per seed with
+    seeds), the same training flags, one output folder."""
 
     models: tuple[Model, ...]
     seeds: int | None
@@ -86,8 +87,12 @@ class Plan:
     training_flags: tuple[str, ...]
     sweep: Path | None = None
 
+    @property
+    def seed_range(self) -> range:
+        return range(1, (self.seeds or 0) + 1)
+
     def model_tasks(self, model: Model) -> list[Task]:
-        return campaign_tasks(self.model_dir(model), self.sweep, range(1, (self.seeds or 0) + 1))
+        return campaign_tasks(self.model_dir(model), self.sweep, self.seed_range)
 
     def tasks(self) -> list[ModelTask]:
         return [ModelTask(model, task) for model in self.models for task in self.model_tasks(model)]
@@ -116,9 +121,10 @@ class Plan:
 
 def add_plan_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", nargs="+", required=True, metavar="FAMILY[=CHECKPOINT]", help="models to train")
-    tasks = parser.add_mutually_exclusive_group()
-    tasks.add_argument("--seeds", type=int, help=f"seeds 1..N per model (default {DEFAULT_SEEDS})")
-    tasks.add_argument("--sweep", type=Path, metavar="FILE", help="every task of a sweep file per model, not seeds")
+    parser.add_argument("--seeds", type=int, help=f"seeds 1..N per model (default {DEFAULT_SEEDS}; none with --sweep)")
+    parser.add_argument(
+        "--sweep", type=Path, metavar="FILE", help="every task of a sweep file per model (with --seeds: once per seed)"
+    )
     parser.add_argument("--output_dir", type=Path, required=True, help="campaign folder: <name>/<task>/, report/")
 
 
@@ -127,7 +133,7 @@ def plan_from(args: argparse.Namespace, training_flags: list[str]) -> Plan:
     names = [m.name for m in models]
     if len(set(names)) < len(names):
         raise UserError(f"--models {' '.join(args.models)}: two models share a folder name ({names}); list each once")
-    seeds = None if args.sweep else DEFAULT_SEEDS if args.seeds is None else args.seeds
+    seeds = args.seeds if args.seeds is not None or args.sweep else DEFAULT_SEEDS
     if seeds is not None and seeds < 1:
         raise UserError(f"--seeds must be at least 1 (got {seeds})")
     for flag in training_flags:
@@ -135,17 +141,19 @@ def plan_from(args: argparse.Namespace, training_flags: list[str]) -> Plan:
         if flag.startswith("--") and key in CAMPAIGN_OWNS:
             raise UserError(f"{flag} is set by the campaign for each task (--models, --seeds, --output_dir): drop it")
     sweep = args.sweep.resolve() if args.sweep else None
-    if sweep:
-        read_sweep(sweep)  # a broken file is one line now
     return Plan(models, seeds, args.output_dir.resolve(), tuple(training_flags), sweep)
 
 
 def begin(plan: Plan, **extra) -> Plan:
-    """Write the campaign's record (and its copy of the sweep file) before any task starts; returns the plan as
-    recorded, whose tasks read that copy."""
-    if plan.sweep and plan.sweep != plan.output_dir / SWEEP_COPY:
-        write_bytes(plan.output_dir / SWEEP_COPY, plan.sweep.read_bytes())
-        plan = dataclasses.replace(plan, sweep=plan.output_dir / SWEEP_COPY)
+    """Write the campaign's record, and with --sweep its own sweep file (the seeds of --seeds folded in), before any
+    task starts; returns the plan as recorded, whose tasks, like the training tasks, read that file."""
+    copy = plan.output_dir / SWEEP_COPY
+    if plan.sweep and plan.sweep != copy:
+        planned = campaign_tasks(plan.output_dir, plan.sweep, plan.seed_range)
+        write_text(copy, sweep_text(planned))
+        if campaign_tasks(plan.output_dir, copy) != planned:  # a value YAML does not give back: never train elsewhere
+            raise UserError(f"--sweep {plan.sweep}: its tasks cannot be written to {copy} unchanged; please report it")
+        plan = dataclasses.replace(plan, sweep=copy, seeds=None)
     write_record(plan, **extra)
     return plan
 

@@ -142,10 +142,22 @@ def seed_task(seed: int, output_dir: str) -> Task:
 
 
 def campaign_tasks(output_dir: str | Path, sweep: str | Path | None, seeds: Iterable[int] = ()) -> list[Task]:
-    """The tasks of a campaign into `output_dir`: every task of the sweep file, else one per seed (index = seed)."""
-    if sweep is not None:
-        return sweep_tasks(read_sweep(sweep), str(output_dir))
-    return [seed_task(seed, str(output_dir)) for seed in seeds]
+    """The tasks of a campaign into `output_dir`: every task of the sweep file (with `seeds`, each once per seed,
+    the seed varying fastest: `campaign submit --sweep FILE --seeds 3`), else one per seed (index = seed)."""
+    seeds = list(seeds)
+    if sweep is None:
+        return [seed_task(seed, str(output_dir)) for seed in seeds]
+    combinations = read_sweep(sweep)
+    if seeds and any(key == "seed" for overrides in combinations for key, _ in overrides):
+        raise UserError(f"--sweep {sweep} sweeps the seed already: drop --seeds, or the seed from the file")
+    if seeds:
+        combinations = [(*overrides, ("seed", seed)) for overrides in combinations for seed in seeds]
+    return sweep_tasks(combinations, str(output_dir))
+
+
+def sweep_text(tasks: list[Task]) -> str:
+    """A sweep file of these tasks, in order (a list of variants: `read_sweep` gives back their overrides)."""
+    return yaml.safe_dump([dict(task.overrides) for task in tasks], sort_keys=False, default_flow_style=None)
 
 
 def array_range(tasks: list[Task]) -> str:
