@@ -16,15 +16,18 @@ folder stays an ordinary run folder (docs/run_folder.md).
 from __future__ import annotations
 
 import argparse
+import atexit
 import dataclasses
 import json
+import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from har_finetune.core.defaults import FAMILIES
 from har_finetune.core.errors import UserError
-from har_finetune.run_folder.files import write_json, write_text
+from har_finetune.run_folder.files import write_bytes, write_json, write_text
 from har_finetune.settings.tasks import TASK_OWNS, Task, campaign_tasks, sweep_text
 
 RECORD = "campaign.json"
@@ -78,8 +81,8 @@ class ModelTask:
 
 @dataclass(frozen=True)
 class Plan:
-    """A campaign: every model trained on seeds 1..seeds, or on every task of the sweep file (once per seed with
-    seeds), the same training flags, one output folder."""
+    """A campaign: every model trained on seeds 1..seeds, or on every task of the campaign's sweep file (`seeds`
+    None), the same training flags, one output folder."""
 
     models: tuple[Model, ...]
     seeds: int | None
@@ -87,12 +90,8 @@ class Plan:
     training_flags: tuple[str, ...]
     sweep: Path | None = None
 
-    @property
-    def seed_range(self) -> range:
-        return range(1, (self.seeds or 0) + 1)
-
     def model_tasks(self, model: Model) -> list[Task]:
-        return campaign_tasks(self.model_dir(model), self.sweep, self.seed_range)
+        return campaign_tasks(self.model_dir(model), self.sweep, range(1, (self.seeds or 0) + 1))
 
     def tasks(self) -> list[ModelTask]:
         return [ModelTask(model, task) for model in self.models for task in self.model_tasks(model)]
@@ -140,20 +139,33 @@ def plan_from(args: argparse.Namespace, training_flags: list[str]) -> Plan:
         key = flag.lstrip("-").split("=", 1)[0]
         if flag.startswith("--") and key in CAMPAIGN_OWNS:
             raise UserError(f"{flag} is set by the campaign for each task (--models, --seeds, --output_dir): drop it")
-    sweep = args.sweep.resolve() if args.sweep else None
-    return Plan(models, seeds, args.output_dir.resolve(), tuple(training_flags), sweep)
+    output_dir = args.output_dir.resolve()
+    if args.sweep:
+        return Plan(models, None, output_dir, tuple(training_flags), staged_sweep(args.sweep, seeds))
+    return Plan(models, seeds, output_dir, tuple(training_flags))
+
+
+def staged_sweep(sweep: Path, seeds: int | None) -> Path:
+    """The campaign's tasks as a sweep file (with `seeds`, each task of `sweep` once per seed), in a temporary file
+    until `begin` copies it into the campaign folder: the checks, the record and every training task read one file,
+    so they see the same tasks."""
+    planned = campaign_tasks(".", sweep, range(1, (seeds or 0) + 1))
+    fd, name = tempfile.mkstemp(prefix=f"har-campaign-{sweep.stem}-", suffix=".yaml")
+    os.close(fd)
+    atexit.register(Path(name).unlink, missing_ok=True)
+    staged = write_text(name, sweep_text(planned))
+    if campaign_tasks(".", staged) != planned:  # a value that YAML does not give back: never train elsewhere
+        raise UserError(f"--sweep {sweep}: its tasks do not survive being written to a sweep file; please report it")
+    return staged
 
 
 def begin(plan: Plan, **extra) -> Plan:
-    """Write the campaign's record, and with --sweep its own sweep file (the seeds of --seeds folded in), before any
-    task starts; returns the plan as recorded, whose tasks, like the training tasks, read that file."""
+    """Write the campaign's record, and its sweep file into the campaign folder, before any task starts; returns the
+    plan as recorded, whose tasks (and the training tasks) read that file."""
     copy = plan.output_dir / SWEEP_COPY
     if plan.sweep and plan.sweep != copy:
-        planned = campaign_tasks(plan.output_dir, plan.sweep, plan.seed_range)
-        write_text(copy, sweep_text(planned))
-        if campaign_tasks(plan.output_dir, copy) != planned:  # a value YAML does not give back: never train elsewhere
-            raise UserError(f"--sweep {plan.sweep}: its tasks cannot be written to {copy} unchanged; please report it")
-        plan = dataclasses.replace(plan, sweep=copy, seeds=None)
+        write_bytes(copy, plan.sweep.read_bytes())
+        plan = dataclasses.replace(plan, sweep=copy)
     write_record(plan, **extra)
     return plan
 
