@@ -18,8 +18,9 @@ import sys
 from pathlib import Path
 
 from har_finetune.campaigns.plan import add_plan_flags, plan_from
-from har_finetune.core.defaults import FAMILIES
+from har_finetune.core.defaults import SCRIPT_FAMILIES
 from har_finetune.core.errors import RUN_FAILED_EXIT_CODE, UserError
+from har_finetune.run_folder.files import REPORT
 from har_finetune.settings.tasks import array_range, campaign_tasks
 
 EPILOG = """\
@@ -54,7 +55,7 @@ def parser() -> argparse.ArgumentParser:
         "tasks", help="list a sweep's tasks for sbatch --array by hand: the range, what each runs (every task checked)"
     )
     tasks.add_argument("--sweep", required=True, help="YAML mapping of flag names to lists of values")
-    tasks.add_argument("--family", choices=FAMILIES, default="clip", help="the training script used")
+    tasks.add_argument("--family", choices=SCRIPT_FAMILIES, default="clip", help="the training script used")
     tasks.add_argument("--output_dir", help="the campaign folder (default outputs/<family>, as the script's)")
     return top
 
@@ -128,7 +129,7 @@ def submit(plan, sbatch_options: str) -> int:
         names = tasks[0].name + (f" ... {tasks[-1].name}" if len(tasks) > 1 else "")
         print(f"job array {jobs['arrays'][model.name]}: {model.name}, tasks {array_range(tasks)} -> "
               f"{plan.model_dir(model)}/ {names}")  # fmt: skip
-    print(f"report job {jobs['report']}: runs when every task has ended -> {plan.report_dir}/REPORT.md")
+    print(f"report job {jobs['report']}: runs when every task has ended -> {plan.report_dir / REPORT}")
     print(f"logs: {plan.log_dir}/")
     print(f"progress: python -m har_finetune.campaign status {plan.output_dir}")
     return 0

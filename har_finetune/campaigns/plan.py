@@ -25,7 +25,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from har_finetune.core.defaults import FAMILIES
+from har_finetune.core.defaults import SCRIPT_FAMILIES
 from har_finetune.core.errors import UserError
 from har_finetune.run_folder.files import write_bytes, write_json, write_text
 from har_finetune.settings.tasks import TASK_OWNS, Task, campaign_tasks, sweep_text
@@ -51,8 +51,9 @@ class Model:
     @classmethod
     def parse(cls, entry: str) -> Model:
         family, _, checkpoint = entry.partition("=")
-        if family not in FAMILIES:
-            raise UserError(f"--models {entry}: the family must be one of {', '.join(FAMILIES)} (FAMILY[=CHECKPOINT])")
+        if family not in SCRIPT_FAMILIES:
+            families = ", ".join(SCRIPT_FAMILIES)
+            raise UserError(f"--models {entry}: the family must be one of {families} (FAMILY[=CHECKPOINT])")
         if "=" in entry and not checkpoint:
             raise UserError(f"--models {entry}: no checkpoint after '='; write {family} or {family}=CHECKPOINT")
         name = re.sub(r"[^A-Za-z0-9.,+=-]", "_", Path(checkpoint.rstrip("/")).name) if checkpoint else family
