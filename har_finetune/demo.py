@@ -19,12 +19,12 @@ from har_finetune.campaigns.plan import Model, Plan
 from har_finetune.campaigns.report import write_report
 from har_finetune.campaigns.status import status_lines
 from har_finetune.core.cli import run_cli
+from har_finetune.core.defaults import SCRIPT_FAMILIES
 from har_finetune.core.errors import RUN_FAILED_EXIT_CODE
 from har_finetune.data.synthetic import make_synthetic_har
 from har_finetune.models.tiny import make_tiny_checkpoint
 from har_finetune.run_folder.reader import RunRecord
 
-FAMILIES = ("clip", "siglip")
 SEEDS = 3
 DEMO_TRAINING_FLAGS = [
     "--num_train_epochs", "6", "--learning_rate", "1e-3", "--per_device_train_batch_size", "32",
@@ -43,7 +43,7 @@ def demo_plan(out: Path, images_per_class: int = 40) -> Plan:
     if not (data / "train").is_dir():
         make_synthetic_har(data, images_per_class=images_per_class)
     models = []
-    for family in FAMILIES:
+    for family in SCRIPT_FAMILIES:
         checkpoint = out / "checkpoints" / family
         shutil.rmtree(checkpoint, ignore_errors=True)
         make_tiny_checkpoint(family, checkpoint)
