@@ -3,7 +3,7 @@
 Slurm warns a job before its time limit with the `--signal` of the batch script (our sbatch scripts forward SIGUSR1
 to the training processes) and sends SIGTERM on preemption, `scontrol requeue` or `scancel`, followed by SIGKILL
 after `KillWait`/`GraceTime` (30 s by default). On either signal `PreemptionCallback` makes Trainer save a
-checkpoint at the end of the current step and stop; `train.main` then returns `PREEMPTED_EXIT_CODE` instead of
+checkpoint at the end of the current step and stop; `training.job.fit` then returns `PREEMPTED_EXIT_CODE` instead of
 writing `all_results.json`, so the run is not mistaken for a finished one and the requeued job resumes from that
 checkpoint (see `checkpoints.latest_complete_checkpoint`).
 
@@ -38,20 +38,13 @@ class PreemptionCallback(TrainerCallback):
         self.received: signal.Signals | None = None  # the signal this process got, if any
         self.stopped_at_step: int | None = None  # global step of the preemption checkpoint
         self._stop_mid_epoch = False
-        self._previous_handlers = {}
         if threading.current_thread() is threading.main_thread():
             for sig in signals:
-                self._previous_handlers[sig] = signal.signal(sig, self._handle)
+                signal.signal(sig, self._handle)
 
     @property
     def preempted(self) -> bool:
         return self.stopped_at_step is not None
-
-    def restore_signal_handlers(self) -> None:
-        """Put back the handlers found at construction (tests create several trainers in one process)."""
-        for sig, handler in self._previous_handlers.items():
-            signal.signal(sig, handler)
-        self._previous_handlers = {}
 
     def _handle(self, signum: int, frame) -> None:
         # no printing here: the handler may interrupt a print on the same stream
@@ -99,3 +92,16 @@ def wait_for_all_ranks() -> None:
     the others, which must not happen while rank 0 is still writing the checkpoint."""
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def end_process_group(finished: bool) -> None:
+    """Every rank, at the end of the job: wait for the others (when the job `finished` its work on every rank, so
+    that rank 0, which hosts the rendezvous store, is not gone while the others still need it), then destroy the
+    process group, which stops and joins the communication library's background threads. Left to interpreter exit,
+    those threads raced the C++ runtime's teardown: rank 0 of a finished two-node job once died with "terminate
+    called without an active exception" (SIGABRT) after writing its results, and the job counted as failed."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if finished:
+        dist.barrier()
+    dist.destroy_process_group()
