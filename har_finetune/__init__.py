@@ -35,11 +35,12 @@ data/          images in, torch datasets out
   sources.py     folder-per-class, Kaggle CSV and Hub layouts as LabelledImages; hub.py the Hub formats;
                  labelled.py the value they return
   images.py      decoding and checking one image; scan.py the input scan; scan_record.py the recorded scan
-  split.py       de-duplication and the seeded stratified split
+  split.py       de-duplication and the seeded stratified split; near_duplicates.py the perceptual hash and its
+                 groups, grouped_split.py those groups kept on one side
   preprocessing.py the image processor's settings as a frozen value; transforms.py the transforms
   cache.py, pixel_files.py  the decoded-pixel cache (memory-mapped uint8 files); checksums.py its integrity
   datasets.py    torch datasets and the collator
-  synthetic.py   the demo's learnable stand-in images
+  synthetic.py   the demo's learnable stand-in images; distinct scenes and their near copies for the tests
 models/        what is fine-tuned
   registry.py    the one place CLIP, SigLIP and SigLIP 2 differ; loading checkpoints and processors
   zero_shot.py   class-name prompts and the zero-shot classifier; zero_shot_head.py its model class

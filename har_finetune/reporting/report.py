@@ -21,7 +21,7 @@ from pathlib import Path
 from har_finetune.core.errors import USAGE_ERROR_EXIT_CODE
 from har_finetune.reporting import groups, markdown, sections, tables
 from har_finetune.reporting.comparison_figures import write_comparison_figures
-from har_finetune.reporting.document import Figure, Paragraph, Report, Section, Table, anchor
+from har_finetune.reporting.document import BulletList, Figure, Item, Paragraph, Report, Section, Table, anchor
 from har_finetune.reporting.loading import dataset_names, distinct_suffixes, load_records, shown_path
 from har_finetune.reporting.run_figures import RunPlots, plot_run
 from har_finetune.run_folder.files import REPORT, is_run_folder, write_text
@@ -46,6 +46,17 @@ def split_note(records: list[RunRecord]) -> str:
         f"**Warning:** the runs were scored on different test images ({sizes}; {shared} shared, ids and labels), "
         "so their test numbers are not comparable."
     )
+
+
+def near_duplicate_lines(runs: list[RunPlots]) -> list[BulletList]:
+    """One line per run that recorded its near-duplicate groups (near_duplicates.csv; older runs have none)."""
+    items = []
+    for run in runs:
+        counts = run.record.near_duplicate_counts
+        if counts is not None:
+            found = f"{counts[0]} near-duplicate groups ({counts[1]} images)"
+            items.append(Item(f"{run.name}: {found} kept on one side of the split"))
+    return [BulletList(tuple(items))] if items else []
 
 
 def _relative(path: Path, start: Path) -> str:
@@ -74,6 +85,7 @@ def build_report(
     note = split_note([r.record for r in runs])
     results += [Paragraph(note, "warning" if note.startswith("**Warning") else "")] if note else []
     results.append(Paragraph("Runs: " + ", ".join(f"{r.name} = `{_relative(r.run_dir, out_dir)}`" for r in runs)))
+    results += near_duplicate_lines(runs)
     side_by_side = tuple(Figure(_relative(p, out_dir), p.stem) for p in compare_figures)
     found = [Section("results", "Table 1: results", tuple(results)), *sections.sections(compared)]
     found += [Section("side-by-side", "Side by side", side_by_side)] if side_by_side else []
