@@ -1,7 +1,8 @@
 """How often the report's configuration verdict says "better", when it is false and when it is true (issue 26).
 
     python benchmarks/verdict_calibration.py               # 2,000 repetitions per case (Monte Carlo error 0.5 points
-                                                           # at 5%): about 3 minutes on one core
+                                                           # at 5%): 4-7 minutes on one shared core
+    python benchmarks/verdict_calibration.py --seed_sd 0.8 # seeds closer together: the test images matter more
     python benchmarks/verdict_calibration.py --reps 300    # quicker
 
 Two configurations A and B, k seeds each, scored on the same 1,890 test images (HAR's test split). Each seed is
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.images:,} test images, population accuracy {100 * base.accuracy:.0f}%, seed sd {args.seed_sd} "
           f"points, {args.reps:,} repetitions per case;")  # fmt: skip
     print("how often 'better' is said (5% level), +- its Monte Carlo error\n")
-    print("| seeds | images hard for A and B | true difference | report's verdict | Welch's t on seeds |")
+    print("| seeds | images hard for A and B | true difference (points) | report's verdict | Welch's t on seeds |")
     print("|---|---|---|---|---|")
     for seeds in args.seeds:
         for same, difference in CASES:
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
             rates = said_better(world, seeds, args.reps, seed=seeds)
             cells = [f"{100 * r:.1f}% +- {100 * rates.error(r):.1f}" for r in (rates.report, rates.welch)]
             hard = "the same" if same else "different"
-            print(f"| {seeds} | {hard} | {100 * difference:.0f} points | {cells[0]} | {cells[1]} |", flush=True)
+            print(f"| {seeds} | {hard} | {100 * difference:.0f} | {cells[0]} | {cells[1]} |", flush=True)
     print(f"\n{time.perf_counter() - start:.0f} s")
 
 

@@ -313,7 +313,7 @@ def test_seed_groups_get_mean_std_and_a_paired_group_comparison(tmp_path):
     configuration, models = table_rows(text, "A")
     assert (configuration["A"], configuration["B"], configuration["Question"]) == ("CLIP (n=3)", "SigLIP (n=3)",
                                                                                   "configuration")  # fmt: skip
-    assert configuration["Test"] == "t over seeds and test images (Welch-Satterthwaite df)"
+    assert configuration["Test"] == "t over seeds and test images"
     assert configuration["Verdict"] == "SigLIP (n=3) better" and models["Verdict"] == "SigLIP (n=3)'s models higher"
     assert configuration["A - B (points)"] == f"{np.mean(accuracies) - np.mean([90, 91, 88]):+.2f}"
     assert "**SigLIP (n=3) is better than CLIP (n=3)**" in text
@@ -442,6 +442,8 @@ def test_a_steady_gap_over_three_seeds_is_better_and_two_seeds_are_not_assessed(
         in text
     )
     assert "To find the observed 8.00 points 80% of the time: about 3 seeds per model, from a seed sd of 1.00" in text
+    answer = text.split("\n\n")[1]  # the paragraph after the title: the answer, before any table (issue 26)
+    assert answer.startswith("**SigLIP (n=3) is better than CLIP (n=3)** by 8.00 points (95% CI ")
     text = seed_groups(tmp_path / "two", [0.82, 0.83], [0.90, 0.91])
     assert "Configuration: **not assessed**: a claim about the configuration needs at least 3 seeds per model" in text
     assert "is better than" not in text

@@ -14,9 +14,10 @@ import pytest
 from run_folders import CLASSES, make_run
 
 from benchmarks import verdict_calibration as calibration
-from har_finetune.reporting import groups, loading, verdicts
+from har_finetune.reporting import answer, groups, loading, tables, verdicts
 from har_finetune.reporting.scored import ScoredRun, Unit
 from har_finetune.run_folder.files import PREDICTIONS
+from har_finetune.run_folder.reader import RunRecord
 
 
 def seed_runs(name: str, accuracies: list[float], n: int = 300, seed: int = 0) -> list[ScoredRun]:
@@ -79,7 +80,7 @@ def test_pairing_is_by_test_image_id_not_row_order(tmp_path):
                               "prediction": np.where(right, labels, wrong), "confidence": 0.9})  # fmt: skip
         runs.append(make_run(tmp_path / name, "clip", predictions=frame))
     shuffled(runs[1])
-    scored = [loading.score_run(name, run) for name, run in zip("ab", runs)]
+    scored = [loading.score_run(name, RunRecord(run)) for name, run in zip("ab", runs)]
     units, _ = groups.group_seeds(scored)
     pair = verdicts.compare_pair(*units)
     assert pair.models.discordant == (16, 6) and round(pair.models.p, 4) == 0.0525
@@ -94,7 +95,7 @@ def test_seeds_whose_csvs_differ_only_in_row_order_form_a_group(tmp_path):
         config.write_text(json.dumps({**json.loads(config.read_text()), "identity": identity}))
         shuffled(run_dir, seed=number)
         dirs.append(run_dir)
-    units, _ = groups.group_seeds([loading.score_run(d.name, d) for d in dirs])
+    units, _ = groups.group_seeds([loading.score_run(d.name, RunRecord(d)) for d in dirs])
     assert len(units) == 1 and len(units[0].runs) == 3
 
 
@@ -105,6 +106,29 @@ def test_a_seed_on_other_test_images_is_named_by_its_group():
     units, _ = groups.group_seeds(runs)
     group = next(u for u in units if u.is_group)
     assert len(group.runs) == 3 and [r.name for r in group.elsewhere] == ["clip (seed-4)"]
+    comparison = groups.Comparison(runs, units)
+    (row,) = tables.group_rows(comparison)
+    assert row["Runs"].endswith("clip (seed-3); not in the group, scored on other test images: clip (seed-4)")
+    assert "clip (seed-4) left out of clip (n=3): scored on other test images" in answer.answer(comparison, [])
+
+
+def compared(a: list[float], b: list[float], seeds: tuple[int, int] = (1, 2)) -> groups.Comparison:
+    """Two configurations' seed groups (A and B) on the same 300 images, compared and Holm-adjusted."""
+    units = [Unit(f"{name} (n={len(acc)})", seed_runs(name, acc, seed=s)) for name, acc, s in zip("AB", (a, b), seeds)]
+    pair = verdicts.compare_pair(*units)
+    verdicts.adjust([pair])
+    return groups.Comparison([r for u in units for r in u.runs], units, [pair])
+
+
+def test_the_answer_says_the_verdict_with_its_interval_seeds_and_images():
+    said = answer.answer(compared([0.80, 0.79, 0.81], [0.88, 0.87, 0.89]), ["har"])
+    assert said.startswith("**B (n=3) is better than A (n=3)** by 8.00 points (95% CI ")
+    assert said.endswith("), as configurations, from 3 + 3 seeds on 300 test images.") and "Smoke" not in said
+    said = answer.answer(compared([0.95, 0.80, 0.80], [0.82, 0.82, 0.82]), [answer.GENERATED_DATASET])
+    assert said.startswith("**Smoke test on generated images** (") and "**not a HAR result**" in said
+    assert "A (n=3) vs B (n=3): **no significant difference**, A (n=3) - B (n=3) = +3.00 points (95% CI -" in said
+    said = answer.answer(compared([0.80, 0.81], [0.88, 0.89]), ["har"])
+    assert "**B (n=2)'s models score higher**" in said and "as configurations not assessed (2 + 2 seeds" in said
 
 
 def within(rate: float, reps: int, level: float = 0.05) -> bool:
@@ -130,3 +154,20 @@ def test_calibration_null_with_a_one_point_monte_carlo_error(seeds, same_images_
     5% + 2 errors = 6.9% of the time when the configurations are equally accurate."""
     rates = calibration.said_better(calibration.World(same_images_hard), seeds=seeds, reps=500, seed=11)
     assert within(rates.report, 500)
+
+
+def test_seeds_over_split_seeds_pair_within_each_split():
+    """docs/plots_and_report.md, "What configuration covers": a sweep over --split_seed and --seed gives one group per
+    model and split; groups of the same split are paired, groups of different splits are not (other test images)."""
+    runs = []
+    for split in (1, 2):
+        for model in ("clip", "siglip"):
+            group = seed_runs(model, [0.80, 0.82, 0.84], seed=10 * split + len(model))
+            for run in group:
+                run.identity = {**run.identity, "split_seed": split}
+                run.predictions["id"] = [f"split{split}/{i}" for i in range(len(run.predictions))]
+            runs += group
+    units, _ = groups.group_seeds(runs)
+    assert sorted(u.name for u in units) == [f"{m} split_seed={s} (n=3)" for m in ("clip", "siglip") for s in (1, 2)]
+    paired = {(a.name, b.name) for i, a in enumerate(units) for b in units[i + 1 :] if not groups.why_not_paired(a, b)}
+    assert paired == {(f"clip split_seed={s} (n=3)", f"siglip split_seed={s} (n=3)") for s in (1, 2)}

@@ -20,6 +20,8 @@ import math
 import numpy as np
 from scipy import integrate, optimize, stats
 
+from har_finetune.reporting.configuration_test import satterthwaite
+
 ALPHA = 0.05
 POWER = 0.80
 MAX_SEEDS = 1_000  # beyond this "more than 1,000": the test images, not the seeds, limit the comparison
@@ -79,8 +81,7 @@ def configuration_df(seed_variances: list[float], k: int, image_variance: float,
     """Welch-Satterthwaite df of the configuration's t with k seeds per group (each group's seed variance s^2 has
     k - 1 df, the test images' part images - 1)."""
     parts = [(v / k, k - 1) for v in seed_variances] + [(image_variance, images - 1)]
-    denominator = sum(v**2 / df for v, df in parts if v > 0)
-    return math.inf if denominator == 0 else sum(v for v, _ in parts) ** 2 / denominator
+    return satterthwaite(sum(v for v, _ in parts), parts)
 
 
 def configuration_power(difference: float, seed_variances: list[float], k: int, image_variance: float,

@@ -33,7 +33,7 @@ def evidence(verdict: Verdict, flip: bool = False) -> str:
     interval and counts of B - A (when the claim names B first)."""
     low, high = (-verdict.high, -verdict.low) if flip else (verdict.low, verdict.high)
     ci = f"{level_text(verdict)} {points(low)} to {points(high)}"
-    test = verdict.test if verdict.t is None else f"{verdict.test}, {verdict.t.df:.1f} df"
+    test = verdict.test if verdict.t is None else f"{verdict.test}, {verdict.t.df:.1f} df (Welch-Satterthwaite)"
     if verdict.discordant is not None:
         counts = verdict.discordant[::-1] if flip else verdict.discordant
         test += ", {} vs {} images only one got right".format(*counts)

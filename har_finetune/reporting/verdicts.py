@@ -136,7 +136,7 @@ def configuration_verdict(matrix_a: np.ndarray, matrix_b: np.ndarray) -> Verdict
     return Verdict(CONFIGURATION, TEST_NAME, t.estimate, t.p, t.images, t=t)
 
 
-TEST_NAME = "t over seeds and test images (Welch-Satterthwaite df)"
+TEST_NAME = "t over seeds and test images"
 
 
 def pair_power(matrix_a: np.ndarray, matrix_b: np.ndarray, configuration: Verdict | None) -> Power:
