@@ -14,7 +14,7 @@ import pytest
 from run_folders import CLASSES, make_run
 
 from benchmarks import verdict_calibration as calibration
-from har_finetune.reporting import answer, groups, loading, tables, verdicts
+from har_finetune.reporting import answer, groups, loading, tables, verdict_text, verdicts
 from har_finetune.reporting.scored import ScoredRun, Unit
 from har_finetune.run_folder.files import PREDICTIONS
 from har_finetune.run_folder.reader import RunRecord
@@ -171,3 +171,28 @@ def test_seeds_over_split_seeds_pair_within_each_split():
     assert sorted(u.name for u in units) == [f"{m} split_seed={s} (n=3)" for m in ("clip", "siglip") for s in (1, 2)]
     paired = {(a.name, b.name) for i, a in enumerate(units) for b in units[i + 1 :] if not groups.why_not_paired(a, b)}
     assert paired == {(f"clip split_seed={s} (n=3)", f"siglip split_seed={s} (n=3)") for s in (1, 2)}
+
+
+def runs_of(name: str, matrix: np.ndarray) -> list[ScoredRun]:
+    """Seeds (rows of a 0/1 matrix over the same images) as scored runs."""
+    labels = [CLASSES[i % 15] for i in range(matrix.shape[1])]
+    wrong = [CLASSES[(CLASSES.index(label) + 1) % 15] for label in labels]
+    ids = [f"img/{i:04d}.jpg" for i in range(matrix.shape[1])]
+    frames = [pd.DataFrame({"id": ids, "label": labels, "prediction": np.where(row, labels, wrong)}) for row in matrix]
+    identity = {"model_name_or_path": name}
+    return [ScoredRun(f"{name} ({s})", Path(name), name, f, 0.0, identity, None, "d", s) for s, f in enumerate(frames)]
+
+
+def test_the_power_line_says_when_no_number_of_seeds_would_do():
+    """A and B right on different images (80% each, 60 images apart) with seeds that barely differ: the test images
+    alone hide a 0.11-point difference ((2 - 1) images / 3 seeds / 300), whatever the seeds."""
+    a = np.zeros((3, 300), bool)
+    a[:, :240] = True
+    b = np.zeros((3, 300), bool)
+    b[:, 60:] = True
+    a[0, 250], a[1, 251], b[2, 10] = True, True, True  # a little seed spread: one more image right in three seeds
+    pair = verdicts.compare_pair(Unit("A", runs_of("A", a)), Unit("B", runs_of("B", b)))
+    verdicts.adjust([pair])
+    line = verdict_text.power_line(pair)
+    assert pair.power.seeds_needed is None and "No number of seeds would find the observed 0.11 points" in line
+    assert f"even unlimited seeds would find only differences of {100 * pair.power.image_only:.2f} points" in line

@@ -108,7 +108,8 @@ def power_line(pair: Pair) -> str:
     if p.seeds_needed is None:
         return line + (
             f". No number of seeds would find the observed {points(observed)} points 80% of the time with these "
-            f"{p.images:,} test images (they alone leave {points(p.image_only)} points)."
+            f"{p.images:,} test images (even unlimited seeds would find only differences of {points(p.image_only)} "
+            "points or more 80% of the time)."
         )
     low, high = (p.seed_sd * f for f in p.sd_range)
     fewest, most = (_seeds(n) for n in p.seeds_needed_range)
