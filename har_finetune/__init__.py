@@ -58,7 +58,8 @@ training/      the job
 reporting/     reads run folders only (through RunRecord): figures, REPORT.md, samples, model card
   loading.py     which run folders a path stands for; each run's test results (scored.py: ScoredRun, Unit)
   groups.py      seed groups and pairing by test images
-  stats.py, power.py, verdicts.py  the statistics (pure): intervals, tests, two-level bootstrap, power, verdicts
+  stats.py, power.py, verdicts.py  the statistics (pure): intervals, tests, power, verdicts; configuration_test.py
+                 the configuration's t over seeds and test images; answer.py the report's opening paragraph
   verdict_text.py the verdicts in words; tables.py the tables' rows; sections.py the uncertainty sections
   document.py    the report as one value (Report, Section, blocks); markdown.py renders it as REPORT.md
   report.py      builds the report value, plot_and_report (plot_command.py: plot_metrics.py)

@@ -13,6 +13,8 @@ from PIL import Image, ImageDraw
 
 from har_finetune.core.defaults import HAR_CLASSES
 
+FOLDER_NAME = "synthetic_har"  # the demo's dataset folder; a report on it says it is a smoke test (reporting/answer.py)
+
 
 def synthetic_image(class_index: int, num_classes: int, rng: random.Random, size: tuple[int, int]) -> Image.Image:
     """An image whose colour family encodes the class; noise, a random rectangle and a smooth random shading make

@@ -4,7 +4,7 @@ one run, or the seeds of one configuration). Values only; loading.py makes them 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +56,7 @@ class Unit:
 
     name: str
     runs: list[ScoredRun]
+    elsewhere: list[ScoredRun] = field(default_factory=list)  # seeds of the same settings on other test images
 
     @property
     def is_group(self) -> bool:
