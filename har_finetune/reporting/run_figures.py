@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from har_finetune.reporting import fonts
+from har_finetune.reporting.loading import not_a_run
 from har_finetune.run_folder import reader as rr
 from har_finetune.run_folder.files import (
     CONFUSION_FIGURE,
@@ -33,9 +34,10 @@ EVAL_LABELS = {"eval_loss": "loss", "eval_accuracy": "accuracy", "eval_macro_f1"
 
 @dataclass
 class RunPlots:
-    """What `plot_run` produced for one run: files written, one-line notes on what was skipped, errors."""
+    """One run of a report: its record (read once, passed along), its display name, and what `plot_run` produced:
+    files written, one-line notes on what was skipped, errors, and the logs and per-class F1 it read."""
 
-    run_dir: Path
+    record: RunRecord
     name: str
     written: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -43,6 +45,10 @@ class RunPlots:
     train: pd.DataFrame | None = None
     evals: pd.DataFrame | None = None
     f1: pd.Series | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        return self.record.run_dir
 
 
 def save_figure(fig: Figure, path: Path) -> Path:
@@ -187,10 +193,10 @@ def confusion_figure(predictions: pd.DataFrame, names: list[str], title: str) ->
     return fig
 
 
-def per_class_f1(run_dir: Path, predictions: pd.DataFrame | None, names: list[str]) -> pd.Series | None:
+def per_class_f1(record: RunRecord, predictions: pd.DataFrame | None, names: list[str]) -> pd.Series | None:
     """Per-class test F1 of the classes with test images (their mean is the run's macro-F1, core.metrics.macro_f1),
-    from classification_report.csv, else computed from test_predictions.csv."""
-    report = RunRecord(Path(run_dir)).class_report
+    from classification_report.csv, else computed from `predictions` (test_predictions.csv)."""
+    report = record.class_report
     if report is not None:
         column = "f1" if "f1" in report.columns else "f1-score"
         rows = report[~report["class"].astype(str).isin(rr.SUMMARY_ROWS)]
@@ -222,17 +228,12 @@ def f1_figure(f1: pd.Series, title: str) -> Figure:
     return fig
 
 
-def plot_run(run_dir: Path) -> RunPlots:
+def plot_run(record: RunRecord) -> RunPlots:
     """Write every figure the run's files allow into RUN_DIR/plots/; note what is missing, record errors."""
-    run_dir = Path(run_dir)
-    record = RunRecord(run_dir)
-    result = RunPlots(run_dir, record.model_name)
+    run_dir = record.run_dir
+    result = RunPlots(record, record.model_name)
     if not is_run_folder(run_dir):  # one error, not notes about the files a run would have
-        what = "is not a folder" if not run_dir.is_dir() else "is not a run folder"
-        result.errors.append(
-            f"{run_dir} {what} (no run_config.json, trainer_state.json or checkpoint-N/ in it or in its "
-            "sub-folders): pass a run folder written by training, or a campaign folder holding run folders"
-        )
+        result.errors.append(not_a_run(run_dir))
         return result
     out = run_dir / PLOTS
     try:
@@ -272,7 +273,7 @@ def _plot_test(result: RunPlots, record: RunRecord, out: Path) -> None:
         else:
             figure = confusion_figure(predictions, names, result.name)
             result.written.append(save_figure(figure, out / CONFUSION_FIGURE))
-        result.f1 = per_class_f1(result.run_dir, predictions, names)
+        result.f1 = per_class_f1(record, predictions, names)
         if result.f1 is None:
             result.notes.append(f"{F1_FIGURE} skipped: no classification_report.csv or test_predictions.csv")
         else:

@@ -17,7 +17,7 @@ from har_finetune.run_folder.reader import RunFolderError, RunRecord
 def write_html_report(out_dir: Path, report: Report, comparison: Comparison) -> list[Path]:
     """index.html and its pages, thumbnails and assets in `out_dir`; returns the files written, index.html first."""
     runs = ordered_runs(comparison.units)
-    records = {run.name: RunRecord(run.run_dir) for run in runs}
+    records = {run.name: run.record or RunRecord(run.run_dir) for run in runs}  # the report's reads, reused
     view = browse(runs, {name: _class_names(record) for name, record in records.items()})
     suspects = _suspects(runs, records)
     wanted: dict[str, tuple[dict, set[str]]] = {}
