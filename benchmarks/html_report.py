@@ -80,10 +80,10 @@ def time_html_only(campaign: Path, out: Path) -> float:
     from har_finetune.reporting import groups
     from har_finetune.reporting.document import Paragraph, Report
     from har_finetune.reporting.html.site import write_html_report
-    from har_finetune.reporting.loading import expand_run_dirs
+    from har_finetune.reporting.loading import load_records
 
-    runs = expand_run_dirs([campaign])
-    compared = groups.compare([(f"{r.parent.name}/{r.name}", r) for r in runs])
+    records = load_records([campaign])
+    compared = groups.compare([(f"{r.run_dir.parent.name}/{r.run_dir.name}", r) for r in records])
     import cleanlab.filter  # noqa: F401  imports outside the clock (a fresh process spends ~5 s on these two)
 
     from har_finetune.data import sources  # noqa: F401
