@@ -20,7 +20,7 @@ from transformers import EvalPrediction
 from har_finetune.core.metrics import compute_metrics, macro_f1
 from har_finetune.reporting import run_figures
 from har_finetune.run_folder.reader import RunRecord
-from har_finetune.training.records import finish_run
+from har_finetune.training.records import evaluate_and_record
 
 
 def test_macro_f1_leaves_out_classes_without_test_images():
@@ -33,7 +33,7 @@ def test_macro_f1_leaves_out_classes_without_test_images():
 
 
 class FakeTrainer:
-    """What finish_run uses of a Trainer, with the metrics Trainer.predict would compute (compute_metrics)."""
+    """What evaluate_and_record uses of a Trainer, with the metrics Trainer.predict would compute (compute_metrics)."""
 
     def __init__(self, output_dir: Path, logits: np.ndarray, label_ids: np.ndarray):
         self.args = SimpleNamespace(should_save=True, output_dir=str(output_dir), learning_rate=5e-5,
@@ -72,19 +72,19 @@ def finished_run_without_one_class(run_dir: Path) -> Path:
     (run_dir / "run_config.json").write_text(  # written at the start of a real run
         json.dumps({"dataset": {"kind": "folder", "root": "data"}, "model_args": {"head": "default"}})
     )
-    run = SimpleNamespace(  # a PreparedRun: what finish_run reads of the run
+    run = SimpleNamespace(  # a PreparedRun: what evaluate_and_record reads of the run
         spec=SimpleNamespace(model=SimpleNamespace(model_name_or_path="tiny-clip", head="default")),
         source=SimpleNamespace(class_names=CLASSES, root="data"),
         split=SimpleNamespace(num_duplicates=0, skipped=[], test_source="carved"),
         datasets=datasets,
         model_family=SimpleNamespace(model_type="clip"),
     )
-    finish_run(FakeTrainer(run_dir, logits, label_ids), run, {"train_runtime": 2.0, "epoch": 1.0})
+    evaluate_and_record(FakeTrainer(run_dir, logits, label_ids), run, {"train_runtime": 2.0, "epoch": 1.0})
     return run_dir
 
 
 class ImageIds(list):
-    """A test dataset as finish_run sees it: a length and the image ids."""
+    """A test dataset as evaluate_and_record sees it: a length and the image ids."""
 
     @property
     def ids(self) -> list[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from har_finetune.core import metrics
 from har_finetune.reporting.scored import ScoredRun
-from har_finetune.run_folder.files import is_run_folder
+from har_finetune.run_folder.files import PLOTS, is_run_folder
 from har_finetune.run_folder.reader import RunFolderError, RunRecord
 
 # Settings that do not change a run's result: left out when run_config.json has no "identity" (older run folders).
@@ -31,7 +31,7 @@ def run_folders(path: Path, depth: int = 3) -> list[Path]:
         return [path]
     if depth == 0 or not path.is_dir():
         return []
-    children = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "plots")
+    children = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != PLOTS)
     return [run for child in children for run in run_folders(child, depth - 1)]
 
 

@@ -21,12 +21,12 @@ from har_finetune.run_folder.files import (
     CONFUSION_FIGURE,
     EVAL_FIGURE,
     F1_FIGURE,
-    PLOTS,
     TRAIN_FIGURE,
     is_run_folder,
     write_bytes,
 )
 from har_finetune.run_folder.reader import RunRecord
+from har_finetune.run_folder.writer import write_run_figure
 
 DPI = 120
 EVAL_LABELS = {"eval_loss": "loss", "eval_accuracy": "accuracy", "eval_macro_f1": "macro-F1"}
@@ -51,11 +51,15 @@ class RunPlots:
         return self.record.run_dir
 
 
-def save_figure(fig: Figure, path: Path) -> Path:
-    """Render `fig` to PNG and write it atomically."""
+def png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
-    return write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Render `fig` to PNG and write it atomically (a report folder's figures; a run's go through the writer)."""
+    return write_bytes(path, png(fig))
 
 
 def _not_logged(ax, what: str) -> None:
@@ -235,36 +239,35 @@ def plot_run(record: RunRecord) -> RunPlots:
     if not is_run_folder(run_dir):  # one error, not notes about the files a run would have
         result.errors.append(not_a_run(run_dir))
         return result
-    out = run_dir / PLOTS
     try:
         result.train, result.evals, state = record.log_history()
     except (rr.RunFolderError, OSError) as e:
         result.errors.append(str(e))
     else:
-        _plot_history(result, state, out)
+        _plot_history(result, state)
     try:
-        _plot_test(result, record, out)
+        _plot_test(result, record)
     except (rr.RunFolderError, OSError) as e:
         result.errors.append(str(e))
     return result
 
 
-def _plot_history(result: RunPlots, state: dict, out: Path) -> None:
+def _plot_history(result: RunPlots, state: dict) -> None:
     if result.train.empty:
         result.notes.append(f"{TRAIN_FIGURE} skipped: no training step logged yet")
     else:
         fig, notes = train_figure(result.train, steps_per_epoch(result.train, result.evals), result.name)
-        result.written.append(save_figure(fig, out / TRAIN_FIGURE))
+        result.written.append(write_run_figure(result.run_dir, TRAIN_FIGURE, png(fig)))
         result.notes += notes
     if result.evals.empty or "epoch" not in result.evals.columns:
         result.notes.append(f"{EVAL_FIGURE} skipped: no evaluation logged yet (first epoch not finished?)")
     else:
         fig, notes = eval_figure(result.evals, result.name)
-        result.written.append(save_figure(fig, out / EVAL_FIGURE))
+        result.written.append(write_run_figure(result.run_dir, EVAL_FIGURE, png(fig)))
         result.notes += notes
 
 
-def _plot_test(result: RunPlots, record: RunRecord, out: Path) -> None:
+def _plot_test(result: RunPlots, record: RunRecord) -> None:
     predictions = record.predictions
     names = [] if predictions is None else record.class_names()
     with fonts.covering(names):  # class names in any script: a font that has their glyphs
@@ -272,10 +275,11 @@ def _plot_test(result: RunPlots, record: RunRecord, out: Path) -> None:
             result.notes.append(f"{CONFUSION_FIGURE} skipped: no test_predictions.csv (run not finished?)")
         else:
             figure = confusion_figure(predictions, names, result.name)
-            result.written.append(save_figure(figure, out / CONFUSION_FIGURE))
+            result.written.append(write_run_figure(result.run_dir, CONFUSION_FIGURE, png(figure)))
         result.f1 = per_class_f1(record, predictions, names)
         if result.f1 is None:
             result.notes.append(f"{F1_FIGURE} skipped: no classification_report.csv or test_predictions.csv")
         else:
             with fonts.covering(result.f1.index):
-                result.written.append(save_figure(f1_figure(result.f1, result.name), out / F1_FIGURE))
+                figure = f1_figure(result.f1, result.name)
+                result.written.append(write_run_figure(result.run_dir, F1_FIGURE, png(figure)))

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from har_finetune.reporting.document import Figure, Report, Section
-from har_finetune.run_folder.files import write_bytes
+from har_finetune.run_folder.files import PLOTS, write_bytes
 
 FIGURES = "figures"
 
@@ -28,7 +28,7 @@ def safe_part(text: str, fallback: str = "x") -> str:
 def copy_target(source: Path) -> str:
     """Where a figure from outside the report folder is copied to, relative to it."""
     folder = source.parent
-    named = folder.parent if folder.name == "plots" else folder
+    named = folder.parent if folder.name == PLOTS else folder
     digest = hashlib.sha256(str(folder).encode()).hexdigest()[:8]
     run = safe_part(f"{named.parent.name}-{named.name}", "run")
     return f"{FIGURES}/{run}-{digest}/{safe_part(source.name, 'figure.png')}"

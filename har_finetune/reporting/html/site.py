@@ -11,6 +11,7 @@ from har_finetune.reporting.html.browse import browse, ordered_runs
 from har_finetune.reporting.html.pages import write_pages
 from har_finetune.reporting.html.suspects import Suspects, find_suspects
 from har_finetune.reporting.html.thumbnails import write_thumbnails
+from har_finetune.run_folder.files import PROBABILITIES
 from har_finetune.run_folder.reader import RunFolderError, RunRecord
 
 
@@ -46,5 +47,5 @@ def _suspects(runs, records: dict[str, RunRecord]) -> Suspects:
     try:
         probabilities = {name: record.probabilities for name, record in records.items()}
     except RunFolderError as e:
-        return Suspects(missing=f"A test_probabilities.csv could not be read: {e}")
+        return Suspects(missing=f"A {PROBABILITIES} could not be read: {e}")
     return find_suspects(runs, probabilities)
