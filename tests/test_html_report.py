@@ -267,6 +267,9 @@ def test_mislabelled_test_images_rank_first_among_suspect_labels(tmp_path):
     assert all(votes[ids[i]]["data-majority"] == CLASSES[truth[i]] for i in flipped)
     text = " ".join(index.text)
     assert "candidates to check by eye, not proven errors" in text
+    # The dataset is not there (no images were made): the page shows ids without pictures and says why.
+    assert "600 test images of" in text and "could not be read" in text
+    assert not [a for tag, a in index.tags if tag == "img" and "thumbs/" in a.get("src", "")]
 
 
 def test_inline_markdown_becomes_escaped_html():
