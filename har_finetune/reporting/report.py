@@ -1,15 +1,17 @@
 """Per-run plots, overlay figures and the comparison report (REPORT.md) of runs and campaigns.
 
-Run: `python plot_metrics.py outputs/clip outputs/siglip --out outputs/compare`; open outputs/compare/REPORT.md.
+Run: `python plot_metrics.py outputs/clip outputs/siglip --out outputs/compare`; open outputs/compare/REPORT.md or
+outputs/compare/index.html.
 Reads only run folders (docs/run_folder.md); a campaign folder stands for the run folders under it, and each run
 folder is read once (one `RunRecord`, passed along). The report is one value (document.py: `Report`, built here by
-`build_report`), rendered once per output by `write_report_files` (markdown.py: REPORT.md). The uncertainty
+`build_report`), rendered once per output by `write_report_files` (markdown.py: REPORT.md; html/: index.html and
+its pages, from the same value and the comparison it was computed from). The uncertainty
 sections (intervals, seed groups, paired verdicts, power) come from sections.py; tables.py gives the tables' rows,
 loading.py finds and reads the runs.
 
     runs = plot_runs(paths)                      # RunPlots: record, name, per-run figures
-    report = compare_runs(runs, out_dir)         # comparison figures written; the Report value
-    write_report_files(report, out_dir)          # REPORT.md (campaigns/report.py adds its section first)
+    report, compared = compare_runs(runs, out_dir)   # comparison figures written; the Report value
+    write_report_files(report, out_dir, compared)    # REPORT.md, index.html (campaigns/report.py adds its section)
 """
 
 from __future__ import annotations
