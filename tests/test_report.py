@@ -94,12 +94,14 @@ def test_most_confused_pairs(compared):
 
 
 def test_figures_are_embedded_by_relative_path(compared):
+    """Every figure is linked inside the report folder: the runs' plots as copies (the folder stands alone)."""
     root, clip, siglip, text = compared
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert len(links) == 3 + 2 + 4 + 4  # overlays, accuracy and reliability, four figures per run
     for link in links:
-        assert not Path(link).is_absolute() and (root / "compare" / link).resolve().is_file(), link
-    assert "../outputs/clip/plots/confusion_matrix.png" in links
+        assert ".." not in Path(link).parts and (root / "compare" / link).resolve().is_file(), link
+    (copy,) = [link for link in links if re.search(r"[/-]clip-", link) and link.endswith("/confusion_matrix.png")]
+    assert (root / "compare" / copy).read_bytes() == (clip / "plots" / "confusion_matrix.png").read_bytes()
 
 
 def test_overlay_figures_name_each_run(compared):

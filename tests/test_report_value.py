@@ -102,7 +102,7 @@ def test_markdown_layout_of_every_block():
 def test_sections_have_unique_ids_and_the_figures_are_those_on_disk(tmp_path):
     runs = campaign(tmp_path / "har", seeds=1)
     plotted = report.plot_runs(runs)
-    value = report.compare_runs(plotted, tmp_path / "compare")
+    value, _ = report.compare_runs(plotted, tmp_path / "compare")
     ids = [s.id for s in value.sections] + [sub.id for s in value.sections for sub in s.subsections]
     assert len(ids) == len(set(ids)) and ids[:3] == ["results", "accuracy", "paired-comparisons"]
     assert all((tmp_path / "compare" / figure.path).is_file() for figure in value.figures())

@@ -97,13 +97,13 @@ def write_report(output_dir: Path) -> int:
     finished = {s.task.run_dir.resolve() for s in states if s.state == "finished"}
     failed = USAGE_ERROR_EXIT_CODE if any(r.errors and r.run_dir.resolve() in finished for r in runs) else 0
     readable = [r for r in runs if is_run_folder(r.run_dir)]
-    report = NO_RUNS
+    report, compared = NO_RUNS, None
     if readable:
         try:
-            report = compare_runs(readable, plan.report_dir)  # a run that failed halfway is shown as far as it got
+            report, compared = compare_runs(readable, plan.report_dir)  # a run that failed halfway: as far as it got
         except (RunFolderError, OSError) as e:
             print(f"error: no comparison: {e}", file=sys.stderr)
             report, failed = Report("Campaign report", (Paragraph(f"No comparison: {e}"),)), USAGE_ERROR_EXIT_CODE
     sample_lines = write_samples(plan, states, {r.run_dir.resolve(): r.record for r in readable})
-    write_report_files(report.with_sections(campaign_section(states, sample_lines)), plan.report_dir)
+    write_report_files(report.with_sections(campaign_section(states, sample_lines)), plan.report_dir, compared)
     return failed

@@ -118,7 +118,7 @@ def score_run(name: str, record: RunRecord) -> ScoredRun | None:
     split = record.split_fingerprint
     seed = (config.get("identity") or {}).get("seed") if isinstance(config.get("identity"), dict) else None
     model = record.model_name
-    return ScoredRun(name, record.run_dir, model, predictions, float(macro_f1), identity, split, data, seed)
+    return ScoredRun(name, record.run_dir, model, predictions, float(macro_f1), identity, split, data, seed, record)
 
 
 def score_or_skip(name: str, record: RunRecord) -> ScoredRun | None:

@@ -1,15 +1,17 @@
 """Per-run plots, overlay figures and the comparison report (REPORT.md) of runs and campaigns.
 
-Run: `python plot_metrics.py outputs/clip outputs/siglip --out outputs/compare`; open outputs/compare/REPORT.md.
+Run: `python plot_metrics.py outputs/clip outputs/siglip --out outputs/compare`; open outputs/compare/REPORT.md or
+outputs/compare/index.html.
 Reads only run folders (docs/run_folder.md); a campaign folder stands for the run folders under it, and each run
 folder is read once (one `RunRecord`, passed along). The report is one value (document.py: `Report`, built here by
-`build_report`), rendered once per output by `write_report_files` (markdown.py: REPORT.md). The uncertainty
+`build_report`), rendered once per output by `write_report_files` (markdown.py: REPORT.md; html/: index.html and
+its pages, from the same value and the comparison it was computed from). The uncertainty
 sections (intervals, seed groups, paired verdicts, power) come from sections.py; tables.py gives the tables' rows,
 loading.py finds and reads the runs.
 
     runs = plot_runs(paths)                      # RunPlots: record, name, per-run figures
-    report = compare_runs(runs, out_dir)         # comparison figures written; the Report value
-    write_report_files(report, out_dir)          # REPORT.md (campaigns/report.py adds its section first)
+    report, compared = compare_runs(runs, out_dir)   # comparison figures written; the Report value
+    write_report_files(report, out_dir, compared)    # REPORT.md, index.html (campaigns/report.py adds its section)
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from har_finetune.reporting import groups, markdown, sections, tables
 from har_finetune.reporting.answer import answer
 from har_finetune.reporting.comparison_figures import write_comparison_figures
 from har_finetune.reporting.document import BulletList, Figure, Item, Paragraph, Report, Section, Table, anchor
+from har_finetune.reporting.html.bundle import self_contained
+from har_finetune.reporting.html.site import write_html_report
 from har_finetune.reporting.loading import dataset_names, distinct_suffixes, load_records, shown_path
 from har_finetune.reporting.run_figures import RunPlots, plot_run
 from har_finetune.run_folder.files import REPORT, is_run_folder, write_text
@@ -130,8 +134,9 @@ def plot_runs(paths: list[Path]) -> list[RunPlots]:
     return runs
 
 
-def compare_runs(runs: list[RunPlots], out_dir: Path) -> Report:
-    """Compare the runs, write the comparison figures into `out_dir` and return the report value.
+def compare_runs(runs: list[RunPlots], out_dir: Path) -> tuple[Report, groups.Comparison]:
+    """Compare the runs, write the comparison figures into `out_dir` and return the report value with the
+    comparison it was computed from (the HTML page's browsing views show the same runs' test images).
 
     Raises:
         RunFolderError, OSError: a run folder file could not be read, or a figure not written.
@@ -142,12 +147,16 @@ def compare_runs(runs: list[RunPlots], out_dir: Path) -> Report:
     figures = write_comparison_figures(runs, out_dir, compared)
     for path in figures:
         print(f"wrote {path}")
-    return build_report(runs, figures, out_dir, compared)
+    return build_report(runs, figures, out_dir, compared), compared
 
 
-def write_report_files(report: Report, out_dir: Path) -> list[Path]:
-    """Each rendering of the report value into `out_dir`, each rendered once: REPORT.md."""
+def write_report_files(report: Report, out_dir: Path, compared: groups.Comparison | None = None) -> list[Path]:
+    """Each rendering of the report value into `out_dir`, each rendered once: REPORT.md and index.html (with its
+    pages, thumbnails and assets: reporting/html/). Figures from the run folders are copied in first, so both
+    renderings link the copies and the folder stands alone."""
+    report = self_contained(report, Path(out_dir))
     written = [write_text(Path(out_dir) / REPORT, markdown.render(report))]
+    written += write_html_report(Path(out_dir), report, compared or groups.Comparison([], []))[:1]  # index.html
     for path in written:
         print(f"wrote {path}")
     return written
@@ -166,7 +175,8 @@ def plot_and_report(run_dirs: list[Path], out_dir: Path | None) -> int:
     if out_dir is None or not readable:
         return failed
     try:
-        write_report_files(compare_runs(readable, out_dir), out_dir)
+        report, compared = compare_runs(readable, out_dir)
+        write_report_files(report, out_dir, compared)
     except (RunFolderError, OSError) as e:
         print(f"error: no report written: {e}", file=sys.stderr)
         return USAGE_ERROR_EXIT_CODE

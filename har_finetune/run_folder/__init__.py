@@ -10,4 +10,5 @@ a file name of it (tests/test_architecture.py checks):
 - writer.py       every write into a run folder, training's and the figures', in the order that keeps the folder
                   honest (all_results.json last)
 - reader.py       every read: `RunRecord` for training's reruns, plots, the report, samples, predict, the demo
+- probabilities.py  test_probabilities.csv read by position (the reader's `RunRecord.probabilities`)
 """

@@ -31,6 +31,7 @@ from har_finetune.run_folder.files import (
     NEAR_DUPLICATES,
     PLOTS,
     PREDICTIONS,
+    PROBABILITIES,
     RESULTS,
     RUN_CONFIG,
     SKIPPED,
@@ -122,9 +123,13 @@ def replace_model_files(run_dir: Path, save_model: Callable[[Path], None], save_
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def write_test_predictions(run_dir: Path, predictions: pd.DataFrame, class_report: pd.DataFrame) -> None:
-    """test_predictions.csv (one row per test image) and classification_report.csv (one row per class)."""
+def write_test_predictions(
+    run_dir: Path, predictions: pd.DataFrame, class_report: pd.DataFrame, probabilities: pd.DataFrame
+) -> None:
+    """test_predictions.csv (one row per test image), test_probabilities.csv (id, then one column per class:
+    core.metrics.probabilities_table) and classification_report.csv (one row per class)."""
     write_csv(run_dir / PREDICTIONS, predictions)
+    write_csv(run_dir / PROBABILITIES, probabilities)
     write_csv(run_dir / CLASS_REPORT, class_report)
 
 

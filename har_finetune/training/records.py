@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from transformers import Trainer
 
-from har_finetune.core.metrics import logits_of, per_class_report, predictions_table
+from har_finetune.core.metrics import logits_of, per_class_report, predictions_table, probabilities_table
 from har_finetune.data.labelled import LabelledImages
 from har_finetune.data.split import Split
 from har_finetune.models.registry import count_parameters
@@ -94,8 +94,10 @@ def evaluate_and_record(
     replace_model_files(  # the old model files stay until all new ones are written
         output_dir, lambda folder: trainer.save_model(str(folder)), lambda path: trainer.state.save_to_json(str(path))
     )
-    table = predictions_table(datasets["test"].ids, test.label_ids, logits_of(test.predictions), source.class_names)
-    write_test_predictions(output_dir, table, per_class_report(table, source.class_names))
+    ids, logits = datasets["test"].ids, logits_of(test.predictions)
+    table = predictions_table(ids, test.label_ids, logits, source.class_names)
+    probabilities = probabilities_table(ids, logits, source.class_names)
+    write_test_predictions(output_dir, table, per_class_report(table, source.class_names), probabilities)
     record = RunRecord.load(output_dir)
     epochs = train_metrics.get("epoch") or trainer.state.epoch
     epochs_timed = epochs - resumed_from_epoch  # what train_runtime measured
