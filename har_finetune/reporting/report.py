@@ -122,7 +122,12 @@ def _unique_names(runs: list[RunPlots]) -> None:
 def plot_runs(paths: list[Path]) -> list[RunPlots]:
     """Each run the paths stand for (campaign folders: each run under them), read once and plotted into
     RUN_DIR/plots/, with names that tell them apart; what was written, noted and wrong is printed."""
-    runs = [plot_run(record) for record in load_records(paths)]
+    return plot_records(load_records(paths))
+
+
+def plot_records(records: list[RunRecord]) -> list[RunPlots]:
+    """`plot_runs` for runs read already (the campaign report reads each task's folder once, for its state too)."""
+    runs = [plot_run(record) for record in records]
     _unique_names(runs)
     for run in runs:
         for path in run.written:
