@@ -63,6 +63,23 @@ def test_bad_campaigns_are_one_line_before_anything_runs(tmp_path, extra, messag
     assert not (tmp_path / "c").exists()
 
 
+@pytest.mark.parametrize(
+    "command, flags, message",
+    [
+        ("run", ["--models", "clip=/tmp/nope-model"], "--model_name_or_path /tmp/nope-model: no such folder"),
+        ("submit", ["--models", "clip", "--dataset", "/tmp/nope-data"], "--dataset /tmp/nope-data: no such folder"),
+    ],
+)
+def test_a_missing_model_or_dataset_folder_is_one_line_before_anything_is_written(tmp_path, command, flags, message):
+    """What every task's training would refuse at its start: said once, exit 2, no campaign.json, no model folder."""
+    out = tmp_path / "c"
+    argv = [command, *flags, "--seeds", "2", "--output_dir", str(out), "--max_steps", "2"]
+    done = subprocess.run([sys.executable, "-m", "har_finetune.campaign", *argv], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == "", done
+    assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith("error: ") and message in done.stderr
+    assert not out.exists() and not Path("/tmp/nope-model").exists()
+
+
 @pytest.mark.parametrize("command", ["status", "report"])
 def test_a_folder_without_campaign_is_one_line_and_exit_2(tmp_path, command):
     done = subprocess.run(

@@ -42,3 +42,20 @@ def missing_path_message(flag: str, name: str, what: str) -> str:
     near = closest_existing(name)
     hint = f"; the closest existing one is {near}" if near else ""
     return f"{flag} {name}: no such folder ({resolved}){hint}; pass {what}"
+
+
+MODEL_WHAT = "a model folder (config.json and the weights) or a Hub id like openai/clip-vit-base-patch16"
+
+
+def model_path_problem(name_or_path: str) -> str | None:
+    """Why a local-looking `--model_name_or_path` (see looks_like_local_path) cannot be a model folder: it is missing
+    ("no such folder", the closest name beside it) or a file; None for a folder or a Hub id. No Hub advice here."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir() or not looks_like_local_path(name_or_path):
+        return None
+    if path.is_file():
+        return (
+            f"--model_name_or_path {name_or_path} is a file; pass the folder that holds it and its config.json "
+            f"({path.parent})"
+        )
+    return missing_path_message("--model_name_or_path", name_or_path, MODEL_WHAT)
