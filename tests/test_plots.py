@@ -4,7 +4,11 @@ Run: OMP_NUM_THREADS=1 python -m pytest tests/test_plots.py -q
 """
 
 import json
+import shutil
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -214,6 +218,21 @@ def test_campaign_folder_stands_for_its_runs(tmp_path, capsys):
             assert (tmp_path / "campaign" / f"seed-{seed}" / "plots" / name).is_file()
     text = (tmp_path / "cmp" / "REPORT.md").read_text()
     assert "CLIP (seed-1)" in text and "CLIP (seed-2)" in text
+
+
+def test_one_folder_of_several_runs_gets_the_comparison_in_the_default_folder(tmp_path):
+    """`plot_metrics.py CAMPAIGN/clip` (two seed runs, no --out): the comparison goes to outputs/compare, as --help
+    says for several runs; one run alone gets only its plots."""
+    for seed in (1, 2):
+        make_run(tmp_path / "campaign" / "clip" / f"seed-{seed}")
+    script = Path(plot_metrics.__file__)
+    done = subprocess.run([sys.executable, script, "campaign/clip"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == "", done
+    assert (tmp_path / "outputs" / "compare" / "REPORT.md").is_file() and "REPORT.md" in done.stdout
+    shutil.rmtree(tmp_path / "outputs")
+    one = [sys.executable, script, "campaign/clip/seed-1"]
+    assert subprocess.run(one, cwd=tmp_path, capture_output=True).returncode == 0
+    assert not (tmp_path / "outputs").exists()
 
 
 def test_cjk_class_names_get_a_font_with_their_glyphs(tmp_path, capsys, monkeypatch):
