@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from run_folders import interrupted_run, make_run
 
 from har_finetune.campaign import cli as campaign_cli
 from har_finetune.campaign import main as campaign_main
@@ -89,6 +90,21 @@ def test_a_folder_without_campaign_is_one_line_and_exit_2(tmp_path, command):
     assert done.stderr.splitlines() == [
         f"error: {tmp_path}: no campaign here (no readable campaign.json: written by `campaign submit` or `run`)"
     ]
+
+
+def test_the_report_notes_a_task_interrupted_before_its_first_checkpoint(tmp_path):
+    """A finished seed and one interrupted (run_config.json, a checkpoint-N/ without trainer_state.json): a note,
+    exit 0, and no resume warning (that is training's)."""
+    record = {"models": [{"family": "clip", "checkpoint": None, "name": "clip"}], "seeds": 2, "sweep": None}
+    (tmp_path / "campaign.json").write_text(json.dumps({**record, "training_flags": []}))
+    make_run(tmp_path / "clip" / "seed-1")
+    interrupted_run(tmp_path / "clip" / "seed-2")
+    done = subprocess.run(
+        [sys.executable, "-m", "har_finetune.campaign", "report", str(tmp_path)], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "error" not in done.stderr and "resuming" not in done.stderr.lower(), done
+    assert "seed-2: note: train_metrics.png and eval_metrics.png skipped" in done.stdout
+    assert (tmp_path / "report" / "REPORT.md").is_file()
 
 
 SUBCOMMANDS = ("submit", "run", "status", "report", "tasks")

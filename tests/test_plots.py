@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from run_folders import CLASSES, default_predictions, log_history, make_run, write_checkpoint
+from run_folders import CLASSES, default_predictions, interrupted_run, log_history, make_run, write_checkpoint
 
 import plot_metrics
 from har_finetune.reporting import comparison_figures as compare_plots
@@ -204,8 +204,22 @@ def test_a_run_that_has_not_logged_yet_still_says_so(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
     (run / "run_config.json").write_text("{}")  # written before training: the run exists, its log does not yet
-    assert plot_metrics.main([str(run)]) == 2
-    assert "has training started?" in capsys.readouterr().err
+    assert plot_metrics.main([str(run)]) == 0  # a run in progress: a note, not an error
+    out, err = capsys.readouterr()
+    assert err == "" and f"{run}: note: train_metrics.png and eval_metrics.png skipped" in out
+    assert "has training started?" in out
+
+
+def test_a_run_in_progress_beside_a_finished_one_is_a_note_and_exit_0(tmp_path):
+    """--help: "works on a run still in progress (plots what exists, notes the rest)": no error line, no exit 2,
+    and nothing about resuming (training's business)."""
+    make_run(tmp_path / "c" / "seed-1")
+    interrupted_run(tmp_path / "c" / "seed-2")
+    argv = [sys.executable, plot_metrics.__file__, "c/seed-1", "c/seed-2", "--out", "R"]
+    done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == "", done
+    assert "c/seed-2: note: train_metrics.png and eval_metrics.png skipped: no trainer_state.json" in done.stdout
+    assert (tmp_path / "R" / "REPORT.md").is_file()
 
 
 def test_campaign_folder_stands_for_its_runs(tmp_path, capsys):

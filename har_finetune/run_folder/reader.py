@@ -53,6 +53,11 @@ class RunFolderError(UserError):
     """A run folder file is missing, empty or unreadable; the message says which file and what to do."""
 
 
+class NothingLoggedYet(RunFolderError):
+    """No trainer_state.json yet, in the run folder or a complete checkpoint-N/: a run in progress (started, or
+    interrupted before its first complete checkpoint), not a broken one: readers note it."""
+
+
 def read_json(path: Path) -> dict:
     """Load a JSON object, raising `RunFolderError` with the path when it is empty or not valid JSON."""
     path = Path(path)
@@ -95,7 +100,10 @@ def trainer_state_path(run_dir: Path) -> Path:
         return top
     complete = next((p for p in numbered_checkpoints(run_dir) if checkpoint_problem(p) is None), None)
     if complete is None:
-        raise RunFolderError(f"no trainer_state.json in {run_dir} or its checkpoint-N/ folders: has training started?")
+        raise NothingLoggedYet(
+            f"no trainer_state.json in {run_dir} or a complete checkpoint-N/ yet: has training started? (a run "
+            "interrupted before its first complete checkpoint starts again when its command is run again)"
+        )
     return complete / TRAINER_STATE
 
 
@@ -223,7 +231,7 @@ class RunRecord:
     @property
     def checkpoint_epoch(self) -> float:
         """Epochs trained by the newest complete checkpoint-N (0 before the first): how far an unfinished run got."""
-        return checkpoint_epoch(latest_complete_checkpoint(self.run_dir))
+        return checkpoint_epoch(latest_complete_checkpoint(self.run_dir, warn_skipped=False))
 
     @cached_property
     def config(self) -> dict:
