@@ -8,11 +8,14 @@ OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_campaign_commands.py -m 
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from helpers_bad_input import make_dataset, tiny_checkpoint
 from run_folders import interrupted_run, make_run
 
 from har_finetune.campaign import cli as campaign_cli
@@ -242,3 +245,39 @@ def test_submit_run_and_report_use_the_folders_training_resolves(
     assert campaign_main(["status", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[:2] for line in lines[:2]] == [[task.label, "finished"] for task in here.tasks()]
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_campaign_says_the_same_command_resumes(tmp_path, tmp_path_factory):
+    """Ctrl-C (SIGINT) during `campaign run`: exit 130 and a line saying the same command skips the finished tasks
+    and resumes the interrupted one from its newest checkpoint. A background job of a non-interactive shell starts
+    with SIGINT ignored (FACTS.md): restore the default before exec."""
+    from har_finetune.run_folder.checkpoints import latest_complete_checkpoint
+
+    data, out = make_dataset(tmp_path / "data", per_class=6), tmp_path / "c"
+    model = Model.parse(f"clip={tiny_checkpoint(tmp_path_factory)}")
+    argv = ["run", "--models", f"clip={model.checkpoint}", "--seeds", "2", "--output_dir", str(out),
+            "--dataset", str(data), "--max_steps", "100000", "--save_steps", "3", "--save_strategy", "steps",
+            "--eval_strategy", "no", "--per_device_train_batch_size", "4", "--dataloader_num_workers", "0",
+            "--disable_tqdm", "True"]  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "har_finetune.campaign", *argv], cwd=REPO, text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    run_dir = out / model.name / "seed-1"
+    deadline = time.monotonic() + 120
+    while len(list(run_dir.glob("checkpoint-*/trainer_state.json"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr[-3000:]
+    last = stderr.strip().splitlines()[-1]  # after a progress bar when Ctrl-C came while saving: search
+    match = re.search(
+        rf"interrupted; the same command resumes the campaign in {out}: finished tasks are skipped \(0 of 2\), "
+        rf"{model.name}/seed-1 resumes from (checkpoint-\d+), its newest checkpoint$",
+        last,
+    )
+    assert match, last
+    assert Path(latest_complete_checkpoint(run_dir)).name == match.group(1)
