@@ -28,7 +28,7 @@ from transformers import (
 
 from har_finetune.core.defaults import DEFAULT_CHECKPOINTS, HEADS  # noqa: F401  (re-exported)
 from har_finetune.core.errors import UserError
-from har_finetune.core.hub import check_hub_reachable, prefetch_hint
+from har_finetune.core.hub import check_hub_reachable, is_offline, prefetch_hint
 from har_finetune.core.local_paths import model_path_problem
 from har_finetune.models.load_messages import log_load_info, quiet_loading
 from har_finetune.models.zero_shot import DEFAULT_TEMPLATES, zero_shot_classifier
@@ -85,9 +85,15 @@ def load_config(name_or_path: str) -> PretrainedConfig:
         if os.path.isdir(name_or_path):
             raise UserError(f"{name_or_path} is not a model folder (no readable config.json): {error}") from None
         raise UserError(
-            f"cannot load model '{name_or_path}' (not a local folder, not in the cache or on the Hub): "
-            + prefetch_hint("model", name_or_path)
+            f"cannot load model '{name_or_path}' ({not_found_why()}): " + prefetch_hint("model", name_or_path)
         ) from None
+
+
+def not_found_why() -> str:
+    """Where a model id was looked for: offline (HF_HUB_OFFLINE), the Hub was not asked."""
+    if is_offline():
+        return "not a local folder, and not in the local cache; HF_HUB_OFFLINE is set (offline): the Hub is not asked"
+    return "not a local folder, not in the cache or on the Hub"
 
 
 def check_local_path(name_or_path: str) -> None:
