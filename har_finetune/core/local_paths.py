@@ -41,6 +41,8 @@ def missing_path_message(flag: str, name: str, what: str) -> str:
     resolved = Path(name).expanduser().resolve()
     near = closest_existing(name)
     hint = f"; the closest existing one is {near}" if near else ""
+    if near and near.is_file():  # a file is refused as well: name the folder that holds it
+        hint = f"; the closest existing folder is {near.parent} (it holds {near.name})"
     return f"{flag} {name}: no such folder ({resolved}){hint}; pass {what}"
 
 
