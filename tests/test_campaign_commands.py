@@ -110,6 +110,19 @@ def test_the_report_notes_a_task_interrupted_before_its_first_checkpoint(tmp_pat
     assert (tmp_path / "report" / "REPORT.md").is_file()
 
 
+def test_status_of_a_folder_that_does_not_exist_says_no_such_folder(tmp_path):
+    (tmp_path / "campaign").mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "har_finetune.campaign", "status", str(tmp_path / "campain")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"error: {tmp_path / 'campain'}: no such folder ({tmp_path / 'campain'}); the closest existing one is "
+        f"{tmp_path / 'campaign'}; pass the campaign's --output_dir (campaign submit or run)"
+    ]
+
+
 SUBCOMMANDS = ("submit", "run", "status", "report", "tasks")
 
 

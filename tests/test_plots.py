@@ -191,7 +191,7 @@ def test_a_half_written_trainer_state_in_the_newest_checkpoint_falls_back_to_the
 def test_not_a_run_folder_is_one_error_line_and_nothing_else(tmp_path, capsys):
     assert plot_metrics.main([str(tmp_path / "nope")]) == 2
     out, err = capsys.readouterr()
-    assert "is not a folder" in err and len(err.splitlines()) == 1 and out == ""
+    assert err.startswith(f"error: {tmp_path / 'nope'}: no such folder (") and len(err.splitlines()) == 1 and out == ""
     (tmp_path / "notes.txt").write_text("not a run")
     assert plot_metrics.main([str(tmp_path)]) == 2
     out, err = capsys.readouterr()

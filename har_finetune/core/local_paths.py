@@ -36,14 +36,15 @@ def closest_existing(path: str | Path) -> Path | None:
     return None
 
 
-def missing_path_message(flag: str, name: str, what: str) -> str:
-    """`--flag NAME: no such folder (/abs/NAME); the closest existing one is X; pass <what>`."""
+def missing_path_message(flag: str, name: str | Path, what: str) -> str:
+    """`--flag NAME: no such folder (/abs/NAME); the closest existing one is X; pass <what>` (a positional argument:
+    `flag` "", the line starts with NAME)."""
     resolved = Path(name).expanduser().resolve()
     near = closest_existing(name)
     hint = f"; the closest existing one is {near}" if near else ""
     if near and near.is_file():  # a file is refused as well: name the folder that holds it
         hint = f"; the closest existing folder is {near.parent} (it holds {near.name})"
-    return f"{flag} {name}: no such folder ({resolved}){hint}; pass {what}"
+    return f"{f'{flag} ' if flag else ''}{name}: no such folder ({resolved}){hint}; pass {what}"
 
 
 MODEL_WHAT = "a model folder (config.json and the weights) or a Hub id like openai/clip-vit-base-patch16"

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from har_finetune.core.errors import UserError
+from har_finetune.core.local_paths import missing_path_message
 from har_finetune.run_folder.checkpoints import (
     checkpoint_epoch,
     checkpoint_problem,
@@ -51,6 +52,13 @@ SUMMARY_ROWS = {"accuracy", "macro avg", "weighted avg", "micro avg", "samples a
 
 class RunFolderError(UserError):
     """A run folder file is missing, empty or unreadable; the message says which file and what to do."""
+
+
+def not_a_folder(run_dir: Path) -> str:
+    """A run folder path that is no folder: missing ("no such folder", as training says) or a file."""
+    if not run_dir.exists():
+        return missing_path_message("", run_dir, "a run folder written by training")
+    return f"{run_dir} is not a folder: pass a run folder written by training"
 
 
 class NothingLoggedYet(RunFolderError):
@@ -94,7 +102,7 @@ def trainer_state_path(run_dir: Path) -> Path:
     being written may hold a half-written state: checkpoints.checkpoint_problem, as resuming uses)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise RunFolderError(f"{run_dir} is not a folder: pass a run folder written by training")
+        raise RunFolderError(not_a_folder(run_dir))
     top = run_dir / TRAINER_STATE
     if top.exists():
         return top
@@ -216,7 +224,7 @@ class RunRecord:
         """The record of `run_dir`; a `RunFolderError` naming the folder when it is not a run of this tool."""
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
-            raise RunFolderError(f"{run_dir} is not a folder: pass a run folder written by training")
+            raise RunFolderError(not_a_folder(run_dir))
         if not is_run_folder(run_dir):
             raise RunFolderError(
                 f"{run_dir} is not a run folder (no run_config.json, all_results.json, trainer_state.json or "
