@@ -123,6 +123,16 @@ def test_status_of_a_folder_that_does_not_exist_says_no_such_folder(tmp_path):
     ]
 
 
+def test_one_failed_task_is_counted_in_the_singular(tmp_path):
+    record = {"models": [{"family": "clip", "checkpoint": None, "name": "clip"}], "seeds": 1, "sweep": None}
+    outcomes = {"clip/seed-1": {"exit_code": 2, "error": "error: --dataset /tmp/x: no such folder"}}
+    (tmp_path / "campaign.json").write_text(json.dumps({**record, "training_flags": [], "outcomes": outcomes}))
+    done = subprocess.run(
+        [sys.executable, "-m", "har_finetune.campaign", "status", str(tmp_path)], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stdout.splitlines()[-1] == "1 task: 1 failed", done
+
+
 SUBCOMMANDS = ("submit", "run", "status", "report", "tasks")
 
 
