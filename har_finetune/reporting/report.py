@@ -18,7 +18,7 @@ from har_finetune.reporting.comparison_figures import write_comparison_figures
 from har_finetune.reporting.loading import dataset_names, expand_run_dirs
 from har_finetune.reporting.run_figures import RunPlots, plot_run
 from har_finetune.run_folder.files import is_run_folder, write_text
-from har_finetune.run_folder.reader import RunFolderError, RunRecord
+from har_finetune.run_folder.reader import RunFolderError, RunRecord, model_name
 
 
 def split_note(run_dirs: list[Path]) -> str:
@@ -113,8 +113,9 @@ def plot_and_report(run_dirs: list[Path], out_dir: Path | None) -> int:
     Returns:
         0, or 2 when a run folder file was missing, empty or unreadable (each printed as one `error:` line).
     """
-    runs = [plot_run(d) for d in expand_run_dirs(run_dirs)]
-    _unique_names(runs)
+    runs = [RunPlots(d, model_name(d)) for d in expand_run_dirs(run_dirs)]
+    _unique_names(runs)  # before plotting: each figure's title names its run
+    runs = [plot_run(run.run_dir, run.name) for run in runs]
     for run in runs:
         for path in run.written:
             print(f"{run.run_dir}: wrote {path}")

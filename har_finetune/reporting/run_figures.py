@@ -36,7 +36,8 @@ class RunPlots:
     """What `plot_run` produced for one run: files written, one-line notes on what was skipped, errors."""
 
     run_dir: Path
-    name: str
+    name: str  # as REPORT.md names the run (`SigLIP (seed-2)`): the figures' titles say it
+    model: str = ""  # the model's display name (`SigLIP`)
     written: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -222,11 +223,12 @@ def f1_figure(f1: pd.Series, title: str) -> Figure:
     return fig
 
 
-def plot_run(run_dir: Path) -> RunPlots:
-    """Write every figure the run's files allow into RUN_DIR/plots/; note what is missing, record errors."""
+def plot_run(run_dir: Path, name: str | None = None) -> RunPlots:
+    """Write every figure the run's files allow into RUN_DIR/plots/, titled `name` (default: the model's name); note
+    what is missing, record errors."""
     run_dir = Path(run_dir)
     record = RunRecord(run_dir)
-    result = RunPlots(run_dir, record.model_name)
+    result = RunPlots(run_dir, name or record.model_name, record.model_name)
     if not is_run_folder(run_dir):  # one error, not notes about the files a run would have
         what = "is not a folder" if not run_dir.is_dir() else "is not a run folder"
         result.errors.append(

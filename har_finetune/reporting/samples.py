@@ -239,4 +239,6 @@ def visualize_run(
         for m, on in (("only mistakes", only_mistakes), ("one per class", one_per_class), ("re-predicted", repredict))
         if on
     ]
-    return write_samples(chosen, source, Path(out_dir), title, size, f" ({', '.join(modes + [f'seed {seed}'])})")
+    return write_samples(
+        chosen, source, Path(out_dir), title, size, f" ({', '.join(modes + [f'sampling seed {seed}'])})"
+    )
