@@ -43,36 +43,42 @@ def predictions_of(out: Path, run: str) -> pd.DataFrame:
     return pd.read_csv(out / model.lower() / f"seed-{seed}" / "test_predictions.csv", dtype=str)
 
 
-def by_attributes(chromium, selector: str, **wanted) -> list:
-    """Elements matching `selector` whose data-* attributes equal `wanted` (compared in Python: names may hold quotes
-    that a CSS selector would need escaped)."""
-    from selenium.webdriver.common.by import By
+CELLS = """return [...document.querySelectorAll(arguments[0])]
+  .map(e => [e.dataset.run, e.dataset.true, e.dataset.pred, Number(e.dataset.count)]);"""
+# The cell view now displayed for (run, true, pred), compared in JavaScript (names may hold quotes that a CSS selector
+# would need escaped): its data-ids and its thumbnails' widths (-1: still loading, 0: broken).
+SHOWN_VIEW = """
+const [run, t, p] = arguments;
+const view = [...document.querySelectorAll('[data-view="cell"]')].find(v =>
+  v.dataset.run === run && v.dataset.true === t && v.dataset.pred === p && v.checkVisibility());
+if (!view) return null;
+view.querySelectorAll('img').forEach(i => { i.loading = 'eager'; });
+return {ids: [...view.querySelectorAll('[data-id]')].map(e => e.dataset.id),
+        widths: [...view.querySelectorAll('img')].map(i => i.complete ? i.naturalWidth : -1)};
+"""
 
-    return [
-        element
-        for element in chromium.driver.find_elements(By.CSS_SELECTOR, selector)
-        if all(element.get_attribute(f"data-{key}") == value for key, value in wanted.items())
-    ]
+
+def cells(chromium) -> list[tuple[str, str, str, int]]:
+    """Each confusion cell of the page as (run, true class, predicted class, count), in page order."""
+    return [tuple(cell) for cell in chromium.driver.execute_script(CELLS, CELL)]
 
 
-def confusion_cells(chromium) -> list:
-    return chromium.driver.find_elements("css selector", CELL)
-
-
-def open_cell(chromium, cell, timeout: float = 5.0):
-    """Click a confusion cell (its link or button, if it holds one) and return the cell view it shows."""
-    run, true, pred = (cell.get_attribute(f"data-{key}") for key in ("run", "true", "pred"))
+def open_cell(chromium, index: int, page: Path, timeout: float = 5.0) -> dict:
+    """Click the `index`-th confusion cell (its link or button, if it holds one); the ids and thumbnail widths of the
+    cell view it shows, once its thumbnails have loaded. Back on `page` afterwards (a view may be a page of its own)."""
+    run, true, pred, _ = cells(chromium)[index]
+    cell = chromium.driver.find_elements("css selector", CELL)[index]
     target = (cell.find_elements("css selector", "a, button") or [cell])[0]
     chromium.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", target)
     target.click()
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        shown = [v for v in by_attributes(chromium, '[data-view="cell"]', run=run, true=true, pred=pred)]
-        shown = [v for v in shown if v.is_displayed()]
-        if shown:
-            return shown[0]
+    while (shown := chromium.driver.execute_script(SHOWN_VIEW, run, true, pred)) is None or -1 in shown["widths"]:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"clicking the cell {run}: {true} -> {pred} showed no data-view=cell for it")
         time.sleep(0.05)
-    raise AssertionError(f"clicking the cell {run}: {true} -> {pred} showed no data-view=cell for it")
+    if file_of(chromium.driver.current_url) != Path(page).resolve():
+        chromium.driver.back()
+    return shown
 
 
 def test_without_chromium_browser_tests_skip_here_and_fail_in_ci(monkeypatch):
@@ -107,42 +113,29 @@ def test_confusion_cells_open_exactly_their_images_offline(chromium, demo_out):
     page = demo_out / "report" / PAGE
     seconds = chromium.open(page)
     assert seconds < 2, f"the page took {seconds:.2f} s to load"
-    cells = confusion_cells(chromium)
-    runs = list(dict.fromkeys(c.get_attribute("data-run") for c in cells))
-    assert len(runs) == 6 and all(DEMO_RUN.match(r) for r in runs), runs
-    expected = {run: pd.crosstab(predictions_of(demo_out, run)["label"], predictions_of(demo_out, run)["prediction"])
-                for run in runs}  # fmt: skip
-    seen = {run: {} for run in runs}
-    for cell in cells:
-        run, true, pred = (cell.get_attribute(f"data-{key}") for key in ("run", "true", "pred"))
-        counts = expected[run]
-        wanted = int(counts.loc[true, pred]) if true in counts.index and pred in counts.columns else 0
-        assert int(cell.get_attribute("data-count")) == wanted, (run, true, pred)
-        seen[run][(true, pred)] = wanted
-    for run, counts in expected.items():  # every non-empty cell is on the page
-        assert {k for k, n in counts.stack().items() if n > 0} <= {k for k, n in seen[run].items() if n > 0}, run
-
-    first = runs[0]
-    chosen = [(first, t, p) for (t, p), n in seen[first].items() if n > 0]  # every cell of one run, diagonal too
-    chosen += [(run, t, p) for run in runs[1:] for (t, p), n in seen[run].items() if n > 0 and t != p][:1]
-    for run, true, pred in chosen:
-        (cell,) = [c for c in confusion_cells(chromium) if by_cell(c) == (run, true, pred)]
-        view = open_cell(chromium, cell)
-        ids = sorted(e.get_attribute("data-id") for e in view.find_elements("css selector", "[data-id]"))
-        frame = predictions_of(demo_out, run)
-        assert ids == sorted(frame[(frame["label"] == true) & (frame["prediction"] == pred)]["id"]), (run, true, pred)
-        chromium.load_every_image()
-        widths = [img.get_property("naturalWidth") for img in view.find_elements("css selector", "img")]
-        assert len(widths) >= len(ids) and min(widths) > 0, f"a thumbnail of {run}: {true} -> {pred} did not load"
-        if Path(unquote(chromium.driver.current_url.split("#")[0].removeprefix("file://"))) != page:
-            chromium.driver.back()  # the cell view was a page of its own
-    assert chromium.network_requests() == []
-    screenshot = chromium.screenshot()
+    screenshot = chromium.screenshot()  # the first screen a reader sees
     assert screenshot.std() > 20 and len(np.unique(screenshot.reshape(-1, 3), axis=0)) > 50, "blank screenshot"
+    shown = cells(chromium)
+    runs = list(dict.fromkeys(run for run, *_ in shown))
+    assert len(runs) == 6 and all(DEMO_RUN.match(r) for r in runs), runs
+    frames = {run: predictions_of(demo_out, run) for run in runs}
+    for run, true, pred, count in shown:
+        frame = frames[run]
+        assert count == ((frame["label"] == true) & (frame["prediction"] == pred)).sum(), (run, true, pred)
+    for run, frame in frames.items():  # every non-empty cell is on the page
+        pairs = set(zip(frame["label"], frame["prediction"]))
+        assert pairs <= {(t, p) for r, t, p, n in shown if r == run and n > 0}, run
 
-
-def by_cell(cell) -> tuple[str, str, str]:
-    return tuple(cell.get_attribute(f"data-{key}") for key in ("run", "true", "pred"))
+    first = [k for k, (run, *_, count) in enumerate(shown) if run == runs[0] and count > 0]  # diagonal too
+    mistakes = [k for k, (run, true, pred, count) in enumerate(shown) if run != runs[0] and count and true != pred]
+    for index in first + mistakes[:1]:
+        run, true, pred, count = shown[index]
+        view = open_cell(chromium, index, page)
+        frame = frames[run]
+        wanted = sorted(frame[(frame["label"] == true) & (frame["prediction"] == pred)]["id"])
+        assert sorted(view["ids"]) == wanted and len(wanted) == count, (run, true, pred)
+        assert len(view["widths"]) >= count and min(view["widths"]) > 0, f"a thumbnail of {run}: {true} -> {pred}"
+    assert chromium.network_requests() == []
 
 
 MARKDOWN_LINK = re.compile(r"\]\((<[^>]*>|(?:[^()\s]|\([^()]*\))+)")
@@ -199,10 +192,9 @@ def test_names_with_html_and_quotes_are_shown_as_text(chromium, tmp_path):
             for name, family in (("clip", "clip"), ("siglip", "siglip"))]  # fmt: skip
     assert plot_metrics.main([*map(str, runs), "--out", str(tmp_path / "report")]) == 0
     chromium.open(tmp_path / "report" / PAGE)
-    for cell in [c for c in confusion_cells(chromium) if c.get_attribute("data-count") != "0"][:4]:
-        open_cell(chromium, cell)
-        if chromium.driver.current_url.split("#")[0] != (tmp_path / "report" / PAGE).as_uri():
-            chromium.driver.back()
+    hostile = [k for k, (_, true, pred, count) in enumerate(cells(chromium)) if count and {true, pred} & set(classes)]
+    for index in hostile[:4]:
+        open_cell(chromium, index, tmp_path / "report" / PAGE)
     injected = chromium.driver.execute_script(
         "return [...document.querySelectorAll('svg, #bold, [onerror], [onload]')].map(e => e.outerHTML)"
         ".concat([...document.images].filter(i => /\\/(x|y)$/.test(i.src)).map(i => i.outerHTML));"
@@ -210,6 +202,5 @@ def test_names_with_html_and_quotes_are_shown_as_text(chromium, tmp_path):
     assert injected == [] and chromium.alerts() == []
     text = chromium.driver.execute_script("return document.body.innerText;")
     assert all(name in text for name in HOSTILE_CLASSES), "a class name does not read as itself"
-    attributes = {c.get_attribute("data-true") for c in confusion_cells(chromium)}
-    assert set(HOSTILE_CLASSES) <= attributes
+    assert set(HOSTILE_CLASSES) <= {true for _, true, *_ in cells(chromium)}  # attributes read back intact
     assert chromium.network_requests() == []
