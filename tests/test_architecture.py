@@ -152,6 +152,14 @@ def test_pip_install_gives_console_scripts_that_run_from_any_folder(tmp_path):
         cwd=elsewhere, env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert str(site) in where.stdout, where.stdout  # the installed package, not the checkout
+    html = subprocess.run(  # the HTML report's templates and assets are package data: installed, and they load
+        [str(venv / "bin" / "python"), "-c", "from har_finetune.reporting.html.pages import environment, ASSETS; "
+         "from importlib.resources import files; env = environment(); "
+         "[env.get_template(t) for t in ('index.html.j2', 'cell.html.j2', 'class.html.j2')]; "
+         "[files('har_finetune.reporting.html').joinpath('assets', a).read_text() for a in ASSETS]; print('ok')"],
+        cwd=elsewhere, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert html.stdout.strip() == "ok", html.stderr[-2000:]
     scripts = {  # all at once: most of the time is imports
         script: subprocess.Popen(
             [str(venv / "bin" / script), "--help"],

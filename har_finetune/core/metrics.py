@@ -54,6 +54,13 @@ def predictions_table(ids: list[str], label_ids: np.ndarray, logits: np.ndarray,
     )
 
 
+def probabilities_table(ids: list[str], logits: np.ndarray, class_names: list[str]) -> pd.DataFrame:
+    """One row per image: id, then the softmax probability of each class (columns in label-id order, 6 decimals):
+    the run folder's test_probabilities.csv, which label-error search and top-k views read."""
+    probabilities = softmax(logits.astype(np.float64), axis=-1).round(6)
+    return pd.concat([pd.DataFrame({"id": ids}), pd.DataFrame(probabilities, columns=class_names)], axis=1)
+
+
 def per_class_report(table: pd.DataFrame, class_names: list[str]) -> pd.DataFrame:
     """scikit-learn's per-class precision, recall, F1 and support (every class, 0 support included), then the
     macro average over the classes with test images (its F1 is `macro_f1`) and the support-weighted average."""

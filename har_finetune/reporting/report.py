@@ -132,7 +132,15 @@ def plot_and_report(run_dirs: list[Path], out_dir: Path | None) -> int:
         for warning in compared.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         figures = write_comparison_figures(readable, out_dir, compared)
-        report = write_text(out_dir / "REPORT.md", report_text(readable, figures, out_dir, compared))
+        text = report_text(readable, figures, out_dir, compared)
+        report = write_text(out_dir / "REPORT.md", text)
+        # Interim until the report is one value (issue 25): the page's browsing views, REPORT.md linked from it.
+        from har_finetune.reporting.document import Paragraph, Report
+        from har_finetune.reporting.html.site import write_html_report
+
+        link = Paragraph("The tables and verdicts: [REPORT.md](REPORT.md).")
+        page = Report(text.splitlines()[0].lstrip("# "), (link,))
+        figures.append(write_html_report(out_dir, page, compared)[0])
     except (RunFolderError, OSError) as e:
         print(f"error: no report written: {e}", file=sys.stderr)
         return USAGE_ERROR_EXIT_CODE

@@ -7,4 +7,5 @@ docs/run_folder.md is the specification. This package is its one owner, and impo
 - checkpoints.py  which checkpoint is complete and may be resumed; whether the run finished
 - writer.py       the writes, in the order that keeps the folder honest (all_results.json last)
 - reader.py       the reads for plots, the report and visualisation
+- probabilities.py  test_probabilities.csv read by position (the reader's `RunRecord.probabilities`)
 """

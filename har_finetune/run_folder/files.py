@@ -21,6 +21,7 @@ SPLIT = "split.csv"
 SKIPPED = "skipped_images.csv"
 RESULTS = "all_results.json"  # written last: its presence means the run finished
 PREDICTIONS = "test_predictions.csv"
+PROBABILITIES = "test_probabilities.csv"  # since issue 28: older run folders lack it
 CLASS_REPORT = "classification_report.csv"
 TRAINER_STATE = "trainer_state.json"
 MODEL_CONFIG = "config.json"

@@ -32,6 +32,7 @@ from har_finetune.run_folder.files import (
     is_run_folder,
 )
 from har_finetune.run_folder.identity import recorded_identity
+from har_finetune.run_folder.probabilities import TestProbabilities, read_probabilities
 
 # Display names for `model_type`; the one place that knows the model families on the reading side.
 DISPLAY_NAMES = {"clip": "CLIP", "siglip": "SigLIP", "siglip2": "SigLIP2"}
@@ -246,6 +247,14 @@ class RunRecord:
     @cached_property
     def predictions(self) -> pd.DataFrame | None:
         return load_predictions(self.run_dir)
+
+    @cached_property
+    def probabilities(self) -> TestProbabilities | None:
+        """test_probabilities.csv (None for run folders written before it existed)."""
+        try:
+            return read_probabilities(self.run_dir)
+        except ValueError as e:
+            raise RunFolderError(str(e)) from e
 
     @cached_property
     def split(self) -> pd.DataFrame | None:

@@ -23,12 +23,14 @@ from har_finetune.core.errors import UserError
 from har_finetune.run_folder.checkpoints import run_is_finished
 from har_finetune.run_folder.files import (
     FINAL_STAGING,
+    PROBABILITIES,
     RESULTS,
     RUN_CONFIG,
     SKIPPED,
     SPLIT,
     VERSIONS,
     read_json_or_none,
+    write_csv,
     write_json,
     write_text,
 )
@@ -125,6 +127,11 @@ def replace_model_files(run_dir: Path, save: Callable[[Path], None]) -> None:
             os.replace(path, run_dir / path.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_probabilities(run_dir: Path, table: pd.DataFrame) -> None:
+    """test_probabilities.csv: id, then one column per class (core.metrics.probabilities_table)."""
+    write_csv(run_dir / PROBABILITIES, table)
 
 
 def write_results(run_dir: Path, results: dict) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from transformers import Trainer
 
-from har_finetune.core.metrics import logits_of, per_class_report, predictions_table
+from har_finetune.core.metrics import logits_of, per_class_report, predictions_table, probabilities_table
 from har_finetune.data.labelled import LabelledImages
 from har_finetune.data.split import Split
 from har_finetune.models.registry import count_parameters
@@ -22,6 +22,7 @@ from har_finetune.run_folder.reader import RunRecord
 from har_finetune.run_folder.writer import (
     recorded_value,
     replace_model_files,
+    write_probabilities,
     write_results,
     write_run_config,
     write_split,
@@ -97,8 +98,10 @@ def finish_run(
         return
     output_dir = Path(trainer.args.output_dir)
     replace_model_files(output_dir, partial(_save_model, trainer))  # old model files stay until all new are written
-    table = predictions_table(datasets["test"].ids, test.label_ids, logits_of(test.predictions), source.class_names)
+    ids, logits = datasets["test"].ids, logits_of(test.predictions)
+    table = predictions_table(ids, test.label_ids, logits, source.class_names)
     write_csv(output_dir / PREDICTIONS, table)
+    write_probabilities(output_dir, probabilities_table(ids, logits, source.class_names))
     write_csv(output_dir / CLASS_REPORT, per_class_report(table, source.class_names))
     epochs = train_metrics.get("epoch") or trainer.state.epoch
     epochs_timed = epochs - resumed_from_epoch  # what train_runtime measured

@@ -1,0 +1,56 @@
+"""A report folder that stands alone: every figure the report shows from outside the folder (the runs' plots/) is
+copied in, and the report value points at the copies, so REPORT.md and index.html keep working when the folder is
+copied, mailed or served on its own, with the run folders and the dataset gone.
+
+Copies go to `figures/<folder>-<hash>/<file>`: `<folder>` is the figure's source folder name (without `plots`)
+reduced to letters, digits, '.', '_' and '-', and the hash of its source folder keeps two runs named alike apart.
+A user's folder name (spaces, non-ASCII, `..`) never becomes a path of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import replace
+from pathlib import Path
+
+from har_finetune.reporting.document import Figure, Report, Section
+from har_finetune.run_folder.files import write_bytes
+
+FIGURES = "figures"
+
+
+def safe_part(text: str, fallback: str = "x") -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip(".-")
+    return cleaned[:60] or fallback
+
+
+def copy_target(source: Path) -> str:
+    """Where a figure from outside the report folder is copied to, relative to it."""
+    folder = source.parent
+    named = folder.parent if folder.name == "plots" else folder
+    digest = hashlib.sha256(str(folder).encode()).hexdigest()[:8]
+    return f"{FIGURES}/{safe_part(named.name, 'run')}-{digest}/{safe_part(source.name, 'figure.png')}"
+
+
+def self_contained(report: Report, out_dir: Path) -> Report:
+    """`report` with each figure outside `out_dir` copied in; figures already inside are left as they are."""
+    out_dir = Path(out_dir).resolve()
+    copied: dict[str, str] = {}
+
+    def inside(figure: Figure) -> Figure:
+        source = (out_dir / figure.path).resolve()
+        if source.is_relative_to(out_dir):
+            return replace(figure, path=source.relative_to(out_dir).as_posix())
+        if figure.path not in copied:
+            target = copy_target(source)
+            write_bytes(out_dir / target, source.read_bytes())
+            copied[figure.path] = target
+        return replace(figure, path=copied[figure.path])
+
+    def section(s: Section) -> Section:
+        blocks = tuple(inside(b) if isinstance(b, Figure) else b for b in s.blocks)
+        return replace(s, blocks=blocks, subsections=tuple(map(section, s.subsections)))
+
+    intro = tuple(inside(b) if isinstance(b, Figure) else b for b in report.intro)
+    return replace(report, intro=intro, sections=tuple(map(section, report.sections)))
