@@ -45,16 +45,21 @@ def predictions_of(out: Path, run: str) -> pd.DataFrame:
 
 CELLS = """return [...document.querySelectorAll(arguments[0])]
   .map(e => [e.dataset.run, e.dataset.true, e.dataset.pred, Number(e.dataset.count)]);"""
+# Elements that names from the user's files would create if the page did not escape them (HOSTILE_* below).
+INJECTED = """[...document.querySelectorAll('svg, #bold, [onerror], [onload]')].map(e => e.outerHTML)
+  .concat([...document.images].filter(i => /\\/(x|y)$/.test(i.src)).map(i => i.outerHTML))"""
 # The cell view now displayed for (run, true, pred), compared in JavaScript (names may hold quotes that a CSS selector
-# would need escaped): its data-ids and its thumbnails' widths (-1: still loading, 0: broken).
-SHOWN_VIEW = """
+# would need escaped): its data-ids, its thumbnails' widths (-1: still loading, 0: broken), its text, and what the
+# page it is on shows of injection (elements, alerts).
+SHOWN_VIEW = f"""
 const [run, t, p] = arguments;
 const view = [...document.querySelectorAll('[data-view="cell"]')].find(v =>
   v.dataset.run === run && v.dataset.true === t && v.dataset.pred === p && v.checkVisibility());
 if (!view) return null;
-view.querySelectorAll('img').forEach(i => { i.loading = 'eager'; });
-return {ids: [...view.querySelectorAll('[data-id]')].map(e => e.dataset.id),
-        widths: [...view.querySelectorAll('img')].map(i => i.complete ? i.naturalWidth : -1)};
+view.querySelectorAll('img').forEach(i => {{ i.loading = 'eager'; }});
+return {{ids: [...view.querySelectorAll('[data-id]')].map(e => e.dataset.id),
+        widths: [...view.querySelectorAll('img')].map(i => i.complete ? i.naturalWidth : -1),
+        text: view.innerText, injected: {INJECTED}, alerts: window.__alerts || []}};
 """
 
 
@@ -192,13 +197,21 @@ def test_names_with_html_and_quotes_are_shown_as_text(chromium, tmp_path):
             for name, family in (("clip", "clip"), ("siglip", "siglip"))]  # fmt: skip
     assert plot_metrics.main([*map(str, runs), "--out", str(tmp_path / "report")]) == 0
     chromium.open(tmp_path / "report" / PAGE)
-    hostile = [k for k, (_, true, pred, count) in enumerate(cells(chromium)) if count and {true, pred} & set(classes)]
-    for index in hostile[:4]:
-        open_cell(chromium, index, tmp_path / "report" / PAGE)
-    injected = chromium.driver.execute_script(
-        "return [...document.querySelectorAll('svg, #bold, [onerror], [onload]')].map(e => e.outerHTML)"
-        ".concat([...document.images].filter(i => /\\/(x|y)$/.test(i.src)).map(i => i.outerHTML));"
-    )
+    shown = cells(chromium)
+    first = shown[0][0]
+    hostile = [
+        k for k, (run, true, pred, n) in enumerate(shown) if run == first and n and {true, pred} & {*HOSTILE_CLASSES}
+    ]
+    ids = []
+    for index in hostile:  # a view may be a page of its own: check it there
+        view = open_cell(chromium, index, tmp_path / "report" / PAGE)
+        _, true, pred, _ = shown[index]
+        wanted = predictions[(predictions["label"] == true) & (predictions["prediction"] == pred)]["id"]
+        assert sorted(view["ids"]) == sorted(wanted) and min(view["widths"]) > 0, (true, pred)
+        assert view["injected"] == [] and view["alerts"] == [], view["injected"]
+        ids += view["ids"]
+    assert {f"train/{c}/{HOSTILE_FILE}" for c in HOSTILE_CLASSES} <= set(ids)  # such file names were checked too
+    injected = chromium.driver.execute_script(f"return {INJECTED};")
     assert injected == [] and chromium.alerts() == []
     text = chromium.driver.execute_script("return document.body.innerText;")
     assert all(name in text for name in HOSTILE_CLASSES), "a class name does not read as itself"

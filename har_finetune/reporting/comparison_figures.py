@@ -212,7 +212,7 @@ def write_comparison_figures(runs: list[RunPlots], out_dir: Path, compared: Comp
     if trains:
         figure = compare_train_loss_figure(trains, hues)
         written.append(save_figure(figure, out_dir / "compare_train_loss.png"))
-    f1s = {r.name: r.f1 for r in runs if r.f1 is not None}
+    f1s = {r.name: r.f1 for r in runs if r.f1 is not None and not r.f1.empty}
     if f1s:
         with fonts.covering(name for f1 in f1s.values() for name in f1.index):
             figure = compare_f1_figure(f1s, hues)
