@@ -130,6 +130,12 @@ def test_confusion_cells_open_exactly_their_images_offline(chromium, demo_out):
     for run, frame in frames.items():  # every non-empty cell is on the page
         pairs = set(zip(frame["label"], frame["prediction"]))
         assert pairs <= {(t, p) for r, t, p, n in shown if r == run and n > 0}, run
+    suspects = chromium.driver.execute_script(
+        "return [...document.querySelectorAll('[data-view=\"suspects\"]')]"
+        ".map(v => [...v.querySelectorAll('[data-id]')].map(e => e.dataset.id));"
+    )
+    assert len(suspects) == 1, "no (or several) suspect-label lists"
+    assert len(set(suspects[0])) == len(suspects[0]) and set(suspects[0]) <= set(frames[runs[0]]["id"])
 
     first = [k for k, (run, *_, count) in enumerate(shown) if run == runs[0] and count > 0]  # diagonal too
     mistakes = [k for k, (run, true, pred, count) in enumerate(shown) if run != runs[0] and count and true != pred]
