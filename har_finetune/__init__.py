@@ -55,8 +55,9 @@ reporting/     reads run folders only (through RunRecord): figures, REPORT.md, s
   loading.py     which run folders a path stands for; each run's test results (scored.py: ScoredRun, Unit)
   groups.py      seed groups and pairing by test images
   stats.py, power.py, verdicts.py  the statistics (pure): intervals, tests, two-level bootstrap, power, verdicts
-  verdict_text.py the verdicts in words; tables.py the Markdown tables; sections.py the uncertainty sections
-  report.py      REPORT.md and plot_and_report (plot_command.py: plot_metrics.py)
+  verdict_text.py the verdicts in words; tables.py the tables' rows; sections.py the uncertainty sections
+  document.py    the report as one value (Report, Section, blocks); markdown.py renders it as REPORT.md
+  report.py      builds the report value, plot_and_report (plot_command.py: plot_metrics.py)
   run_figures.py per-run figures; comparison_figures.py figures of several runs; fonts.py CJK fallback
   samples.py     annotated test images (samples_command.py: visualize_predictions.py); model_card.py README.md
 campaigns/     `python -m har_finetune.campaign submit|run|status|report`: models x seeds to the report

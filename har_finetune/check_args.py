@@ -15,7 +15,9 @@ import sys
 
 from har_finetune.core.cli import run_cli
 from har_finetune.core.errors import UserError
+from har_finetune.run_folder.checkpoints import run_is_finished
 from har_finetune.run_folder.lock import RunLock
+from har_finetune.run_folder.rerun import refuse_different_run
 from har_finetune.settings.arguments import DESCRIPTIONS
 from har_finetune.settings.parser import parse_run
 
@@ -30,13 +32,16 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] not in DESCRIPTIONS:
         raise UserError(f"usage: python -m har_finetune.check_args {'|'.join(DESCRIPTIONS)} [training flags ...]")
     spec = parse_run(argv[1:], argv[0])  # every check that needs no data, as the training script runs them
-    from har_finetune.data.prepare import finished_on_the_same_data  # the data layer only for this question
+    from har_finetune.training.rerun import refuse_older_data  # the data layer only for this question
 
     identity = dict(spec.identity)
     if os.environ.get(WORLD_SIZE_ENV):  # scripts/slurm_job.sh: the processes the job will start
         identity["world_size"] = int(os.environ[WORLD_SIZE_ENV])
     with RunLock(spec.run_dir):  # held by a live run: one line now, not after srun (released at once)
-        finished = finished_on_the_same_data(spec, identity)  # other settings or older data: one line
+        refuse_different_run(spec.run_dir, identity)  # as training/job.py asks: other settings, one line
+        finished = run_is_finished(spec.run_dir)
+        if finished:
+            refuse_older_data(spec, identity)  # a finished run of data changed since: one line
     if finished:
         print(f"{spec.run_dir} holds a finished run (all_results.json); not training again", flush=True)
         return FINISHED_EXIT_CODE

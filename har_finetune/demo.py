@@ -22,7 +22,7 @@ from har_finetune.core.cli import run_cli
 from har_finetune.core.errors import RUN_FAILED_EXIT_CODE
 from har_finetune.data.synthetic import make_synthetic_har
 from har_finetune.models.tiny import make_tiny_checkpoint
-from har_finetune.run_folder.files import RUN_CONFIG
+from har_finetune.run_folder.reader import RunRecord
 
 FAMILIES = ("clip", "siglip")
 SEEDS = 3
@@ -49,7 +49,7 @@ def demo_plan(out: Path, images_per_class: int = 40) -> Plan:
         make_tiny_checkpoint(family, checkpoint)
         models.append(Model(family, str(checkpoint), family))
         for run_dir in (out / family).glob("seed-*"):
-            if (run_dir / RUN_CONFIG).is_file():  # only our own run folders; training refuses anything else
+            if RunRecord(run_dir).is_ours:  # only our own run folders; training refuses anything else
                 shutil.rmtree(run_dir)
     shutil.rmtree(out / "report", ignore_errors=True)
     return Plan(tuple(models), SEEDS, out.resolve(), ("--dataset", str(data), *DEMO_TRAINING_FLAGS))

@@ -35,7 +35,8 @@ from har_finetune.data.images import decode_rgb, unreadable_reason
 from har_finetune.data.sources import is_image_file
 from har_finetune.models import zero_shot_head  # noqa: F401  registers --head zero_shot runs with the Auto classes
 from har_finetune.models.load_messages import quiet_loading
-from har_finetune.run_folder.files import write_csv
+from har_finetune.reporting.loading import run_folders
+from har_finetune.run_folder.files import is_run_folder, write_csv
 from har_finetune.run_folder.reader import RunRecord
 
 
@@ -49,6 +50,21 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[P
         check_has_class_names(config.id2label, run_dir)
         model = AutoModelForImageClassification.from_pretrained(run_dir, config=config, dtype=torch.float32)
     return model.to(device).eval(), AutoImageProcessor.from_pretrained(run_dir)
+
+
+def chosen_run(path: Path) -> Path:
+    """The run to predict with, by the reporting commands' folder rule (reporting/loading.py): `path` itself, or the
+    one run folder under it; a folder of several runs (a campaign) is refused, naming them, since predictions come
+    from one model."""
+    if is_run_folder(path) or not path.is_dir():
+        return path
+    runs = run_folders(path)
+    if len(runs) > 1:
+        names = ", ".join(str(run.relative_to(path)) for run in runs[:4]) + (", ..." if len(runs) > 4 else "")
+        raise UserError(f"{path} holds {len(runs)} runs ({names}): predict with one of them, e.g. {runs[0]}")
+    if runs:
+        print(f"{path}: predicting with the run in it, {runs[0]}", file=sys.stderr)
+    return runs[0] if runs else path
 
 
 def check_has_class_names(id2label: dict, run_dir: Path) -> None:
@@ -128,7 +144,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m har_finetune.predict", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("run_dir", type=Path, help="run folder of a finished training run")
+    parser.add_argument(
+        "run_dir", type=Path, help="run folder of a finished training run (or a folder holding exactly one)"
+    )
     parser.add_argument("paths", nargs="+", help="image files and/or folders (searched recursively)")
     parser.add_argument("--top_k", type=int, default=5, help="labels per image (default 5)")
     parser.add_argument("--batch_size", type=int, default=32, help="images per forward pass (default 32)")
@@ -146,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     files = find_images(args.paths)
     if not files:
         raise UserError(f"no image files in {' '.join(args.paths)}")
-    model, processor = load_run(args.run_dir, args.device)
+    model, processor = load_run(chosen_run(args.run_dir), args.device)
     rows, skipped = [], []
     for path, top in predict_files(model, processor, files, args.top_k, args.batch_size, skipped):
         rows.append((path, top))

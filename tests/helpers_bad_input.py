@@ -1,4 +1,4 @@
-"""Generated bad input for tests/test_bad_input.py, tests/test_faults.py and tests/test_first_errors.py.
+"""Generated bad input for tests/test_bad_input.py, tests/test_faults.py and tests/test_model_and_data_errors.py.
 
 Not a test file: broken and unusual image files made in memory, a small dataset, a tiny checkpoint, fast flags.
 """

@@ -1,5 +1,5 @@
-"""The package's shape: no import cycle (function-level imports included), every third-party import declared, and
-`pip install .` giving console scripts that run from any folder.
+"""The package's shape: no import cycle (function-level imports included), every third-party import declared, the run
+folder's file names and writes kept in run_folder/, and `pip install .` giving console scripts that run from any folder.
 
     OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_architecture.py     # ~1 min (the install test)
 """
@@ -16,6 +16,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
+from har_finetune.run_folder import files
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "har_finetune"
@@ -111,6 +113,76 @@ def test_the_cycle_finder_finds_a_planted_cycle():
     graph = import_graph()
     graph["har_finetune.core.errors"] = {"har_finetune.training.job"}  # core importing the job: a cycle
     assert find_cycle(graph) is not None
+
+
+# run_folder/files.py: the constant of each file and folder name of a run folder (and a report's REPORT.md)
+RUN_FOLDER_NAMES = {name: value for name, value in vars(files).items() if name.isupper() and isinstance(value, str)}
+# Calls that write a file; one whose path names a run-folder file (or `run_dir`) writes into a run folder.
+WRITING_CALLS = {"write_text", "write_bytes", "write_json", "write_csv", "save_figure", "savefig", "to_csv", "to_json",
+                 "save_to_json", "save_pretrained", "save_model", "open", "dump", "copy", "copy2", "copyfile",
+                 "copytree", "move", "touch", "mkdir", "symlink_to", "hardlink_to"}  # fmt: skip
+REPORT_FOLDER_NAMES = {"REPORT"}  # written by the report into its own folder, never into a run folder
+
+
+def outside_run_folder() -> dict[str, str]:
+    """path -> source of every module that is not run_folder/'s: the package's and the top-level scripts."""
+    paths = [p for p in PACKAGE.rglob("*.py") if "run_folder" not in p.relative_to(PACKAGE).parts]
+    return {str(path.relative_to(REPO)): path.read_text() for path in paths + sorted(REPO.glob("*.py"))}
+
+
+def spelled_names(source: str) -> list[str]:
+    """Run-folder file names written as string literals (f-string parts included): 'line: name'."""
+    names = set(RUN_FOLDER_NAMES.values())
+    return [
+        f"{node.lineno}: {node.value}"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.strip("/") in names
+    ]
+
+
+def writes_into_run_folders(source: str) -> list[str]:
+    """Writing calls whose path (or object) names a run-folder file or a run_dir: 'line: call(names)'."""
+    constants = set(RUN_FOLDER_NAMES) - REPORT_FOLDER_NAMES
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+        if name not in WRITING_CALLS:
+            continue
+        parts = [*node.args, *(k.value for k in node.keywords)]
+        parts += [node.func.value] if isinstance(node.func, ast.Attribute) else []
+        named = {
+            n.id if isinstance(n, ast.Name) else n.attr
+            for part in parts
+            for n in ast.walk(part)
+            if isinstance(n, (ast.Name, ast.Attribute))
+            and (n.id if isinstance(n, ast.Name) else n.attr) in constants | {"run_dir"}
+        }
+        found += [f"{node.lineno}: {name}({', '.join(sorted(named))})"] if named else []
+    return found
+
+
+def test_only_run_folder_spells_its_file_names_and_writes_into_it():
+    assert {"RESULTS", "PREDICTIONS", "REPORT", "MODEL_CARD", "F1_FIGURE"} <= set(RUN_FOLDER_NAMES)  # really read
+    modules = outside_run_folder()
+    assert "har_finetune/training/records.py" in modules and "plot_metrics.py" in modules
+    spelled = {path: found for path, source in modules.items() if (found := spelled_names(source))}
+    assert spelled == {}, "import the name from har_finetune/run_folder/files.py"
+    writes = {path: found for path, source in modules.items() if (found := writes_into_run_folders(source))}
+    assert writes == {}, "write through har_finetune/run_folder/writer.py"
+
+
+def test_the_run_folder_checks_find_planted_names_and_writes():
+    planted = """
+from har_finetune.run_folder.files import PREDICTIONS, REPORT, write_csv, write_text
+write_csv(run_dir / PREDICTIONS, table)
+(record.run_dir / "notes.txt").write_text("x")
+write_text(out_dir / REPORT, text)
+path = f"{plan.report_dir}/REPORT.md"
+"""
+    assert writes_into_run_folders(planted) == ["3: write_csv(PREDICTIONS, run_dir)", "4: write_text(run_dir)"]
+    assert spelled_names(planted) == ["6: /REPORT.md"]
 
 
 def declared(requirement: str) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from transformers import CLIPImageProcessor, SiglipImageProcessor
 
 from har_finetune.core.defaults import default_cache_dir
@@ -149,7 +150,7 @@ def test_the_scan_fills_the_store_so_no_image_is_decoded_twice(jpegs, tmp_path, 
     decodes = []
     monkeypatch.setattr(pixel_files, "decode_rgb", lambda data: decodes.append(1) or decode_rgb(data))
     store, recorder = _recorded_store(reader, ids, tmp_path)
-    assert recorder is not None and decodes == []
+    assert set(recorder.rows) == set(ids) and decodes == []  # the scan recorded every image; none decoded again
     assert torch.equal(store.training(ids[2:3])[0], decoded[ids[2]])
     assert store.cache[7].shape == (3, 256, 341) and not store.cache.untouched(7)  # 640x480 shrunk
     evaluation = store.evaluation(ids, ProcessorGeometry(CLIPImageProcessor()))
@@ -303,3 +304,20 @@ def test_pages_dropped_behind_readers_and_builders_leave_the_pixels_intact(jpegs
     image.zero_()  # a private page, then dropped: the file's pixels come back
     chunked.drop_pages()
     assert torch.equal(chunked[2], whole[2])
+
+
+def test_evaluation_caches_of_processors_differing_only_in_interpolation_are_apart(tmp_path):
+    """A cache key without the interpolation once let two processors differing only in `resample` share a cache."""
+    rng = random.Random(0)
+    for i in range(3):
+        synthetic_image(i, 3, rng, (251, 183)).save(tmp_path / f"{i}.png")
+    files, ids = FileReader(str(tmp_path)), ["0.png", "1.png", "2.png"]
+    hashes = [scan.content_hash for scan in scan_images(files, ids, workers=1)]
+    bicubic = ProcessorGeometry(CLIPImageProcessor(resample=Image.Resampling.BICUBIC))
+    bilinear = ProcessorGeometry(CLIPImageProcessor(resample=Image.Resampling.BILINEAR))
+    first = cached_pixels(files, ids, hashes, bicubic, tmp_path / "cache", workers=1)
+    second = cached_pixels(files, ids, hashes, bilinear, tmp_path / "cache", workers=1)
+    fresh = cached_pixels(files, ids, hashes, bilinear, tmp_path / "alone", workers=1)
+    assert first.folder != second.folder
+    assert all(torch.equal(second[i], fresh[i]) for i in range(3))
+    assert not all(torch.equal(first[i], second[i]) for i in range(3))

@@ -12,7 +12,10 @@ import torch
 from run_folders import write_checkpoint
 from safetensors.torch import save_file
 
+from har_finetune import HAR_CLASSES
+from har_finetune.run_folder import reader
 from har_finetune.run_folder.checkpoints import checkpoint_problem, latest_complete_checkpoint, run_is_finished
+from har_finetune.training.job import checkpoint_to_resume
 
 
 def truncate(path: Path, keep: float = 0.5) -> None:
@@ -108,3 +111,20 @@ def test_run_is_finished(tmp_path):
     assert not run_is_finished(tmp_path)
     (tmp_path / "all_results.json").write_text('{"test_accuracy": 0.5}')
     assert run_is_finished(tmp_path)
+
+
+def _model_config(folder: Path, classes: list[str]) -> Path:
+    folder.mkdir(parents=True)
+    id2label = {str(i): name for i, name in enumerate(classes)}
+    (folder / "config.json").write_text(json.dumps({"id2label": id2label, "label2id": {}}))
+    return folder
+
+
+def test_label_maps_are_read_in_label_id_order_from_eleven_classes(tmp_path):
+    """Sorted as text, "10" < "2": a label map is wrong from 11 classes on, and HAR has 15."""
+    classes = list(HAR_CLASSES)
+    assert len(classes) == 15
+    checkpoint = _model_config(tmp_path / "run" / "checkpoint-4", classes)
+    assert checkpoint_to_resume(tmp_path / "run", str(checkpoint), classes) == str(checkpoint)
+    _model_config(tmp_path / "finished", classes)
+    assert reader.class_names(tmp_path / "finished") == classes

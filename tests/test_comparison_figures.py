@@ -36,11 +36,12 @@ def seed_campaign(root: Path, seeds: int = 3) -> list[Path]:
 
 def named_runs(run_dirs: list[Path]) -> tuple[list[plots.RunPlots], groups.Comparison]:
     """The runs as REPORT.md names them (`CLIP (seed-1)`), with their curves and F1, and their comparison."""
-    runs = [plots.RunPlots(d, f"{plots.rr.model_name(d)} ({d.name})", plots.rr.model_name(d)) for d in run_dirs]
+    records = [plots.RunRecord(d) for d in run_dirs]
+    runs = [plots.RunPlots(record, f"{record.model_name} ({record.run_dir.name})") for record in records]
     for run in runs:
-        run.train, run.evals, _ = plots.RunRecord(run.run_dir).log_history()
-        run.f1 = plots.per_class_f1(run.run_dir, None, CLASSES)
-    return runs, groups.compare([(r.name, r.run_dir) for r in runs])
+        run.train, run.evals, _ = run.record.log_history()
+        run.f1 = plots.per_class_f1(run.record, None, CLASSES)
+    return runs, groups.compare([(r.name, r.record) for r in runs])
 
 
 def line_colours(ax) -> dict[str, tuple]:
@@ -114,15 +115,20 @@ def test_first_in_the_legend_is_on_top_within_each_class():
 
 def test_per_run_figure_titles_name_the_run(tmp_path, monkeypatch):
     seed_campaign(tmp_path, seeds=2)
-    titles = {}
+    titles, drawn = [], {}
 
-    def save_figure(figure, path):
-        titles[Path(path)] = figure.get_suptitle() or figure.axes[0].get_title()
-        return save(figure, path)
+    def png(figure):
+        titles.append(figure.get_suptitle() or figure.axes[0].get_title())
+        return render(figure)
 
-    save = plots.save_figure
-    monkeypatch.setattr(plots, "save_figure", save_figure)
+    def write_run_figure(run_dir, name, data):
+        drawn[(Path(run_dir).name, Path(run_dir).parent.name, name)] = titles[-1]
+        return write(run_dir, name, data)
+
+    render, write = plots.png, plots.write_run_figure
+    monkeypatch.setattr(plots, "png", png)
+    monkeypatch.setattr(plots, "write_run_figure", write_run_figure)
     assert plot_metrics.main([str(tmp_path / "clip"), str(tmp_path / "siglip"), "--out", str(tmp_path / "cmp")]) == 0
-    drawn = {path.name: title for path, title in titles.items() if path.parent == tmp_path / "siglip/seed-2/plots"}
-    assert len(drawn) == 4 and all(t.startswith("SigLIP (seed-2): ") for t in drawn.values()), drawn
+    mine = {name: title for (seed, model, name), title in drawn.items() if (seed, model) == ("seed-2", "siglip")}
+    assert len(mine) == 4 and all(t.startswith("SigLIP (seed-2): ") for t in mine.values()), mine
     assert "### SigLIP (seed-2)" in (tmp_path / "cmp" / "REPORT.md").read_text()

@@ -1,13 +1,13 @@
-"""Errors users meet first, part 2 (issue 12): flags, environment and messages, each one line before any work.
+"""Errors in flags and the environment (issue 12): each is one line before any work.
 
     OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_flag_errors.py     # ~40 s
 
 Every case runs the real entry point (`python fine_tune_har_clip.py ARGV`, `python -m har_finetune.predict ARGV`) in
 its own process with its own stderr and exit code. Importing torch and transformers costs ~10 s of CPU per process,
-so one driver process imports once and forks a child per case (as in test_first_errors.py). In the driver the image
-scan is a tripwire: it writes a marker file and exits 99. A flag case must exit 2 with one `error:` line, leave
-no marker (it failed before the scan), no run folder and no pixel cache; the control cases show that the tripwire
-fires for valid flags. The read-only pixel cache is a read-only tmpfs mounted in a private mount namespace
+so one driver process imports once and forks a child per case (as in test_model_and_data_errors.py). In the driver
+the image scan is a tripwire: it writes a marker file and exits 99. A flag case must exit 2 with one `error:` line,
+leave no marker (it failed before the scan), no run folder and no pixel cache; the control cases show that the
+tripwire fires for valid flags. The read-only pixel cache is a read-only tmpfs mounted in a private mount namespace
 (`unshare -rm`) where that is allowed, else a folder without write permission (non-root).
 """
 

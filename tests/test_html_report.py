@@ -7,9 +7,11 @@ Run: OMP_NUM_THREADS=1 python -m pytest tests/test_html_report.py -q
 
 from __future__ import annotations
 
+import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -137,13 +139,36 @@ def test_the_report_folder_stands_alone(two_runs, tmp_path):
                 if not target or target.startswith("#") or (tag == "a" and target.endswith("REPORT.md")):
                     continue
                 assert "://" not in target and not target.startswith("/"), (page, target)
-                from urllib.parse import unquote
-
                 path = (page.parent / unquote(target.split("#")[0])).resolve()
                 assert path.is_relative_to(copy.resolve()) and path.exists(), (page, target)
                 thumbnails |= {path.name} if key == "src" and "thumbs" in path.parts else set()
     assert len(thumbnails) == 60  # one per test image, however many runs and views show it
     assert len(list((copy / "thumbs").iterdir())) == 60
+    links = re.findall(r"\]\(<?([^)>]+)>?\)", (copy / "REPORT.md").read_text())
+    assert len(links) >= 13  # 5 comparison figures, 4 per run
+    for link in links:
+        assert (copy / unquote(link)).resolve().is_file() and ".." not in Path(link).parts, link
+
+
+def test_report_md_and_index_html_show_the_same_numbers_and_words(two_runs):
+    """Every plain cell of REPORT.md's tables (accuracies, intervals, verdicts) is a cell of index.html, and the
+    verdict words of the pair come out the same."""
+    _, _, out = two_runs
+    markdown = (out / "REPORT.md").read_text()
+    page = Elements(out / "index.html")
+    html_text = " ".join(" ".join(page.text).split())
+    cells = [
+        cell.strip().replace("\\|", "|")
+        for line in markdown.splitlines()
+        if line.startswith("|") and not line.startswith("|---")
+        for cell in re.split(r"(?<!\\)\|", line.strip("|"))
+    ]
+    plain = [c for c in cells if c and not re.search(r"[*`\[]", c)]
+    assert any(re.fullmatch(r"\d+\.\d\d to \d+\.\d\d", c) for c in plain)  # Table 2's intervals are among them
+    missing = [c for c in plain if c not in html_text]
+    assert not missing, missing[:5]
+    for words in ("no significant difference", "Wilson", "McNemar"):
+        assert (words in markdown) == (words in html_text), words
 
 
 def test_class_pages_put_every_runs_prediction_side_by_side(two_runs):

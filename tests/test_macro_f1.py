@@ -19,7 +19,8 @@ from transformers import EvalPrediction
 
 from har_finetune.core.metrics import compute_metrics, macro_f1
 from har_finetune.reporting import run_figures
-from har_finetune.training.records import finish_run
+from har_finetune.run_folder.reader import RunRecord
+from har_finetune.training.records import evaluate_and_record
 
 
 def test_macro_f1_leaves_out_classes_without_test_images():
@@ -32,7 +33,7 @@ def test_macro_f1_leaves_out_classes_without_test_images():
 
 
 class FakeTrainer:
-    """What finish_run uses of a Trainer, with the metrics Trainer.predict would compute (compute_metrics)."""
+    """What evaluate_and_record uses of a Trainer, with the metrics Trainer.predict would compute (compute_metrics)."""
 
     def __init__(self, output_dir: Path, logits: np.ndarray, label_ids: np.ndarray):
         self.args = SimpleNamespace(should_save=True, output_dir=str(output_dir), learning_rate=5e-5,
@@ -71,19 +72,19 @@ def finished_run_without_one_class(run_dir: Path) -> Path:
     (run_dir / "run_config.json").write_text(  # written at the start of a real run
         json.dumps({"dataset": {"kind": "folder", "root": "data"}, "model_args": {"head": "default"}})
     )
-    run = SimpleNamespace(  # a PreparedRun: what finish_run reads of the run
+    run = SimpleNamespace(  # a PreparedRun: what evaluate_and_record reads of the run
         spec=SimpleNamespace(model=SimpleNamespace(model_name_or_path="tiny-clip", head="default")),
         source=SimpleNamespace(class_names=CLASSES, root="data"),
         split=SimpleNamespace(num_duplicates=0, skipped=[], test_source="carved"),
         datasets=datasets,
         model_family=SimpleNamespace(model_type="clip"),
     )
-    finish_run(FakeTrainer(run_dir, logits, label_ids), run, {"train_runtime": 2.0, "epoch": 1.0})
+    evaluate_and_record(FakeTrainer(run_dir, logits, label_ids), run, {"train_runtime": 2.0, "epoch": 1.0})
     return run_dir
 
 
 class ImageIds(list):
-    """A test dataset as finish_run sees it: a length and the image ids."""
+    """A test dataset as evaluate_and_record sees it: a length and the image ids."""
 
     @property
     def ids(self) -> list[str]:
@@ -104,21 +105,23 @@ def test_every_file_gives_the_same_macro_f1(tmp_path):
     card = ModelCard.load(run_dir / "README.md")
     values = {r.metric_name: r.metric_value for r in card.data.eval_results}
     assert values["Macro F1"] == round(expected, 4)
-    f1 = run_figures.per_class_f1(run_dir, table, CLASSES)
+    f1 = run_figures.per_class_f1(RunRecord(run_dir), table, CLASSES)
     assert f1.mean() == pytest.approx(expected, abs=1e-12)  # per_class_f1.png's "macro F1" line
     assert CLASSES[-1] not in f1.index
 
 
 def test_report_prints_the_same_macro_f1(tmp_path):
-    from har_finetune.reporting import loading, report, run_figures
+    from har_finetune.reporting import loading, markdown, report, run_figures
 
     run_dir = finished_run_without_one_class(tmp_path / "run")
     table = pd.read_csv(run_dir / "test_predictions.csv")
     expected = f"{macro_f1(table['label'], table['prediction']):.4f}"
-    text = report.report_text([run_figures.RunPlots(run_dir, "CLIP")], [], tmp_path / "cmp")
+    text = markdown.render(
+        report.build_report([run_figures.RunPlots(RunRecord(run_dir), "CLIP")], [], tmp_path / "cmp")
+    )
     assert f"| {expected} |" in text.split("## Table 2")[0]  # Table 1, from all_results.json
     assert f"| {expected} |" in text.split("## Table 2")[1]  # Table 2
     results = json.loads((run_dir / "all_results.json").read_text())
     del results["test_macro_f1"]  # an older folder: computed from the predictions, the same way
     (run_dir / "all_results.json").write_text(json.dumps(results))
-    assert f"{loading.score_run('CLIP', run_dir).macro_f1:.4f}" == expected
+    assert f"{loading.score_run('CLIP', RunRecord(run_dir)).macro_f1:.4f}" == expected

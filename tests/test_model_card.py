@@ -3,12 +3,15 @@
 OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_model_card.py    # ~10 s
 """
 
+import json
+
 import torch
 from huggingface_hub import ModelCard
 from PIL import Image
 from transformers import AutoConfig, AutoImageProcessor, CLIPForImageClassification, pipeline
 
 from har_finetune.reporting.model_card import write_model_card
+from har_finetune.run_folder.reader import RunRecord
 
 CLASSES = ["calling", "clapping", "cycling"]
 
@@ -22,21 +25,33 @@ def make_run_folder(run_dir, checkpoint: str) -> None:
     AutoImageProcessor.from_pretrained(checkpoint).save_pretrained(run_dir)
 
 
+def record_of(run_dir, dataset: dict, training_args: dict | None = None, versions: dict | None = None) -> RunRecord:
+    """The run's record as training writes it before the card: run_config.json and versions.json."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = {"dataset": dataset, "model_args": {"head": "linear"}, "training_args": training_args or {}}
+    (run_dir / "run_config.json").write_text(json.dumps(config))
+    (run_dir / "versions.json").write_text(json.dumps(versions or {}))
+    return RunRecord.load(run_dir)
+
+
+def results_of(model: str, model_type: str, sizes: tuple[int, int, int], **more) -> dict:
+    """all_results.json as training is about to write it."""
+    counts = dict(zip(("num_train_samples", "num_validation_samples", "num_test_samples"), sizes))
+    return {"model_name_or_path": model, "model_type": model_type, **counts, **more}
+
+
 def test_model_card_front_matter_body_and_its_pipeline_snippet_work(tmp_path, tiny_checkpoints):
     run_dir = tmp_path / "clip-har"
     make_run_folder(run_dir, tiny_checkpoints["clip"])
     metrics = {"test_accuracy": 0.83071, "test_macro_f1": 0.8254, "test_loss": 0.61}
-    path = write_model_card(
+    record = record_of(
         run_dir,
-        base_model="openai/clip-vit-base-patch16",
-        dataset="Bingsu/Human_Action_Recognition",
-        class_names=CLASSES,
-        split_sizes={"train": 9639, "validation": 1071, "test": 1890},
-        test_metrics=metrics,
-        model_type="clip",
-        settings={"learning_rate": 5e-5, "num_train_epochs": 6, "seed": 42},
+        dataset={"kind": "hub", "root": "Bingsu/Human_Action_Recognition"},
+        training_args={"learning_rate": 5e-5, "num_train_epochs": 6, "seed": 42},
         versions={"transformers": "5.24.0"},
     )
+    results = results_of("openai/clip-vit-base-patch16", "clip", (9639, 1071, 1890), test_split="carved", **metrics)
+    path = write_model_card(record, results)
     assert path == run_dir / "README.md"
     card = ModelCard.load(path)  # the Hub's own parser reads the front matter back
     assert card.data.base_model == "openai/clip-vit-base-patch16"
@@ -59,16 +74,11 @@ def test_model_card_front_matter_body_and_its_pipeline_snippet_work(tmp_path, ti
 def test_local_model_and_dataset_are_named_in_the_text_not_as_hub_ids(tmp_path, tiny_checkpoints):
     data = tmp_path / "har"
     data.mkdir()
-    path = write_model_card(
-        tmp_path / "run",
-        base_model=tiny_checkpoints["siglip"],
-        dataset=str(data),
-        class_names=CLASSES,
-        split_sizes={"train": 8, "validation": 2, "test": 3},
-        test_metrics={"test_accuracy": 1.0},
-        model_type="siglip",
-        test_split="supplied",
-    )
+    run_dir = tmp_path / "run"
+    make_run_folder(run_dir, tiny_checkpoints["clip"])
+    record = record_of(run_dir, dataset={"kind": "folder", "root": str(data)})
+    results = results_of(tiny_checkpoints["siglip"], "siglip", (8, 2, 3), test_split="supplied", test_accuracy=1.0)
+    path = write_model_card(record, results)
     card = ModelCard.load(path)
     assert card.data.base_model is None and card.data.datasets is None  # a path is not a Hub id
     assert card.data.eval_results[0].dataset_name == "har" and card.data.eval_results[0].dataset_type == "imagefolder"

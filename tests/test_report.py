@@ -16,10 +16,9 @@ from scipy import stats as scipy_stats
 import plot_metrics
 from har_finetune.reporting import comparison_figures as compare_plots
 from har_finetune.reporting import groups as comparison
-from har_finetune.reporting import loading, report, tables
+from har_finetune.reporting import loading, markdown, report, tables
 from har_finetune.reporting import run_figures as plots
 from har_finetune.reporting.scored import pooled_calibration
-from har_finetune.run_folder import reader as rr
 from har_finetune.run_folder.reader import RunRecord
 
 
@@ -95,12 +94,14 @@ def test_most_confused_pairs(compared):
 
 
 def test_figures_are_embedded_by_relative_path(compared):
+    """Every figure is linked inside the report folder: the runs' plots as copies (the folder stands alone)."""
     root, clip, siglip, text = compared
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert len(links) == 3 + 2 + 4 + 4  # overlays, accuracy and reliability, four figures per run
     for link in links:
-        assert not Path(link).is_absolute() and (root / "compare" / link).resolve().is_file(), link
-    assert "../outputs/clip/plots/confusion_matrix.png" in links
+        assert ".." not in Path(link).parts and (root / "compare" / link).resolve().is_file(), link
+    (copy,) = [link for link in links if re.search(r"[/-]clip-", link) and link.endswith("/confusion_matrix.png")]
+    assert (root / "compare" / copy).read_bytes() == (clip / "plots" / "confusion_matrix.png").read_bytes()
 
 
 def test_overlay_figures_name_each_run(compared):
@@ -121,11 +122,11 @@ def test_different_test_splits_warn(tmp_path):
     a = make_run(tmp_path / "clip", "clip", dataset_root=tmp_path / "data")
     b = make_run(tmp_path / "siglip", "siglip", predictions=default_predictions(per_class=3), dataset_root=tmp_path)
     assert "(60 vs 45; 45 shared, ids and labels), so their test numbers are not comparable" in report.split_note(
-        [a, b]
+        [RunRecord(a), RunRecord(b)]
     )
     relabelled = default_predictions().assign(label=lambda f: f["label"].where(f.index > 0, "texting"))
     c = make_run(tmp_path / "siglip2", "siglip", predictions=relabelled, dataset_root=tmp_path / "data")
-    assert "(60 vs 60; 59 shared, ids and labels)" in report.split_note([a, c])
+    assert "(60 vs 60; 59 shared, ids and labels)" in report.split_note([RunRecord(a), RunRecord(c)])
 
 
 def test_unfinished_run_in_report_and_default_out(tmp_path, monkeypatch):
@@ -228,15 +229,15 @@ def identity(model: str, seed: int, **more) -> dict:
 
 def report_of(tmp_path, *paths) -> str:
     """REPORT.md's text as plot_metrics writes it, without drawing the per-run figures (the slow part)."""
-    runs = [plots.RunPlots(run_dir, rr.model_name(run_dir)) for run_dir in loading.expand_run_dirs(list(paths))]
+    runs = [plots.RunPlots(record, record.model_name) for record in loading.load_records(list(paths))]
     report._unique_names(runs)
-    return report.report_text(runs, [], tmp_path / "cmp")
+    return markdown.render(report.build_report(runs, [], tmp_path / "cmp"))
 
 
 def test_accuracy_and_reliability_figures(tmp_path):
     a = make_run(tmp_path / "clip", "clip", predictions=planted(0.7, seed=1))
     b = make_run(tmp_path / "siglip", "siglip", predictions=planted(0.9, seed=2))
-    compared = comparison.compare([("CLIP", a), ("SigLIP", b)])
+    compared = comparison.compare([("CLIP", RunRecord(a)), ("SigLIP", RunRecord(b))])
     written = compare_plots.write_uncertainty_figures(compared, tmp_path / "cmp")
     assert [p.name for p in written] == ["accuracy.png", "reliability.png"]
     assert all(p.stat().st_size > 5_000 for p in written)
@@ -338,7 +339,7 @@ def test_same_test_images_pair_whatever_the_validation_carve(tmp_path):
         [carve, pd.DataFrame({"id": ["train/calling/val.jpg"], "label": ["calling"], "split": ["validation"]})]
     )
     carve.to_csv(b / "split.csv", index=False)  # another validation carve: another split fingerprint
-    runs = [loading.score_run(name, d) for name, d in (("CLIP", a), ("SigLIP", b))]
+    runs = [loading.score_run(name, RunRecord(d)) for name, d in (("CLIP", a), ("SigLIP", b))]
     assert runs[0].split != runs[1].split
     text = report_of(tmp_path, a, b)
     assert [row["A"] for row in table_rows(text, "A")] == ["CLIP"]  # paired
@@ -357,7 +358,7 @@ def test_a_seed_folder_copied_counts_once_with_a_warning(tmp_path, capsys):
         run = make_run(tmp_path / "clip" / f"seed-{seed}", "clip", predictions=planted(acc, seed=seed), **data)
         set_run_config(run, identity=identity("clip", seed))
     shutil.copytree(tmp_path / "clip" / "seed-1", tmp_path / "clip" / "seed-1-copy")
-    compared = comparison.compare([(d.name, d) for d in sorted((tmp_path / "clip").iterdir())])
+    compared = comparison.compare([(d.name, RunRecord(d)) for d in sorted((tmp_path / "clip").iterdir())])
     (unit,) = compared.units
     assert len(unit.runs) == 3 and len(compared.runs) == 3
     (warning,) = compared.warnings
@@ -443,7 +444,8 @@ def test_figures_one_interval_kind_per_row_and_legend_eces_from_the_tables(tmp_p
     text = seed_groups(tmp_path, [0.82, 0.83, 0.81], [0.90, 0.91])
     single = make_run(tmp_path / "single", "clip", predictions=planted(0.85, seed=99), dataset_root=tmp_path / "data")
     compared = comparison.compare(
-        [(d.name, d) for model in ("clip", "siglip") for d in sorted((tmp_path / model).iterdir())] + [("one", single)]
+        [(d.name, RunRecord(d)) for model in ("clip", "siglip") for d in sorted((tmp_path / model).iterdir())]
+        + [("one", RunRecord(single))]
     )
     rows = {row.name: row for row in compare_plots.accuracy_rows(compared)}
     assert rows["CLIP (n=3)"].kind == compare_plots.GROUP_INTERVAL and len(rows["CLIP (n=3)"].seeds) == 3

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from argv import training_argv
+from helpers_bad_input import flags, make_dataset, tiny_checkpoint
 from sklearn.metrics import accuracy_score, f1_score
 from transformers import EvalPrediction
 
@@ -72,3 +73,23 @@ def test_macro_f1_is_the_unweighted_mean_over_classes():
     assert metrics["macro_f1"] == pytest.approx((16 / 18 + 0) / 2)
     assert metrics["macro_f1"] != pytest.approx(f1_score(labels, predicted, average="weighted"))
     assert metrics["accuracy"] == pytest.approx(0.8)
+
+
+@pytest.fixture(scope="module")
+def eval_subsets(tmp_path_factory) -> dict[int, pd.DataFrame]:
+    """--seed -> test predictions of a run with --max_eval_samples 4 (same data, same split seed)."""
+    root = tmp_path_factory.mktemp("subsets")
+    data, checkpoint = make_dataset(root / "data", per_class=20), tiny_checkpoint(tmp_path_factory)
+    runs = {}
+    for seed in (1, 2):
+        out = root / f"seed-{seed}"
+        argv = flags(data, checkpoint, out, "--max_eval_samples", "4", "--seed", str(seed), "--max_steps", "2")
+        assert main(argv, family="clip") == 0
+        runs[seed] = pd.read_csv(out / "test_predictions.csv")
+    return runs
+
+
+def test_max_eval_samples_scores_every_seed_on_the_same_images(eval_subsets):
+    """The subset is drawn with --split_seed, not --seed: runs with other seeds are scored on the same images."""
+    assert len(eval_subsets[1]) == 4
+    assert sorted(eval_subsets[1]["id"]) == sorted(eval_subsets[2]["id"])

@@ -6,6 +6,7 @@ Most cases call the entry point in-process through `run_cli` (the same code path
 without paying the imports again); the lock cases need real concurrent processes.
 """
 
+import fcntl
 import json
 import os
 import signal
@@ -23,6 +24,8 @@ from har_finetune import check_args
 from har_finetune.core.cli import run_cli
 from har_finetune.run_folder import reader
 from har_finetune.run_folder.checkpoints import remove_incomplete_checkpoints
+from har_finetune.run_folder.files import LOCK, LOCK_HOLDER
+from har_finetune.run_folder.lock import RunLock
 from har_finetune.training.job import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,7 +96,10 @@ def test_settings_that_cannot_change_the_result_may_differ(unfinished, data, che
     extra = ["--per_device_eval_batch_size", "3", "--logging_steps", "2", "--report_to", "none"]
     code, err = cli(flags(data, checkpoint, copy, *extra), capsys)
     assert code == 0, err
-    assert json.loads((copy / "all_results.json").read_text())["test_accuracy"] >= 0
+    results = json.loads((copy / "all_results.json").read_text())
+    assert 0 < results["resumed_from_epoch"] <= results["epochs"]  # resumed from a checkpoint, not from scratch
+    settings = json.loads((copy / "run_config.json").read_text())["training_args"]
+    assert settings["per_device_eval_batch_size"] == 3 and settings["logging_steps"] == 2  # the new settings apply
 
 
 def test_images_changed_in_place_are_refused_after_the_scan_before_anything_is_written(
@@ -294,3 +300,18 @@ def test_plotting_and_reporting_import_no_torch():
     code = "import sys, plot_metrics, visualize_predictions; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_the_run_lock_is_free_once_the_block_ends_while_the_object_lives(tmp_path):
+    """filelock frees a lock when its object is collected, which would hide a lock the block never releases."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    lock = RunLock(run_dir)  # kept alive: a lock freed only when collected would still be held below
+    with lock:
+        assert (run_dir / LOCK_HOLDER).is_file()
+    assert not (run_dir / LOCK_HOLDER).exists()
+    with open(run_dir / LOCK, "a") as f:  # flock locks per open file: another open() in this process competes
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError if still held
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    with lock:  # the same object locks again: the block's end freed it, not the collector
+        assert (run_dir / LOCK_HOLDER).is_file()

@@ -14,6 +14,8 @@ from run_folders import CLASSES, default_predictions, make_images, make_run
 import visualize_predictions
 from har_finetune.core.errors import UserError
 from har_finetune.reporting import samples as visualize
+from har_finetune.reporting.samples import SampleOptions
+from har_finetune.run_folder.reader import RunRecord
 
 
 @pytest.fixture
@@ -83,13 +85,22 @@ def test_caption_band_has_the_same_height_for_any_image():
 
 
 def test_only_mistakes_and_one_per_class(run, tmp_path):
-    files = visualize.visualize_run(run, tmp_path / "m", "CLIP", count=6, only_mistakes=True, size=128)
+    files = visualize.visualize_run(
+        RunRecord(run), tmp_path / "m", "CLIP", SampleOptions(count=6, only_mistakes=True, size=128)
+    )
     samples = pd.read_csv(tmp_path / "m" / "samples.csv")
     assert len(samples) == 6 and (samples["label"] != samples["prediction"]).all() and len(files) == 8
-    visualize.visualize_run(run, tmp_path / "c", "CLIP", count=16, one_per_class=True, size=128)
+    visualize.visualize_run(
+        RunRecord(run), tmp_path / "c", "CLIP", SampleOptions(count=16, one_per_class=True, size=128)
+    )
     samples = pd.read_csv(tmp_path / "c" / "samples.csv")
     assert list(samples["label"]) == sorted(CLASSES)  # 15 classes, one each, in class order
-    visualize.visualize_run(run, tmp_path / "b", "CLIP", count=16, only_mistakes=True, one_per_class=True, size=128)
+    visualize.visualize_run(
+        RunRecord(run),
+        tmp_path / "b",
+        "CLIP",
+        SampleOptions(count=16, only_mistakes=True, one_per_class=True, size=128),
+    )
     samples = pd.read_csv(tmp_path / "b" / "samples.csv")
     assert len(samples) == 15 and samples["label"].is_unique and (samples["label"] != samples["prediction"]).all()
 
@@ -106,7 +117,7 @@ def test_seed_picks_the_same_images_in_runs_sharing_a_test_split():
 
 def test_rerun_with_fewer_samples_leaves_no_stale_images(run, tmp_path):
     for count in (6, 3):
-        visualize.visualize_run(run, tmp_path / "CLIP", "CLIP", count=count, size=128)
+        visualize.visualize_run(RunRecord(run), tmp_path / "CLIP", "CLIP", SampleOptions(count=count, size=128))
     assert len(sample_pngs(tmp_path / "CLIP")) == 3
 
 
@@ -118,11 +129,51 @@ def test_moved_dataset_is_a_clear_error_and_data_root_fixes_it(run, tmp_path):
     assert visualize_predictions.main([*args, "--data_root", str(tmp_path / "moved")]) == 0
 
 
-def test_names_must_be_one_per_run_and_distinct(run, tmp_path):
-    with pytest.raises(SystemExit):
-        visualize_predictions.main([str(run), str(run), "--name", "A"])
-    with pytest.raises(UserError, match="same folder"):
-        visualize_predictions.main([str(run), str(run), "--out_root", str(tmp_path)])
+def test_names_are_one_per_run_found(run, tmp_path):
+    with pytest.raises(UserError, match="one name per run"):
+        visualize_predictions.main([str(run), "--name", "A", "B", "--out_root", str(tmp_path)])
+
+
+@pytest.fixture
+def campaign(run, tmp_path):
+    """outputs/clip/seed-1, seed-2 and outputs/siglip/seed-1, scored on the images of `run`."""
+    predictions, root = default_predictions(), tmp_path / "data"
+    folders = {name: tmp_path / "campaign" / name for name in ("clip/seed-1", "clip/seed-2", "siglip/seed-1")}
+    for name, folder in folders.items():
+        make_run(folder, name.split("/")[0], predictions=predictions, dataset_root=root)
+    return tmp_path / "campaign"
+
+
+def written_by(folder) -> set[str]:
+    return set(pd.read_csv(folder / "samples.csv")["run"])
+
+
+def test_campaign_folders_stand_for_their_runs_as_the_samples_readme_shows(campaign, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the command as SampleOutputs/README.md gives it, relative paths
+    args = ["campaign/clip", "campaign/siglip", "--out_root", "samples", "--num_samples", "2", "--image_size", "64"]
+    assert visualize_predictions.main(args) == 0
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["CLIP-seed-1", "CLIP-seed-2", "SigLIP"]
+    assert written_by(tmp_path / "samples" / "CLIP-seed-2") == {"campaign/clip/seed-2"}
+    with pytest.raises(UserError, match="campaign/nothing is not a folder"):
+        visualize_predictions.main(["campaign/nothing", "--out_root", "samples"])
+
+
+def test_a_second_run_of_one_model_never_overwrites_the_first(campaign, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    options = ["--out_root", "samples", "--num_samples", "2", "--image_size", "64"]
+    assert visualize_predictions.main(["campaign/clip/seed-1", *options]) == 0
+    capsys.readouterr()
+    assert visualize_predictions.main(["campaign/clip/seed-2", *options]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (
+        "note: samples/CLIP holds the samples of campaign/clip/seed-1; those of campaign/clip/seed-2 go beside them "
+        "into samples/CLIP-2"
+    )
+    assert written_by(tmp_path / "samples" / "CLIP") == {"campaign/clip/seed-1"}
+    assert written_by(tmp_path / "samples" / "CLIP-2") == {"campaign/clip/seed-2"}
+    assert visualize_predictions.main(["campaign/clip/seed-1", *options]) == 0  # its own folder: rewritten in place
+    assert "note:" not in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["CLIP", "CLIP-2"]
 
 
 def test_hub_style_ids_read_from_a_saved_dataset(tmp_path):
@@ -149,7 +200,7 @@ def test_repredict_with_the_saved_model_when_there_is_no_csv(run, tmp_path):
         run
     )
     (run / "test_predictions.csv").unlink()  # ground truth now comes from split.csv
-    visualize.visualize_run(run, tmp_path / "re", "CLIP", count=4, size=128)
+    visualize.visualize_run(RunRecord(run), tmp_path / "re", "CLIP", SampleOptions(count=4, size=128))
     samples = pd.read_csv(tmp_path / "re" / "samples.csv")
     assert len(samples) == 4 and samples["prediction"].isin(CLASSES).all()
     assert samples["confidence"].between(1 / len(CLASSES) - 1e-6, 1).all()
@@ -159,8 +210,10 @@ def test_repredict_with_the_saved_model_when_there_is_no_csv(run, tmp_path):
 
 @pytest.mark.slow
 def test_saved_model_of_a_real_tiny_run_reproduces_its_test_predictions(tiny_run, tmp_path):
-    visualize.visualize_run(tiny_run, tmp_path / "csv", "CLIP", count=5, size=128)
-    visualize.visualize_run(tiny_run, tmp_path / "model", "CLIP", count=5, size=128, repredict=True)
+    visualize.visualize_run(RunRecord(tiny_run), tmp_path / "csv", "CLIP", SampleOptions(count=5, size=128))
+    visualize.visualize_run(
+        RunRecord(tiny_run), tmp_path / "model", "CLIP", SampleOptions(count=5, size=128, repredict=True)
+    )
     from_csv, from_model = (pd.read_csv(tmp_path / name / "samples.csv") for name in ("csv", "model"))
     assert list(from_csv["id"]) == list(from_model["id"])
     assert list(from_csv["prediction"]) == list(from_model["prediction"])
@@ -196,7 +249,8 @@ def shows_text(pixels: np.ndarray, text: str, background: tuple, ink: str = "whi
 
 def test_each_sample_shows_the_true_label_as_true_and_the_prediction_as_pred(run, tmp_path):
     """Read back from the written PNGs against test_predictions.csv: a caption with the two swapped fails."""
-    visualize.visualize_run(run, tmp_path / "s", "CLIP", count=3, only_mistakes=True, size=256)
+    options = SampleOptions(count=3, only_mistakes=True, size=256)
+    visualize.visualize_run(RunRecord(run), tmp_path / "s", "CLIP", options)
     truth = pd.read_csv(run / "test_predictions.csv").set_index("id")
     for row in pd.read_csv(tmp_path / "s" / "samples.csv").itertuples():
         pixels = np.asarray(Image.open(tmp_path / "s" / row.file).convert("RGB"))

@@ -95,7 +95,9 @@ def test_run_with_zero_shot_head_lp_ft_layer_decay_and_wise_ft(tiny_checkpoints,
     chosen = next(r for r in rows if r["alpha"] == results["wise_ft_alpha"])
     assert results["eval_accuracy"] == pytest.approx(chosen["eval_accuracy"])  # the saved model is the chosen one
     baseline = json.loads((run / "zero_shot_results.json").read_text())
-    assert 0 <= baseline["test_accuracy"] <= 1 and baseline["model_type"] == "siglip"
+    zero_shot = pd.read_csv(run / "zero_shot_predictions.csv")
+    assert baseline["test_accuracy"] == pytest.approx((zero_shot["label"] == zero_shot["prediction"]).mean())
+    assert baseline["model_type"] == "siglip" and baseline["num_test_samples"] == len(zero_shot)
     predictions = pd.read_csv(run / "test_predictions.csv")
     assert results["test_accuracy"] == pytest.approx((predictions["label"] == predictions["prediction"]).mean())
     assert (run / "zero_shot_head.py").is_file()

@@ -20,8 +20,9 @@ from har_finetune import HAR_CLASSES
 from har_finetune.models.registry import FAMILIES, load_classifier
 from har_finetune.models.tiny import prompt_corpus
 from har_finetune.models.zero_shot import DEFAULT_TEMPLATES, class_phrase, prompts
-from har_finetune.reporting import report
+from har_finetune.reporting import markdown, report
 from har_finetune.reporting import run_figures as plots
+from har_finetune.run_folder.reader import RunRecord
 from har_finetune.training.job import main
 
 CLASSES = list(HAR_CLASSES)
@@ -132,8 +133,11 @@ def test_report_has_a_zero_shot_baseline_row(tmp_path):
         json.dumps({"test_accuracy": 0.4321, "test_macro_f1": 0.39876, "templates": list(DEFAULT_TEMPLATES)})
     )
     other = make_run(tmp_path / "outputs" / "siglip", "siglip")  # no baseline: no extra row
-    runs = [plots.RunPlots(run, "CLIP"), plots.RunPlots(other, "SigLIP")]  # no figures: tests/test_report.py does them
-    rows = table_rows(report.report_text(runs, [], tmp_path / "compare"), "Model")
+    runs = [
+        plots.RunPlots(RunRecord(run), "CLIP"),
+        plots.RunPlots(RunRecord(other), "SigLIP"),
+    ]  # no figures: tests/test_report.py does them
+    rows = table_rows(markdown.render(report.build_report(runs, [], tmp_path / "compare")), "Model")
     assert [r["Model"] for r in rows] == ["CLIP zero-shot", "CLIP", "SigLIP"]
     assert rows[0]["Test acc"] == "43.21%" and rows[0]["Test macro-F1"] == "0.3988" and rows[0]["Epochs"] == "0"
     assert rows[0]["Best val acc"] == "—" and rows[1]["Test acc"] != rows[0]["Test acc"]

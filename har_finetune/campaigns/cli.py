@@ -17,6 +17,7 @@ from pathlib import Path
 
 from har_finetune.campaigns.plan import add_plan_flags, plan_from
 from har_finetune.core.errors import RUN_FAILED_EXIT_CODE
+from har_finetune.run_folder.files import REPORT
 
 SUBCOMMANDS = ("submit", "run", "status", "report")
 
@@ -81,7 +82,7 @@ def submit(plan, sbatch_options: str) -> int:
     jobs = submit_jobs(plan, sbatch_options)
     for name, array in jobs["arrays"].items():
         print(f"job array {array}: {name}, seeds 1-{plan.seeds} -> {plan.output_dir / name}/seed-<N>")
-    print(f"report job {jobs['report']}: runs when every task has ended -> {plan.report_dir}/REPORT.md")
+    print(f"report job {jobs['report']}: runs when every task has ended -> {plan.report_dir / REPORT}")
     print(f"logs: {plan.log_dir}/")
     print(f"progress: python -m har_finetune.campaign status {plan.output_dir}")
     return 0

@@ -2,26 +2,30 @@
 
     python -m har_finetune.campaign report outputs/har     # what the report job runs once every task has ended
 
-Writes `<output_dir>/report/`: REPORT.md and figures (reporting.report.plot_and_report, the same as
-plot_metrics.py), `SampleOutputs/<Model>/` from each model's run closest to its seed group's median test accuracy
-(reporting.samples.visualize_run, as visualize_predictions.py), and a "Campaign" section at the end of REPORT.md
-that lists every task: finished ones with their accuracy, failed ones with their error line.
+Writes `<output_dir>/report/`: REPORT.md and figures (the same report as plot_metrics.py: reporting/report.py),
+`SampleOutputs/<Model>/` from each model's run closest to its seed group's median test accuracy
+(reporting.samples.visualize_run, as visualize_predictions.py), and a "Campaign" section at the end of the report
+that lists every task: finished ones with their accuracy, failed ones with their error line. Each run folder is read
+once (one `RunRecord`, passed along) and REPORT.md is written once, from the whole report value.
 """
 
 from __future__ import annotations
 
 import statistics
+import sys
 from pathlib import Path
 
 from har_finetune.campaigns.plan import Plan, read_record
 from har_finetune.campaigns.status import TaskState, campaign_states
-from har_finetune.core.errors import UserError
-from har_finetune.reporting.report import plot_and_report
+from har_finetune.core.errors import USAGE_ERROR_EXIT_CODE, UserError
+from har_finetune.reporting.document import BulletList, Item, Paragraph, Report, Section, Table
+from har_finetune.reporting.report import compare_runs, plot_runs, write_report_files
 from har_finetune.reporting.samples import visualize_run
-from har_finetune.run_folder.files import is_run_folder, write_text
-from har_finetune.run_folder.reader import RunFolderError, model_name
+from har_finetune.run_folder.files import REPORT, is_run_folder
+from har_finetune.run_folder.reader import RunFolderError, RunRecord
 
 SAMPLES = "SampleOutputs"
+NO_RUNS = Report("Campaign report", (Paragraph("No task left a readable run folder."),))
 
 
 def median_run(states: list[TaskState]) -> TaskState | None:
@@ -33,62 +37,76 @@ def median_run(states: list[TaskState]) -> TaskState | None:
     return min(finished, key=lambda s: (abs(s.accuracy - middle), s.task.seed))
 
 
-def write_samples(plan: Plan, states: list[TaskState]) -> list[str]:
-    """Annotated samples per model; the REPORT.md lines that name them."""
+def write_samples(plan: Plan, states: list[TaskState], records: dict[Path, RunRecord]) -> list[str]:
+    """Annotated samples per model, from the records the report read (`records`: by resolved run folder); the
+    report's lines that name them."""
     lines = []
     chosen = {m: median_run([s for s in states if s.task.model == m]) for m in plan.models}
-    shown = {m: model_name(c.task.run_dir) for m, c in chosen.items() if c is not None}
+    chosen_records = {m: records.get(c.task.run_dir.resolve()) for m, c in chosen.items() if c is not None}
+    shown = {m: record.model_name for m, record in chosen_records.items() if record is not None}
     for model, choice in chosen.items():
-        if choice is None:
-            lines.append(f"- {model.name}: no finished run, no samples")
+        record = chosen_records.get(model)
+        if choice is None or record is None:
+            lines.append(f"{model.name}: no finished run, no samples")
             continue
         folder = shown[model] if list(shown.values()).count(shown[model]) == 1 else model.name
-        out = plan.report_dir / SAMPLES / folder
         try:
-            visualize_run(choice.task.run_dir, out, title=f"{folder}: {choice.task.label}")
+            visualize_run(record, plan.report_dir / SAMPLES / folder, title=f"{folder}: {choice.task.label}")
         except (UserError, OSError) as e:  # a moved dataset: the report stands without the pictures
-            lines.append(f"- {model.name}: no samples ({' '.join(str(e).split())})")
+            lines.append(f"{model.name}: no samples ({' '.join(str(e).split())})")
             continue
         accuracies = [s.accuracy for s in states if s.task.model == model and s.accuracy is not None]
         lines.append(
-            f"- [{SAMPLES}/{folder}/]({SAMPLES}/{folder}/): {choice.task.label}, test accuracy "
+            f"[{SAMPLES}/{folder}/]({SAMPLES}/{folder}/): {choice.task.label}, test accuracy "
             f"{100 * choice.accuracy:.2f}% (closest to the median {100 * statistics.median(accuracies):.2f}% "
             f"of {len(accuracies)} finished seed{'s' if len(accuracies) != 1 else ''})"
         )
     return lines
 
 
-def campaign_section(states: list[TaskState], sample_lines: list[str]) -> str:
+def campaign_section(states: list[TaskState], sample_lines: list[str]) -> Section:
+    """Every task with its state, the failed ones with their error line, and where the samples are."""
     failed = [s for s in states if s.state == "failed"]
     other = [s for s in states if s.state not in ("finished", "failed")]
-    lines = ["", "## Campaign", "", f"{len(states)} tasks: {sum(s.state == 'finished' for s in states)} finished, "
-             f"{len(failed)} failed" + (f", {len(other)} without results" if other else "") + ".", ""]  # fmt: skip
-    lines += ["| Task | State | Detail |", "|---|---|---|"]
-    lines += [f"| {s.task.label} | {s.state} | {s.detail.replace('|', '/')} |" for s in states]
+    count = (
+        f"{len(states)} tasks: {sum(s.state == 'finished' for s in states)} finished, {len(failed)} failed"
+        + (f", {len(other)} without results" if other else "")
+        + "."
+    )
+    rows = tuple((s.task.label, s.state, s.detail.replace("|", "/")) for s in states)
+    blocks = [Paragraph(count), Table(("Task", "State", "Detail"), rows)]
     if failed:
-        lines += ["", "Failed tasks (not in the figures above):", ""]
-        lines += [f"- {s.task.label}: {s.detail}" for s in failed]
-    lines += ["", "Annotated test samples (green right, red wrong), one run per model:", "", *sample_lines, ""]
-    return "\n".join(lines)
+        blocks.append(Paragraph("Failed tasks (not in the figures above):"))
+        blocks.append(BulletList(tuple(Item(f"{s.task.label}: {s.detail}") for s in failed)))
+    blocks.append(Paragraph("Annotated test samples (green right, red wrong), one run per model:"))
+    blocks.append(BulletList(tuple(map(Item, sample_lines))))
+    return Section("campaign", "Campaign", tuple(blocks))
 
 
 def write_report(output_dir: Path) -> int:
-    """REPORT.md, figures and samples in `<output_dir>/report/`; 0 when REPORT.md was written."""
+    """REPORT.md, figures and samples in `<output_dir>/report/`.
+
+    Returns:
+        0, or 2 when a file of a finished task's run folder could not be read (an `error:` line names it; the report
+        is written all the same). Failed and unfinished tasks are shown as far as they got, and listed as such.
+    """
     found = read_record(output_dir)
     if found is None:
         raise UserError(f"{output_dir}: no campaign.json (written by `campaign submit` or `campaign run`)")
     plan, record = found
     states = campaign_states(plan, record)
-    runs = [s.task.run_dir for s in states if is_run_folder(s.task.run_dir)]
-    report = plan.report_dir / "REPORT.md"
-    report.unlink(missing_ok=True)  # an earlier report must not pass for this one
-    if runs:
-        plot_and_report(runs, plan.report_dir)  # a run that failed halfway is plotted as far as it got
-    try:
-        sample_lines = write_samples(plan, states)
-    except RunFolderError as e:
-        sample_lines = [f"- no samples: {e}"]
-    text = report.read_text() if report.is_file() else "# Campaign report\n\nNo task left a readable run folder.\n"
-    write_text(report, text + campaign_section(states, sample_lines))
-    print(f"wrote {report}")
-    return 0
+    (plan.report_dir / REPORT).unlink(missing_ok=True)  # should this job die, no earlier report passes for this one
+    runs = plot_runs([s.task.run_dir for s in states if is_run_folder(s.task.run_dir)])
+    finished = {s.task.run_dir.resolve() for s in states if s.state == "finished"}
+    failed = USAGE_ERROR_EXIT_CODE if any(r.errors and r.run_dir.resolve() in finished for r in runs) else 0
+    readable = [r for r in runs if is_run_folder(r.run_dir)]
+    report, compared = NO_RUNS, None
+    if readable:
+        try:
+            report, compared = compare_runs(readable, plan.report_dir)  # a run that failed halfway: as far as it got
+        except (RunFolderError, OSError) as e:
+            print(f"error: no comparison: {e}", file=sys.stderr)
+            report, failed = Report("Campaign report", (Paragraph(f"No comparison: {e}"),)), USAGE_ERROR_EXIT_CODE
+    sample_lines = write_samples(plan, states, {r.run_dir.resolve(): r.record for r in readable})
+    write_report_files(report.with_sections(campaign_section(states, sample_lines)), plan.report_dir, compared)
+    return failed

@@ -18,7 +18,7 @@ from pathlib import Path
 from har_finetune.campaigns import slurm
 from har_finetune.campaigns.plan import Plan, Task, read_record
 from har_finetune.run_folder.checkpoints import checkpoint_epoch, latest_complete_checkpoint
-from har_finetune.run_folder.files import RESULTS, RUN_CONFIG
+from har_finetune.run_folder.files import REPORT, RESULTS, RUN_CONFIG
 
 ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE"}
 QUEUED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "SUSPENDED", "CONFIGURING"}
@@ -117,7 +117,7 @@ def status_lines(output_dir: Path) -> list[str]:
     counts = {name: sum(s.state == name for s in states) for name in dict.fromkeys(s.state for s in states)}
     lines.append(f"{len(states)} tasks: " + ", ".join(f"{n} {name}" for name, n in counts.items()))
     report_job = (record.get("slurm") or {}).get("report")
-    report = plan.report_dir / "REPORT.md"
+    report = plan.report_dir / REPORT
     if report.is_file():
         lines.append(f"report: {report}")
     elif report_job:

@@ -13,6 +13,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from har_finetune.core.machine import worker_count
+
 try:
     import xxhash
 
@@ -94,7 +96,7 @@ def first_mismatch(files: dict[Path, str], workers: int | None = None) -> Path |
             if key not in _verified:
                 todo[path] = (key, record)
     jobs = [(path, record, i) for path, (_, record) in todo.items() for i in range(max(1, _blocks(path, record)))]
-    workers = workers or max(1, min(len(os.sched_getaffinity(0)), 16))
+    workers = workers or worker_count()
     with ThreadPoolExecutor(workers) as pool:
         bad = {path for path, ok in zip((job[0] for job in jobs), pool.map(_block_matches, jobs)) if not ok}
     for path, (key, _) in todo.items():

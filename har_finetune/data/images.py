@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps
 from tqdm.auto import tqdm
 
-from har_finetune.core.machine import available_cpus
+from har_finetune.core.machine import worker_count
 
 logger = logging.getLogger(__name__)
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file must fail, not decode as grey
@@ -129,7 +129,7 @@ def scan_images(reader, ids: list[str], workers: int | None = None, on_image=Non
     Threads, not processes: Pillow and hashlib release the GIL while decoding and hashing, and forking a
     process that already runs torch threads can deadlock.
     """
-    workers = workers or max(1, min(available_cpus(), 16))
+    workers = workers or worker_count()
     quiet_bomb_warnings()
     chunks = [ids[start : start + SCAN_CHUNK] for start in range(0, len(ids), SCAN_CHUNK)]
     results = []

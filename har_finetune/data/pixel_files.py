@@ -34,6 +34,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from har_finetune.core.machine import worker_count
 from har_finetune.data.checksums import BlockHasher, file_record, first_mismatch, mark_verified
 from har_finetune.data.images import decode_rgb
 
@@ -284,7 +285,7 @@ def write_all(writer: Writer, reader, ids: list[str], geometry, workers: int | N
             image = uint8_chw(decode_rgb(reader(ids[i])))
         return hwc(geometry(image)), tuple(image.shape[1:])
 
-    workers = workers or max(1, min(len(os.sched_getaffinity(0)), 16))
+    workers = workers or worker_count()
     entries = []
     with (
         ThreadPoolExecutor(workers) as pool,  # Pillow and torch release the GIL

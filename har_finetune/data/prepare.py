@@ -25,7 +25,6 @@ from har_finetune.data.preprocessing import Preprocessing
 from har_finetune.data.sources import load_source
 from har_finetune.data.split import Split, make_split
 from har_finetune.run_folder.identity import listing_fingerprint
-from har_finetune.run_folder.writer import check_rerun, recorded_value
 from har_finetune.settings.spec import RunSpec
 
 logger = logging.getLogger("har_finetune")
@@ -60,17 +59,6 @@ def listing_identity(source: LabelledImages) -> dict:
         "dataset_listing": listing_fingerprint(source.ids, source.labels, source.source_splits),
         "class_names": list(source.class_names),
     }
-
-
-def finished_on_the_same_data(spec: RunSpec, identity: dict) -> bool:
-    """Whether the run folder holds a finished run of these settings and of the data as listed now (no image is
-    decoded: an image rewritten in place under the same name is not seen here, only by a run that scans); a
-    finished run of older data is one `UserError` line (run_folder/writer.py check_rerun)."""
-    if not check_rerun(spec.run_dir, identity):
-        return False
-    if "dataset_listing" not in (recorded_value(spec.run_dir, "identity") or {}):
-        return True  # nothing recorded to compare with (a folder from before listings were recorded)
-    return check_rerun(spec.run_dir, identity | listing_identity(load_labelled(spec)))
 
 
 def cache_dir(spec: RunSpec) -> Path | None:

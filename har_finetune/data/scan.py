@@ -19,6 +19,7 @@ from pathlib import Path
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
+from har_finetune.core.machine import worker_count
 from har_finetune.data.images import SCAN_CHUNK, ScanResult, quiet_bomb_warnings, scan_bytes
 from har_finetune.data.scan_record import NO_STAMP, Checked, ScanRecord, file_hash
 
@@ -54,7 +55,7 @@ def _distributed() -> bool:
 
 def check_images(reader, ids: list[str], previous: ScanRecord, on_image=None, workers=None) -> list[Checked]:
     """`check_one` for every id, on a thread pool (Pillow and the hashes release the GIL), with a progress bar."""
-    workers = workers or max(1, min(len(os.sched_getaffinity(0)), 16))
+    workers = workers or worker_count()
     quiet_bomb_warnings()
     chunks = [ids[start : start + SCAN_CHUNK] for start in range(0, len(ids), SCAN_CHUNK)]
     check = partial(check_one, reader, previous=previous, on_image=on_image)

@@ -36,7 +36,7 @@ class Hues:
     def of(cls, runs: list[RunPlots], compared: Comparison | None = None) -> Hues:
         units = compared.units if compared is not None else []
         unit_of = {run.name: unit.name for unit in units for run in unit.runs}
-        family = {r.name: unit_of.get(r.name, r.model or r.name) for r in runs}
+        family = {r.name: unit_of.get(r.name, r.model) for r in runs}
         order = dict.fromkeys([u.name for u in units if u.name in family.values()] + list(family.values()))
         return cls(family, {name: f"C{k % 10}" for k, name in enumerate(order)})
 

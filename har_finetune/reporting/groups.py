@@ -26,6 +26,7 @@ from har_finetune.reporting import verdicts
 from har_finetune.reporting.loading import score_or_skip
 from har_finetune.reporting.scored import ScoredRun, Unit
 from har_finetune.reporting.verdicts import Pair
+from har_finetune.run_folder.reader import RunRecord
 
 
 @dataclass
@@ -92,10 +93,10 @@ def why_not_paired(a: Unit, b: Unit) -> str | None:
     fingerprints = (a.runs[0].fingerprint, b.runs[0].fingerprint)
     if None not in fingerprints and fingerprints[0] != fingerprints[1]:
         return f"they were trained on different datasets (content fingerprints {fingerprints[0]} vs {fingerprints[1]})"
-    return test_images_differ(a.name, dict(a.test_images), b.name, dict(b.test_images))
+    return how_test_sets_differ(a.name, dict(a.test_images), b.name, dict(b.test_images))
 
 
-def test_images_differ(name_a: str, a: dict[str, str], name_b: str, b: dict[str, str]) -> str | None:
+def how_test_sets_differ(name_a: str, a: dict[str, str], name_b: str, b: dict[str, str]) -> str | None:
     """How two test sets ({id: label}) differ, with one example; None when they are the same."""
     only_a, only_b = sorted(a.keys() - b.keys()), sorted(b.keys() - a.keys())
     if only_a or only_b:
@@ -115,9 +116,9 @@ def test_images_differ(name_a: str, a: dict[str, str], name_b: str, b: dict[str,
     return None
 
 
-def compare(named_runs: list[tuple[str, Path]]) -> Comparison:
-    """Score, group and pair the runs (name, folder) that have test predictions."""
-    runs = [run for name, run_dir in named_runs if (run := score_or_skip(name, run_dir)) is not None]
+def compare(named_runs: list[tuple[str, RunRecord]]) -> Comparison:
+    """Score, group and pair the runs (name, record) that have test predictions."""
+    runs = [run for name, record in named_runs if (run := score_or_skip(name, record)) is not None]
     units, warnings = group_seeds(runs)
     kept = {id(run) for unit in units for run in unit.runs}
     comparison = Comparison([run for run in runs if id(run) in kept], units, warnings=warnings)

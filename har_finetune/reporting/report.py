@@ -1,9 +1,15 @@
 """Per-run plots, overlay figures and the comparison report (REPORT.md) of runs and campaigns.
 
 Run: `python plot_metrics.py outputs/clip outputs/siglip --out outputs/compare`; open outputs/compare/REPORT.md.
-Reads only run folders (docs/run_folder.md); a campaign folder stands for the run folders under it. The
-uncertainty sections (intervals, seed groups, paired verdicts, power) come from sections.py;
-tables.py lays out the tables, loading.py finds and reads the runs.
+Reads only run folders (docs/run_folder.md); a campaign folder stands for the run folders under it, and each run
+folder is read once (one `RunRecord`, passed along). The report is one value (document.py: `Report`, built here by
+`build_report`), rendered once per output by `write_report_files` (markdown.py: REPORT.md). The uncertainty
+sections (intervals, seed groups, paired verdicts, power) come from sections.py; tables.py gives the tables' rows,
+loading.py finds and reads the runs.
+
+    runs = plot_runs(paths)                      # RunPlots: record, name, per-run figures
+    report = compare_runs(runs, out_dir)         # comparison figures written; the Report value
+    write_report_files(report, out_dir)          # REPORT.md (campaigns/report.py adds its section first)
 """
 
 from __future__ import annotations
@@ -13,21 +19,24 @@ import sys
 from pathlib import Path
 
 from har_finetune.core.errors import USAGE_ERROR_EXIT_CODE
-from har_finetune.reporting import groups, sections, tables
+from har_finetune.reporting import groups, markdown, sections, tables
 from har_finetune.reporting.comparison_figures import write_comparison_figures
-from har_finetune.reporting.loading import dataset_names, expand_run_dirs
+from har_finetune.reporting.document import Figure, Paragraph, Report, Section, Table, anchor
+from har_finetune.reporting.html.bundle import self_contained
+from har_finetune.reporting.html.site import write_html_report
+from har_finetune.reporting.loading import dataset_names, distinct_suffixes, load_records, shown_path
 from har_finetune.reporting.run_figures import RunPlots, plot_run
-from har_finetune.run_folder.files import is_run_folder, write_text
-from har_finetune.run_folder.reader import RunFolderError, RunRecord, model_name
+from har_finetune.run_folder.files import REPORT, is_run_folder, write_text
+from har_finetune.run_folder.reader import RunFolderError, RunRecord
 
 
-def split_note(run_dirs: list[Path]) -> str:
+def split_note(records: list[RunRecord]) -> str:
     """Say whether all runs were scored on the same test images, ids and labels (the rule groups.py pairs by)."""
     images = {}
-    for run_dir in run_dirs:
-        predictions = RunRecord(Path(run_dir)).predictions
+    for record in records:
+        predictions = record.predictions
         if predictions is not None:
-            images[run_dir] = set(zip(predictions["id"], predictions["label"]))
+            images[record.run_dir] = set(zip(predictions["id"], predictions["label"]))
     sets = list(images.values())
     if len(sets) < 2:
         return ""
@@ -41,52 +50,46 @@ def split_note(run_dirs: list[Path]) -> str:
     )
 
 
-def _shown(path: Path) -> str:
-    """A path as the user would type it: relative to the working folder when inside it."""
-    path = Path(path).resolve()
-    return path.relative_to(Path.cwd()).as_posix() if path.is_relative_to(Path.cwd()) else str(path)
-
-
 def _relative(path: Path, start: Path) -> str:
     return Path(os.path.relpath(Path(path).resolve(), Path(start).resolve())).as_posix()
 
 
 def title(names: list[str], datasets: list[str]) -> str:
-    """`# CLIP vs SigLIP on <dataset>`; many runs are counted rather than listed."""
+    """`CLIP vs SigLIP on <dataset>`; many runs are counted rather than listed."""
     what = " vs ".join(names) if len(names) <= 4 else f"{len(names)} configurations"
-    return f"# {what}" + (f" on {' and '.join(datasets)}" if datasets else "")
+    return what + (f" on {' and '.join(datasets)}" if datasets else "")
 
 
-def report_text(
-    runs: list[RunPlots],
-    compare_figures: list[Path],
-    out_dir: Path,
-    compared: groups.Comparison | None = None,
-) -> str:
-    """The Markdown of REPORT.md; figures are linked relative to `out_dir` so the report renders on a Git host."""
-    compared = compared or groups.compare([(r.name, r.run_dir) for r in runs])
-    command = " ".join(["python plot_metrics.py", *(_shown(r.run_dir) for r in runs), "--out", _shown(out_dir)])
+def build_report(
+    runs: list[RunPlots], compare_figures: list[Path], out_dir: Path, compared: groups.Comparison | None = None
+) -> Report:
+    """The report value of plotted runs (compared here unless `compared` is given); figures are linked relative to
+    `out_dir`, the report folder."""
+    compared = compared or groups.compare([(r.name, r.record) for r in runs])
+    command = " ".join(["python plot_metrics.py", *(shown_path(r.run_dir) for r in runs), "--out", shown_path(out_dir)])
     names = [u.name for u in compared.units] if compared.runs else [r.name for r in runs]
-    lines = [title(names, dataset_names([r.run_dir for r in runs])), ""]
-    lines += [f"Generated by `{command}` from the run folders; test numbers are on each run's held-out test split.", ""]
-    rows = [
-        row for r in runs for row in (tables.zero_shot_row(r), tables.summary_row(r)) if row
-    ]  # baseline above its run
-    lines += ["## Table 1: results", "", tables.markdown_table(rows, tables.TABLE_COLUMNS), ""]
-    note = split_note([r.run_dir for r in runs])
-    lines += [note, ""] if note else []
-    lines += ["Runs: " + ", ".join(f"{r.name} = `{_relative(r.run_dir, out_dir)}`" for r in runs), ""]
-    lines += sections.sections(compared)
-    if compare_figures:
-        lines += ["## Side by side", ""] + [f"![{p.stem}]({_relative(p, out_dir)})\n" for p in compare_figures]
-    lines += ["## Most confused class pairs (test)", ""]
-    for run in runs:
-        lines += tables.confused_pairs_section(run)
-    lines += ["## Figures per run", ""]
-    for run in runs:
-        lines += [f"### {run.name}", ""]
-        lines += [f"![{run.name} {p.stem}]({_relative(p, out_dir)})\n" for p in run.written] or ["No figures.", ""]
-    return "\n".join(lines)
+    intro = Paragraph(
+        f"Generated by `{command}` from the run folders; test numbers are on each run's held-out test split."
+    )
+    rows = [row for r in runs for row in (tables.zero_shot_row(r), tables.summary_row(r)) if row]  # baseline above
+    results = [Table.of(rows, tables.TABLE_COLUMNS)]
+    note = split_note([r.record for r in runs])
+    results += [Paragraph(note, "warning" if note.startswith("**Warning") else "")] if note else []
+    results.append(Paragraph("Runs: " + ", ".join(f"{r.name} = `{_relative(r.run_dir, out_dir)}`" for r in runs)))
+    side_by_side = tuple(Figure(_relative(p, out_dir), p.stem) for p in compare_figures)
+    found = [Section("results", "Table 1: results", tuple(results)), *sections.sections(compared)]
+    found += [Section("side-by-side", "Side by side", side_by_side)] if side_by_side else []
+    confused = tuple(tables.confused_pairs_section(run) for run in runs)
+    found.append(Section("confused-pairs", "Most confused class pairs (test)", subsections=confused))
+    found.append(
+        Section("figures-per-run", "Figures per run", subsections=tuple(_run_figures(r, out_dir) for r in runs))
+    )
+    return Report(title(names, dataset_names([r.record for r in runs])), (intro,), tuple(found))
+
+
+def _run_figures(run: RunPlots, out_dir: Path) -> Section:
+    figures = tuple(Figure(_relative(p, out_dir), f"{run.name} {p.stem}") for p in run.written)
+    return Section(f"figures-{anchor(run.name)}", run.name, figures or (Paragraph("No figures."),))
 
 
 def _unique_names(runs: list[RunPlots]) -> None:
@@ -95,15 +98,53 @@ def _unique_names(runs: list[RunPlots]) -> None:
     bases = [r.name for r in runs]
     for base in set(bases):
         same = [r for r, b in zip(runs, bases) if b == base]
-        if len(same) < 2:
-            continue
-        parts = [r.run_dir.resolve().parts for r in same]
-        for depth in range(1, max(map(len, parts)) + 1):
-            suffixes = ["/".join(p[-depth:]) for p in parts]
-            if len(set(suffixes)) == len(suffixes):
-                break
-        for run, suffix in zip(same, suffixes):
-            run.name = f"{base} ({suffix})"
+        if len(same) > 1:
+            for run, suffix in zip(same, distinct_suffixes([r.run_dir for r in same])):
+                run.name = f"{base} ({suffix})"
+
+
+def plot_runs(paths: list[Path]) -> list[RunPlots]:
+    """Each run the paths stand for (campaign folders: each run under them), read once and plotted into
+    RUN_DIR/plots/, with names that tell them apart; what was written, noted and wrong is printed."""
+    runs = [RunPlots(record, record.model_name) for record in load_records(paths)]
+    _unique_names(runs)  # before plotting: each figure's title names its run
+    runs = [plot_run(run.record, run.name) for run in runs]
+    for run in runs:
+        for path in run.written:
+            print(f"{run.run_dir}: wrote {path}")
+        for note in run.notes:
+            print(f"{run.run_dir}: note: {note}")
+        for error in run.errors:
+            print(f"error: {error}", file=sys.stderr)
+    return runs
+
+
+def compare_runs(runs: list[RunPlots], out_dir: Path) -> tuple[Report, groups.Comparison]:
+    """Compare the runs, write the comparison figures into `out_dir` and return the report value with the
+    comparison it was computed from (the HTML page's browsing views show the same runs' test images).
+
+    Raises:
+        RunFolderError, OSError: a run folder file could not be read, or a figure not written.
+    """
+    compared = groups.compare([(r.name, r.record) for r in runs])
+    for warning in compared.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    figures = write_comparison_figures(runs, out_dir, compared)
+    for path in figures:
+        print(f"wrote {path}")
+    return build_report(runs, figures, out_dir, compared), compared
+
+
+def write_report_files(report: Report, out_dir: Path, compared: groups.Comparison | None = None) -> list[Path]:
+    """Each rendering of the report value into `out_dir`, each rendered once: REPORT.md and index.html (with its
+    pages, thumbnails and assets: reporting/html/). Figures from the run folders are copied in first, so both
+    renderings link the copies and the folder stands alone."""
+    report = self_contained(report, Path(out_dir))
+    written = [write_text(Path(out_dir) / REPORT, markdown.render(report))]
+    written += write_html_report(Path(out_dir), report, compared or groups.Comparison([], []))[:1]  # index.html
+    for path in written:
+        print(f"wrote {path}")
+    return written
 
 
 def plot_and_report(run_dirs: list[Path], out_dir: Path | None) -> int:
@@ -113,36 +154,15 @@ def plot_and_report(run_dirs: list[Path], out_dir: Path | None) -> int:
     Returns:
         0, or 2 when a run folder file was missing, empty or unreadable (each printed as one `error:` line).
     """
-    runs = [RunPlots(d, model_name(d)) for d in expand_run_dirs(run_dirs)]
-    _unique_names(runs)  # before plotting: each figure's title names its run
-    runs = [plot_run(run.run_dir, run.name) for run in runs]
-    for run in runs:
-        for path in run.written:
-            print(f"{run.run_dir}: wrote {path}")
-        for note in run.notes:
-            print(f"{run.run_dir}: note: {note}")
-        for error in run.errors:
-            print(f"error: {error}", file=sys.stderr)
+    runs = plot_runs(run_dirs)
     failed = USAGE_ERROR_EXIT_CODE if any(r.errors for r in runs) else 0
     readable = [r for r in runs if is_run_folder(r.run_dir)]
     if out_dir is None or not readable:
         return failed
     try:
-        compared = groups.compare([(r.name, r.run_dir) for r in readable])
-        for warning in compared.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-        figures = write_comparison_figures(readable, out_dir, compared)
-        text = report_text(readable, figures, out_dir, compared)
-        report = write_text(out_dir / "REPORT.md", text)
-        # Interim until the report is one value (issue 25): the page's browsing views, REPORT.md linked from it.
-        from har_finetune.reporting.document import Paragraph, Report
-        from har_finetune.reporting.html.site import write_html_report
-
-        link = Paragraph("The tables and verdicts: [REPORT.md](REPORT.md).")
-        page = Report(text.splitlines()[0].lstrip("# "), (link,))
-        figures.append(write_html_report(out_dir, page, compared)[0])
+        report, compared = compare_runs(readable, out_dir)
+        write_report_files(report, out_dir, compared)
     except (RunFolderError, OSError) as e:
         print(f"error: no report written: {e}", file=sys.stderr)
         return USAGE_ERROR_EXIT_CODE
-    print(f"wrote {', '.join(map(str, figures + [report]))}")
     return failed

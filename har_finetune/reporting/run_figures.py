@@ -15,17 +15,18 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from har_finetune.reporting import fonts
+from har_finetune.reporting.loading import not_a_run
 from har_finetune.run_folder import reader as rr
 from har_finetune.run_folder.files import (
     CONFUSION_FIGURE,
     EVAL_FIGURE,
     F1_FIGURE,
-    PLOTS,
     TRAIN_FIGURE,
     is_run_folder,
     write_bytes,
 )
 from har_finetune.run_folder.reader import RunRecord
+from har_finetune.run_folder.writer import write_run_figure
 
 DPI = 120
 EVAL_LABELS = {"eval_loss": "loss", "eval_accuracy": "accuracy", "eval_macro_f1": "macro-F1"}
@@ -33,11 +34,11 @@ EVAL_LABELS = {"eval_loss": "loss", "eval_accuracy": "accuracy", "eval_macro_f1"
 
 @dataclass
 class RunPlots:
-    """What `plot_run` produced for one run: files written, one-line notes on what was skipped, errors."""
+    """One run of a report: its record (read once, passed along), its display name, and what `plot_run` produced:
+    files written, one-line notes on what was skipped, errors, and the logs and per-class F1 it read."""
 
-    run_dir: Path
-    name: str  # as REPORT.md names the run (`SigLIP (seed-2)`): the figures' titles say it
-    model: str = ""  # the model's display name (`SigLIP`)
+    record: RunRecord
+    name: str  # as REPORT.md names the run (`SigLIP (seed-2)`): the titles of its figures say it
     written: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -45,12 +46,25 @@ class RunPlots:
     evals: pd.DataFrame | None = None
     f1: pd.Series | None = None
 
+    @property
+    def run_dir(self) -> Path:
+        return self.record.run_dir
 
-def save_figure(fig: Figure, path: Path) -> Path:
-    """Render `fig` to PNG and write it atomically."""
+    @property
+    def model(self) -> str:
+        """The model's display name (`SigLIP`)."""
+        return self.record.model_name
+
+
+def png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
-    return write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Render `fig` to PNG and write it atomically (a report folder's figures; a run's go through the writer)."""
+    return write_bytes(path, png(fig))
 
 
 def _not_logged(ax, what: str) -> None:
@@ -188,10 +202,10 @@ def confusion_figure(predictions: pd.DataFrame, names: list[str], title: str) ->
     return fig
 
 
-def per_class_f1(run_dir: Path, predictions: pd.DataFrame | None, names: list[str]) -> pd.Series | None:
+def per_class_f1(record: RunRecord, predictions: pd.DataFrame | None, names: list[str]) -> pd.Series | None:
     """Per-class test F1 of the classes with test images (their mean is the run's macro-F1, core.metrics.macro_f1),
-    from classification_report.csv, else computed from test_predictions.csv."""
-    report = RunRecord(Path(run_dir)).class_report
+    from classification_report.csv, else computed from `predictions` (test_predictions.csv)."""
+    report = record.class_report
     if report is not None:
         column = "f1" if "f1" in report.columns else "f1-score"
         rows = report[~report["class"].astype(str).isin(rr.SUMMARY_ROWS)]
@@ -223,49 +237,43 @@ def f1_figure(f1: pd.Series, title: str) -> Figure:
     return fig
 
 
-def plot_run(run_dir: Path, name: str | None = None) -> RunPlots:
+def plot_run(record: RunRecord, name: str | None = None) -> RunPlots:
     """Write every figure the run's files allow into RUN_DIR/plots/, titled `name` (default: the model's name); note
     what is missing, record errors."""
-    run_dir = Path(run_dir)
-    record = RunRecord(run_dir)
-    result = RunPlots(run_dir, name or record.model_name, record.model_name)
+    run_dir = record.run_dir
+    result = RunPlots(record, name or record.model_name)
     if not is_run_folder(run_dir):  # one error, not notes about the files a run would have
-        what = "is not a folder" if not run_dir.is_dir() else "is not a run folder"
-        result.errors.append(
-            f"{run_dir} {what} (no run_config.json, trainer_state.json or checkpoint-N/ in it or in its "
-            "sub-folders): pass a run folder written by training, or a campaign folder holding run folders"
-        )
+        result.errors.append(not_a_run(run_dir))
         return result
-    out = run_dir / PLOTS
     try:
         result.train, result.evals, state = record.log_history()
     except (rr.RunFolderError, OSError) as e:
         result.errors.append(str(e))
     else:
-        _plot_history(result, state, out)
+        _plot_history(result, state)
     try:
-        _plot_test(result, record, out)
+        _plot_test(result, record)
     except (rr.RunFolderError, OSError) as e:
         result.errors.append(str(e))
     return result
 
 
-def _plot_history(result: RunPlots, state: dict, out: Path) -> None:
+def _plot_history(result: RunPlots, state: dict) -> None:
     if result.train.empty:
         result.notes.append(f"{TRAIN_FIGURE} skipped: no training step logged yet")
     else:
         fig, notes = train_figure(result.train, steps_per_epoch(result.train, result.evals), result.name)
-        result.written.append(save_figure(fig, out / TRAIN_FIGURE))
+        result.written.append(write_run_figure(result.run_dir, TRAIN_FIGURE, png(fig)))
         result.notes += notes
     if result.evals.empty or "epoch" not in result.evals.columns:
         result.notes.append(f"{EVAL_FIGURE} skipped: no evaluation logged yet (first epoch not finished?)")
     else:
         fig, notes = eval_figure(result.evals, result.name)
-        result.written.append(save_figure(fig, out / EVAL_FIGURE))
+        result.written.append(write_run_figure(result.run_dir, EVAL_FIGURE, png(fig)))
         result.notes += notes
 
 
-def _plot_test(result: RunPlots, record: RunRecord, out: Path) -> None:
+def _plot_test(result: RunPlots, record: RunRecord) -> None:
     predictions = record.predictions
     names = [] if predictions is None else record.class_names()
     with fonts.covering(names):  # class names in any script: a font that has their glyphs
@@ -273,10 +281,11 @@ def _plot_test(result: RunPlots, record: RunRecord, out: Path) -> None:
             result.notes.append(f"{CONFUSION_FIGURE} skipped: no test_predictions.csv (run not finished?)")
         else:
             figure = confusion_figure(predictions, names, result.name)
-            result.written.append(save_figure(figure, out / CONFUSION_FIGURE))
-        result.f1 = per_class_f1(result.run_dir, predictions, names)
+            result.written.append(write_run_figure(result.run_dir, CONFUSION_FIGURE, png(figure)))
+        result.f1 = per_class_f1(record, predictions, names)
         if result.f1 is None:
             result.notes.append(f"{F1_FIGURE} skipped: no classification_report.csv or test_predictions.csv")
         else:
             with fonts.covering(result.f1.index):
-                result.written.append(save_figure(f1_figure(result.f1, result.name), out / F1_FIGURE))
+                figure = f1_figure(result.f1, result.name)
+                result.written.append(write_run_figure(result.run_dir, F1_FIGURE, png(figure)))

@@ -11,6 +11,7 @@ import io
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from har_finetune.data.images import decode_rgb
+from har_finetune.reporting.loading import shown_path
 from har_finetune.run_folder import reader as rr
 from har_finetune.run_folder.files import write_bytes, write_text
 from har_finetune.run_folder.reader import RunRecord
@@ -26,6 +28,8 @@ CORRECT, WRONG = (22, 130, 50), (200, 30, 30)  # caption band colours
 BACKGROUND = (235, 235, 235)
 GRID_TILE = 320  # longer side of each grid tile: 16 tiles make a ~1,300 px wide sheet with 16 px captions
 SAMPLE_FILE = re.compile(r"^\d{2,}_(correct|wrong)_.+\.png$")
+SAMPLES_TABLE = "samples.csv"
+SAMPLE_COLUMNS = ["file", "id", "label", "prediction", "confidence", "run"]  # run: whose samples these are
 Predictor = Callable[[list[Image.Image]], list[tuple[str, float]]]
 
 
@@ -193,8 +197,8 @@ def write_samples(
     correct = sum(r["label"] == r["prediction"] for r in chosen)
     sheet = grid(tiles, f"{title}: {correct} of {len(chosen)} correct{subtitle}")
     written.append(write_bytes(out_dir / "grid.png", png_bytes(sheet)))
-    table = pd.DataFrame(chosen).reindex(columns=["file", "id", "label", "prediction", "confidence"])
-    written.append(write_text(out_dir / "samples.csv", table.to_csv(index=False)))
+    table = pd.DataFrame(chosen).reindex(columns=SAMPLE_COLUMNS)
+    written.append(write_text(out_dir / SAMPLES_TABLE, table.to_csv(index=False)))
     keep = {p.name for p in written}
     for stale in out_dir.iterdir():
         if SAMPLE_FILE.match(stale.name) and stale.name not in keep:
@@ -202,27 +206,56 @@ def write_samples(
     return written
 
 
-def visualize_run(
-    run_dir: Path,
-    out_dir: Path,
-    title: str,
-    count: int = 16,
-    seed: int = 0,
-    only_mistakes: bool = False,
-    one_per_class: bool = False,
-    repredict: bool = False,
-    data_root: Path | None = None,
-    size: int = 512,
-) -> list[Path]:
+@dataclass(frozen=True)
+class SampleOptions:
+    """Which test images to show and how (visualize_predictions.py's flags)."""
+
+    count: int = 16
+    seed: int = 0  # which images: the same seed on the same test split gives the same images
+    only_mistakes: bool = False
+    one_per_class: bool = False
+    repredict: bool = False  # predict with the saved model instead of test_predictions.csv
+    data_root: Path | None = None  # the dataset, if it moved since training
+    size: int = 512  # longer side of each annotated image, px
+
+    @property
+    def subtitle(self) -> str:
+        modes = [
+            mode
+            for mode, on in (
+                ("only mistakes", self.only_mistakes),
+                ("one per class", self.one_per_class),
+                ("re-predicted", self.repredict),
+            )
+            if on
+        ]
+        return f" ({', '.join(modes + [f'sampling seed {self.seed}'])})"
+
+
+def samples_owner(folder: Path) -> Path | None:
+    """The run whose samples `folder` holds (samples.csv's `run` column), resolved; None when there are none or
+    they were written before the column existed."""
+    path = Path(folder) / SAMPLES_TABLE
+    if not path.is_file():
+        return None
+    try:
+        runs = pd.read_csv(path, usecols=["run"], keep_default_na=False)["run"]
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return None
+    return Path(runs.iloc[0]).resolve() if len(runs) and runs.iloc[0] else None
+
+
+def visualize_run(record: RunRecord, out_dir: Path, title: str, options: SampleOptions = SampleOptions()) -> list[Path]:
     """Choose test samples of one run (seeded) and write them annotated into `out_dir`; returns the files written.
 
-    Predictions come from test_predictions.csv, or from the saved model when `repredict` is set or the CSV is absent.
+    Predictions come from test_predictions.csv, or from the saved model when `options.repredict` is set or the CSV
+    is absent.
     """
-    record = RunRecord.load(run_dir)
-    source = ImageSource(record.dataset, data_root)
+    run_dir = record.run_dir
+    source = ImageSource(record.dataset, options.data_root)
     predictions = record.predictions
-    pool = shuffled(candidate_pool(record), seed)
-    if repredict or predictions is None:
+    pool = shuffled(candidate_pool(record), options.seed)
+    if options.repredict or predictions is None:
         if not record.has_model:
             raise rr.RunFolderError(
                 f"{run_dir} has no saved model (config.json) to predict with"
@@ -231,14 +264,9 @@ def visualize_run(
         rows = predicted_rows(pool[["id", "label"]], source, model_predictor(run_dir))
     else:
         rows = pool.to_dict("records")
-    chosen = pick(rows, count, only_mistakes, one_per_class)
+    chosen = pick(rows, options.count, options.only_mistakes, options.one_per_class)
     if not chosen:
         raise rr.RunFolderError(f"no test image of {run_dir} passes the filters (only mistakes on a perfect run?)")
-    modes = [
-        m
-        for m, on in (("only mistakes", only_mistakes), ("one per class", one_per_class), ("re-predicted", repredict))
-        if on
-    ]
-    return write_samples(
-        chosen, source, Path(out_dir), title, size, f" ({', '.join(modes + [f'sampling seed {seed}'])})"
-    )
+    for row in chosen:
+        row["run"] = shown_path(run_dir)
+    return write_samples(chosen, source, Path(out_dir), title, options.size, options.subtitle)

@@ -4,13 +4,14 @@ one run, or the seeds of one configuration). Values only; loading.py makes them 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from har_finetune.reporting import stats
+from har_finetune.run_folder.reader import RunRecord
 
 
 @dataclass
@@ -26,6 +27,7 @@ class ScoredRun:
     split: str | None  # split fingerprint
     data: str | None  # dataset fingerprint, else dataset root
     seed: object = None  # run_config.json identity's seed
+    record: RunRecord | None = field(default=None, repr=False, compare=False)  # the report's one read of the folder
 
     @property
     def fingerprint(self) -> str | None:

@@ -1,6 +1,6 @@
-"""The tables of REPORT.md, as Markdown: Table 1 (results per run, from all_results.json), Table 2 (accuracy with its
-interval, macro-F1, calibration), Table 3 (seeds of one configuration), and the most confused class pairs.
-The pair table is worded in verdict_text.py.
+"""The tables of the report, as rows of cell strings: Table 1 (results per run, from all_results.json), Table 2
+(accuracy with its interval, macro-F1, calibration), Table 3 (seeds of one configuration), and the most confused
+class pairs. The pair table is worded in verdict_text.py; document.Table.of makes any of them a table block.
 """
 
 from __future__ import annotations
@@ -8,19 +8,12 @@ from __future__ import annotations
 import pandas as pd
 
 from har_finetune.reporting import stats
+from har_finetune.reporting.document import Paragraph, Section, Table, anchor
 from har_finetune.reporting.groups import Comparison
 from har_finetune.reporting.run_figures import RunPlots
 from har_finetune.reporting.scored import pooled_calibration
-from har_finetune.run_folder.reader import RunRecord
 
 MISSING = "—"
-
-
-def markdown_table(rows: list[dict[str, str]], columns: list[str]) -> str:
-    """A GitHub-flavoured Markdown table; '|' inside cells is escaped."""
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(row[c]).replace("|", "\\|") for c in columns) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 TABLE_COLUMNS = [
@@ -48,7 +41,7 @@ def _parameters(count: int | None) -> str:
 
 def summary_row(run: RunPlots) -> dict[str, str]:
     """One row of the report's Table 1, from all_results.json (and the log while a run is unfinished)."""
-    results = RunRecord(run.run_dir).results
+    results = run.record.results
     evals = run.evals if run.evals is not None else pd.DataFrame()
     best_val = results.get("best_validation_accuracy")
     if best_val is None and "eval_accuracy" in evals.columns:
@@ -72,7 +65,7 @@ def summary_row(run: RunPlots) -> dict[str, str]:
 
 def zero_shot_row(run: RunPlots) -> dict[str, str] | None:
     """The baseline row of a run trained with `--zero_shot` (zero_shot_results.json): same test split, no training."""
-    results = RunRecord(run.run_dir).zero_shot_results
+    results = run.record.zero_shot_results
     if results is None:
         return None
     accuracy = results.get("test_accuracy")
@@ -138,20 +131,23 @@ def group_rows(comparison: Comparison) -> list[dict[str, str]]:
     return rows
 
 
-def confused_pairs_section(run: RunPlots) -> list[str]:
-    predictions = RunRecord(run.run_dir).predictions
-    if predictions is None:
-        return [f"### {run.name}", "", "No test_predictions.csv yet.", ""]
-    pairs = confused_pairs(predictions)
-    if pairs.empty:
-        return [f"### {run.name}", "", "No mistakes on the test split.", ""]
-    rows = [
-        {
-            "True class": r.label,
-            "Predicted as": r.prediction,
-            "Images": int(r.images),
-            "Share of true class": f"{100 * r.share:.1f}%",
-        }
-        for r in pairs.itertuples()
-    ]
-    return [f"### {run.name}", "", markdown_table(rows, list(rows[0])), ""]
+def confused_pairs_section(run: RunPlots) -> Section:
+    """A run's subsection of "Most confused class pairs (test)"."""
+    predictions = run.record.predictions
+    pairs = None if predictions is None else confused_pairs(predictions)
+    if pairs is None:
+        block = Paragraph("No test_predictions.csv yet.")
+    elif pairs.empty:
+        block = Paragraph("No mistakes on the test split.")
+    else:
+        rows = [
+            {
+                "True class": r.label,
+                "Predicted as": r.prediction,
+                "Images": int(r.images),
+                "Share of true class": f"{100 * r.share:.1f}%",
+            }
+            for r in pairs.itertuples()
+        ]
+        block = Table.of(rows)
+    return Section(f"confused-{anchor(run.name)}", run.name, (block,))

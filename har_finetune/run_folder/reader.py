@@ -30,6 +30,7 @@ from har_finetune.run_folder.files import (
     VERSIONS,
     ZERO_SHOT_RESULTS,
     is_run_folder,
+    read_json_or_none,
 )
 from har_finetune.run_folder.identity import recorded_identity
 from har_finetune.run_folder.probabilities import TestProbabilities, read_probabilities
@@ -136,13 +137,25 @@ def model_name(run_dir: Path) -> str:
     return run_dir.resolve().name
 
 
+def label_order(model_config: dict | None) -> list[str]:
+    """A saved model's class names in label-id order (config.json's id2label: "10" sorts after "2"); [] for none."""
+    id2label = (model_config or {}).get("id2label") or {}
+    return [id2label[k] for k in sorted(id2label, key=int)]
+
+
+def saved_class_names(model_folder: str | Path) -> list[str]:
+    """The class names a saved model or checkpoint was trained on, in label-id order; [] when its config.json is
+    missing or unreadable (nothing to compare with)."""
+    config = read_json_or_none(Path(model_folder) / MODEL_CONFIG)
+    return label_order(config if isinstance(config, dict) else None)
+
+
 def class_names(run_dir: Path, predictions: pd.DataFrame | None = None) -> list[str]:
     """HAR class names in label-id order (config.json's id2label), else the report's order, else sorted."""
     run_dir = Path(run_dir)
-    config = read_optional_json(run_dir / MODEL_CONFIG)
-    if config and config.get("id2label"):
-        id2label = config["id2label"]
-        return [id2label[k] for k in sorted(id2label, key=int)]
+    saved = label_order(read_optional_json(run_dir / MODEL_CONFIG))
+    if saved:
+        return saved
     report = read_optional_csv(run_dir / CLASS_REPORT)
     if report is not None and "class" in report.columns:
         return [str(c) for c in report["class"] if str(c) not in SUMMARY_ROWS]
@@ -227,9 +240,35 @@ class RunRecord:
     def has_model(self) -> bool:
         return (self.run_dir / MODEL_CONFIG).is_file()
 
+    @property
+    def is_ours(self) -> bool:
+        """run_config.json is there: training wrote this folder (a stock Trainer's output has none)."""
+        return (self.run_dir / RUN_CONFIG).is_file()
+
+    @property
+    def has_zero_shot_baseline(self) -> bool:
+        return (self.run_dir / ZERO_SHOT_RESULTS).is_file()
+
     @cached_property
     def identity(self) -> dict:
+        """The settings that define the run's result (identity.py); for folders written before identities were
+        recorded, the defining flags of its saved settings; {} when it records no settings."""
         return recorded_identity(self.config)
+
+    @property
+    def seed(self) -> object | None:
+        return self.identity.get("seed")
+
+    @property
+    def configuration(self) -> dict | None:
+        """The identity without the seed: what the runs of one configuration (a seed group) share; None when the
+        folder records no settings (it cannot be told apart from another configuration)."""
+        return {key: value for key, value in self.identity.items() if key != "seed"} or None
+
+    @property
+    def data_version(self) -> str | None:
+        """Which data the run saw: the decoded content's fingerprint, else (older folders) the dataset's root."""
+        return self.identity.get("dataset_fingerprint") or self.dataset.get("root")
 
     @property
     def dataset(self) -> dict:

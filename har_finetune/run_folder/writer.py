@@ -1,13 +1,17 @@
-"""Writes of the run folder, in the order that keeps it honest (docs/run_folder.md):
+"""The run folder's one writer: every file training and the report put into a run folder, in the order that keeps
+it honest (docs/run_folder.md):
 
-1. once the image scan has accepted the data: `split.csv` and `skipped_images.csv`, then `run_config.json`
-   (settings, identity with the data fingerprints, the split's fingerprint) and `versions.json`;
-2. the final model files, swapped in from a staging folder once all of them are written;
-3. the per-image and per-class tables and the model card, then `all_results.json` last: its presence means the
-   run finished.
+1. once the image scan has accepted the data: `split.csv` and `skipped_images.csv` (`write_split`: a resumed run
+   must keep its split), then `run_config.json` (settings, identity with the data fingerprints, the split's
+   fingerprint) and `versions.json` (`write_run_config`);
+2. `--zero_shot` only, before training: `zero_shot_predictions.csv` and `zero_shot_results.json`;
+3. the final model files and `trainer_state.json`, swapped in from a staging folder once all of them are written;
+4. the per-image and per-class tables, the model card (`README.md`), then `all_results.json` last: its presence
+   means the run finished;
+5. any time later: the run's figures in `plots/` (reporting/run_figures.py draws them).
 
-Every file is written atomically (files.py). Torch-free: the model files are written by a callable the caller
-passes (Trainer's `save_model`).
+Every file is written atomically (files.py). Torch-free: the model files and Trainer's state are written by
+callables the caller passes (Trainer's `save_model` and `state.save_to_json`), into paths chosen here.
 """
 
 import hashlib
@@ -20,53 +24,30 @@ from pathlib import Path
 import pandas as pd
 
 from har_finetune.core.errors import UserError
-from har_finetune.run_folder.checkpoints import run_is_finished
+from har_finetune.run_folder.checkpoints import numbered_checkpoints
 from har_finetune.run_folder.files import (
+    CLASS_REPORT,
     FINAL_STAGING,
+    MODEL_CARD,
+    PLOTS,
+    PREDICTIONS,
     PROBABILITIES,
     RESULTS,
     RUN_CONFIG,
     SKIPPED,
     SPLIT,
+    TRAINER_STATE,
     VERSIONS,
+    ZERO_SHOT_PREDICTIONS,
+    ZERO_SHOT_RESULTS,
     read_json_or_none,
+    write_bytes,
     write_csv,
     write_json,
     write_text,
 )
-from har_finetune.run_folder.identity import DATA_KEYS, changed_keys, differences, recorded_identity
 
 logger = logging.getLogger(__name__)
-
-
-def check_rerun(run_dir: Path, identity: dict) -> bool:
-    """Whether `run_dir` holds a finished run of this identity (nothing left to do).
-
-    Raises a one-line `UserError` when it holds a run (finished or not) whose recorded identity differs in a key
-    that `identity` has: resuming it with other settings would mix two runs (e.g. re-split the data with another
-    seed and test on former training images). A finished run whose data alone changed says that its results are
-    of the older data."""
-    config = read_json_or_none(run_dir / RUN_CONFIG)
-    finished = run_is_finished(run_dir)
-    recorded = recorded_identity(config) if isinstance(config, dict) else {}
-    changed = differences(recorded, identity)
-    if not changed:
-        return finished
-    what = "; ".join(changed)
-    if finished and set(changed_keys(recorded, identity)) <= set(DATA_KEYS):
-        raise UserError(
-            f"--output_dir {run_dir} holds a finished run of older data ({what} since): its results are of the "
-            "data as it was; nothing was trained: choose a new --output_dir to train on the data as it is now"
-        )
-    if finished:
-        raise UserError(
-            f"--output_dir {run_dir} holds a finished run with other settings ({what}); nothing was trained: choose "
-            "a new --output_dir for these settings"
-        )
-    raise UserError(
-        f"--output_dir {run_dir} holds an unfinished run with other settings ({what}); rerun its original command "
-        "to resume it (see its run_config.json), or choose a new --output_dir for these settings"
-    )
 
 
 def write_run_config(run_dir: Path, run_config: dict, versions: dict | None = None) -> None:
@@ -81,13 +62,15 @@ def split_fingerprint(split_csv: str) -> str:
     return hashlib.sha256(split_csv.encode("utf-8")).hexdigest()[:16]
 
 
-def write_split(run_dir: Path, table: pd.DataFrame, skipped: pd.DataFrame, recorded: str | None) -> str:
+def write_split(run_dir: Path, table: pd.DataFrame, skipped: pd.DataFrame) -> str:
     """split.csv and skipped_images.csv; returns the split fingerprint.
 
-    `recorded` is the fingerprint of the split this run already trained on (run_config.json), if any: a resumed
-    run must train and test on the same images, so a different split stops it instead of replacing the file."""
+    A run that has checkpoints already trained on the split its run_config.json records: it must resume on the same
+    images, so a different split stops it instead of replacing the file. Without checkpoints nothing was trained yet
+    and the split may change (with the settings: the identity check allowed it)."""
     text = table.to_csv(index=False)
     fingerprint = split_fingerprint(text)
+    recorded = _recorded_split(run_dir) if numbered_checkpoints(run_dir) else None
     if recorded and recorded != fingerprint:
         raise UserError(
             f"the split computed now differs from the one {run_dir} trained on ({SPLIT}: {recorded}, now "
@@ -99,13 +82,20 @@ def write_split(run_dir: Path, table: pd.DataFrame, skipped: pd.DataFrame, recor
     return fingerprint
 
 
-def recorded_value(run_dir: Path, key: str) -> object | None:
+def _recorded_split(run_dir: Path) -> str | None:
     config = read_json_or_none(run_dir / RUN_CONFIG)
-    return config.get(key) if isinstance(config, dict) else None
+    return config.get("split_fingerprint") if isinstance(config, dict) else None
 
 
-def replace_model_files(run_dir: Path, save: Callable[[Path], None]) -> None:
-    """`save(staging)` writes the final model files; each replaces its old version only once all are written.
+def write_zero_shot(run_dir: Path, results: dict, predictions: pd.DataFrame) -> None:
+    """The zero-shot baseline (`--zero_shot`): its predictions (test_predictions.csv's format), then its results."""
+    write_csv(run_dir / ZERO_SHOT_PREDICTIONS, predictions)
+    write_json(run_dir / ZERO_SHOT_RESULTS, results)
+
+
+def replace_model_files(run_dir: Path, save_model: Callable[[Path], None], save_state: Callable[[Path], None]) -> None:
+    """`save_model(staging)` writes the final model files and `save_state(path)` Trainer's state; each file replaces
+    its old version only once all are written.
 
     Killed or out of disk space while writing: the staging folder holds the partial files (removed on the next
     try) and the files in `run_dir` are the previous ones; without `all_results.json` the run does not count as
@@ -114,7 +104,8 @@ def replace_model_files(run_dir: Path, save: Callable[[Path], None]) -> None:
     staging = run_dir / FINAL_STAGING
     shutil.rmtree(staging, ignore_errors=True)  # left over by a run killed while saving
     try:
-        save(staging)
+        save_model(staging)
+        save_state(staging / TRAINER_STATE)
         files = sorted(p for p in staging.iterdir() if p.is_file())
         for path in files:
             with open(path, "rb") as f:
@@ -129,11 +120,26 @@ def replace_model_files(run_dir: Path, save: Callable[[Path], None]) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def write_probabilities(run_dir: Path, table: pd.DataFrame) -> None:
-    """test_probabilities.csv: id, then one column per class (core.metrics.probabilities_table)."""
-    write_csv(run_dir / PROBABILITIES, table)
+def write_test_predictions(
+    run_dir: Path, predictions: pd.DataFrame, class_report: pd.DataFrame, probabilities: pd.DataFrame
+) -> None:
+    """test_predictions.csv (one row per test image), test_probabilities.csv (id, then one column per class:
+    core.metrics.probabilities_table) and classification_report.csv (one row per class)."""
+    write_csv(run_dir / PREDICTIONS, predictions)
+    write_csv(run_dir / PROBABILITIES, probabilities)
+    write_csv(run_dir / CLASS_REPORT, class_report)
+
+
+def write_card(run_dir: Path, text: str) -> Path:
+    """README.md, the model card (reporting/model_card.py writes its text): before all_results.json."""
+    return write_text(run_dir / MODEL_CARD, text)
 
 
 def write_results(run_dir: Path, results: dict) -> None:
     """all_results.json: written last, its presence marks the run finished."""
     write_json(run_dir / RESULTS, results)
+
+
+def write_run_figure(run_dir: Path, name: str, png: bytes) -> Path:
+    """One of the run's figures (files.FIGURES) into RUN_DIR/plots/."""
+    return write_bytes(Path(run_dir) / PLOTS / name, png)

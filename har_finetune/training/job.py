@@ -4,7 +4,9 @@
 
 Everything the run produces lands in one folder (docs/run_folder.md). A finished run is not retrained; an
 interrupted one resumes from its newest complete checkpoint. This module keeps only the order of the steps: the
-settings come from settings/, the data from data/prepare.py, the model from models/, the records go to run_folder/.
+settings come from settings/, the data from data/prepare.py, the model from models/; whether the run may train
+into its folder is asked of run_folder/ (rerun.py), and what it writes there goes through training/records.py
+and zero_shot_baseline.py to the folder's one writer (run_folder/writer.py).
 """
 
 import logging
@@ -18,30 +20,24 @@ from transformers.utils import logging as hf_logging
 from har_finetune.core.errors import RunFailed, UserError
 from har_finetune.core.metrics import compute_metrics
 from har_finetune.data.datasets import Collator, EpochSetter
-from har_finetune.data.prepare import (
-    build_datasets,
-    cache_dir,
-    finished_on_the_same_data,
-    listing_identity,
-    load_labelled,
-    scan_and_split,
-)
+from har_finetune.data.prepare import build_datasets, cache_dir, listing_identity, load_labelled, scan_and_split
 from har_finetune.data.preprocessing import Preprocessing
 from har_finetune.data.transforms import DeviceTransform
 from har_finetune.models import wise_ft
 from har_finetune.models.registry import check_model, describe_model, load_classifier, load_image_processor
-from har_finetune.run_folder.checkpoints import checkpoint_epoch, latest_complete_checkpoint, numbered_checkpoints
-from har_finetune.run_folder.files import MODEL_CONFIG, read_json_or_none
+from har_finetune.run_folder.checkpoints import checkpoint_epoch, latest_complete_checkpoint, run_is_finished
 from har_finetune.run_folder.identity import content_fingerprint
 from har_finetune.run_folder.lock import RunLock
-from har_finetune.run_folder.writer import check_rerun, recorded_value
+from har_finetune.run_folder.reader import saved_class_names
+from har_finetune.run_folder.rerun import refuse_different_run
 from har_finetune.settings.parser import parse_run
 from har_finetune.settings.spec import RunSpec
 from har_finetune.training import zero_shot_baseline
 from har_finetune.training.guards import NonFiniteGuard, disk_full_is_one_line, explain_faults
 from har_finetune.training.preemption import PREEMPTED_EXIT_CODE, PreemptionCallback, wait_for_all_ranks
 from har_finetune.training.prepared import PreparedRun
-from har_finetune.training.records import finish_run, write_start_records
+from har_finetune.training.records import evaluate_and_record, write_start_records
+from har_finetune.training.rerun import refuse_older_data
 from har_finetune.training.trainer import HarTrainer
 
 logger = logging.getLogger("har_finetune")
@@ -52,11 +48,13 @@ def main(argv: list[str], family: str) -> int:
 
 
 def run(spec: RunSpec) -> int:
-    """The run of checked settings: the folder's lock, a finished run recognised, else training."""
+    """The run of checked settings: the folder's lock, another run refused, a finished run recognised, else training."""
     setup_logging(spec.training)
     identity = dict(spec.identity) | {"world_size": spec.training.world_size}  # it changes the effective batch
     with RunLock(spec.run_dir) if spec.training.process_index == 0 else nullcontext():  # held by global rank 0
-        if finished_on_the_same_data(spec, identity):  # a finished run of older data: one line, exit 2
+        refuse_different_run(spec.run_dir, identity)  # another run's settings: one line, exit 2
+        if run_is_finished(spec.run_dir):
+            refuse_older_data(spec, identity)  # a finished run of data changed since: one line, exit 2
             logger.info("%s holds a finished run (all_results.json); not training again", spec.run_dir)
             return 0
         return train(spec, identity)
@@ -66,7 +64,6 @@ def train(spec: RunSpec, identity: dict) -> int:
     """The run itself, once the run folder is ours: each new fact about the run is checked against the folder's
     record (run_dir holds this run or none), before the long image scan where possible."""
     run_dir, args = spec.run_dir, spec.training
-    recorded_split = recorded_value(run_dir, "split_fingerprint") if numbered_checkpoints(run_dir) else None
     preemption = PreemptionCallback()  # early, so a signal during loading still stops cleanly
     set_seed(args.seed)
     processor, source, identity = identify_model_and_data(spec, identity)
@@ -75,10 +72,10 @@ def train(spec: RunSpec, identity: dict) -> int:
     with pixel_cache_space(spec):  # DDP: every rank scans and records its share of the images
         scanned = scan_and_split(spec, source, preprocessing)
     identity = identity | {"dataset_fingerprint": content_fingerprint(scan.content_hash for scan in scanned.scans)}
-    check_rerun(run_dir, identity)
+    refuse_different_run(run_dir, identity)
     if args.should_save:  # the data is accepted: the folder records what this run is
         with disk_full_is_one_line(f"the run folder {run_dir}", "free some space and rerun the same command"):
-            write_start_records(spec, source, scanned.split, identity, recorded_split)
+            write_start_records(spec, source, scanned.split, identity)
     model, model_family = load_classifier(
         spec.model.model_name_or_path, source.class_names, args.seed, spec.model.head, spec.model.prompt_templates
     )
@@ -96,16 +93,17 @@ def identify_model_and_data(spec: RunSpec, identity: dict):
     name = spec.model.model_name_or_path
     check_model(name)  # a wrong model id fails in seconds, not after the data scan
     identity = identity | describe_model(name)
-    check_rerun(spec.run_dir, identity)
+    refuse_different_run(spec.run_dir, identity)
     processor = load_image_processor(name)  # before the scan, which fills the pixel cache
     source = load_labelled(spec)
     identity = identity | listing_identity(source)
-    check_rerun(spec.run_dir, identity)
+    refuse_different_run(spec.run_dir, identity)
     return processor, source, identity
 
 
 def fit(trainer: HarTrainer, run: PreparedRun, guard: NonFiniteGuard, preemption, resume_from: str | None) -> int:
-    """Zero-shot baseline (--zero_shot), training, then WiSE-FT and the final records; the exit code."""
+    """Zero-shot baseline (--zero_shot), training, then WiSE-FT, the kept model's evaluation and the final records;
+    the exit code."""
     args = trainer.args
     if args.zero_shot:  # the baseline row of the report, before any training
         zero_shot_baseline.write_baseline(trainer, run)
@@ -123,7 +121,7 @@ def fit(trainer: HarTrainer, run: PreparedRun, guard: NonFiniteGuard, preemption
         wise = {}
         if zero_shot_weights:
             wise = wise_ft.choose_alpha(trainer, zero_shot_weights, args.wise_ft_alpha, run.datasets["validation"])
-        finish_run(trainer, run, train_result.metrics, wise, resumed_from_epoch)
+        evaluate_and_record(trainer, run, train_result.metrics, wise, resumed_from_epoch)
     return 0
 
 
@@ -135,8 +133,7 @@ def checkpoint_to_resume(run_dir: Path, explicit: str | None, class_names: list[
         if resume_from:
             logger.info("resuming from %s", resume_from)
         return resume_from
-    config = read_json_or_none(Path(explicit) / MODEL_CONFIG) or {}
-    classes = [config["id2label"][k] for k in sorted(config.get("id2label") or {}, key=int)]
+    classes = saved_class_names(explicit)
     if classes and classes != list(class_names):
         raise UserError(
             f"--resume_from_checkpoint {explicit} was trained on other classes ({len(classes)}: "

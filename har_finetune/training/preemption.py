@@ -3,7 +3,7 @@
 Slurm warns a job before its time limit with the `--signal` of the batch script (our sbatch scripts forward SIGUSR1
 to the training processes) and sends SIGTERM on preemption, `scontrol requeue` or `scancel`, followed by SIGKILL
 after `KillWait`/`GraceTime` (30 s by default). On either signal `PreemptionCallback` makes Trainer save a
-checkpoint at the end of the current step and stop; `train.main` then returns `PREEMPTED_EXIT_CODE` instead of
+checkpoint at the end of the current step and stop; `training.job.fit` then returns `PREEMPTED_EXIT_CODE` instead of
 writing `all_results.json`, so the run is not mistaken for a finished one and the requeued job resumes from that
 checkpoint (see `checkpoints.latest_complete_checkpoint`).
 
@@ -38,20 +38,13 @@ class PreemptionCallback(TrainerCallback):
         self.received: signal.Signals | None = None  # the signal this process got, if any
         self.stopped_at_step: int | None = None  # global step of the preemption checkpoint
         self._stop_mid_epoch = False
-        self._previous_handlers = {}
         if threading.current_thread() is threading.main_thread():
             for sig in signals:
-                self._previous_handlers[sig] = signal.signal(sig, self._handle)
+                signal.signal(sig, self._handle)
 
     @property
     def preempted(self) -> bool:
         return self.stopped_at_step is not None
-
-    def restore_signal_handlers(self) -> None:
-        """Put back the handlers found at construction (tests create several trainers in one process)."""
-        for sig, handler in self._previous_handlers.items():
-            signal.signal(sig, handler)
-        self._previous_handlers = {}
 
     def _handle(self, signum: int, frame) -> None:
         # no printing here: the handler may interrupt a print on the same stream

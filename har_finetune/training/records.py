@@ -1,11 +1,11 @@
-"""What a run writes about itself, through the run folder's writer (run_folder/writer.py): at the start its settings
-record (run_config.json, versions.json) and split (split.csv, skipped_images.csv); once trained the final model,
-predictions, per-class report, model card and all_results.json (last). docs/run_folder.md specifies the files."""
+"""What a run writes about itself, all through the run folder's one writer (run_folder/writer.py): at the start
+its split and settings record (`write_start_records`); once trained, the kept model's evaluation on the validation
+and test splits, then its files, predictions, per-class report, model card and all_results.json last
+(`evaluate_and_record`). docs/run_folder.md specifies the files."""
 
 import logging
 import math
 import platform
-from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -16,16 +16,14 @@ from har_finetune.core.metrics import logits_of, per_class_report, predictions_t
 from har_finetune.data.labelled import LabelledImages
 from har_finetune.data.split import Split
 from har_finetune.models.registry import count_parameters
-from har_finetune.reporting.model_card import write_run_card
-from har_finetune.run_folder.files import CLASS_REPORT, PREDICTIONS, TRAINER_STATE, write_csv
+from har_finetune.reporting.model_card import write_model_card
 from har_finetune.run_folder.reader import RunRecord
 from har_finetune.run_folder.writer import (
-    recorded_value,
     replace_model_files,
-    write_probabilities,
     write_results,
     write_run_config,
     write_split,
+    write_test_predictions,
 )
 from har_finetune.settings.spec import RunSpec
 from har_finetune.training.prepared import PreparedRun
@@ -45,12 +43,10 @@ def _version(package: str) -> str | None:
         return None
 
 
-def write_start_records(
-    spec: RunSpec, source: LabelledImages, split: Split, identity: dict, recorded_split: str | None
-) -> None:
+def write_start_records(spec: RunSpec, source: LabelledImages, split: Split, identity: dict) -> None:
     """split.csv and skipped_images.csv, then run_config.json (with the split's fingerprint) and versions.json.
-    `recorded_split` is the fingerprint a resumed run trained on: another split stops it (writer.write_split)."""
-    fingerprint = write_split(spec.run_dir, split.table, split.skipped, recorded_split)
+    A resumed run trained on another split stops here (writer.write_split)."""
+    fingerprint = write_split(spec.run_dir, split.table, split.skipped)
     config = run_config(spec, source, identity)
     write_run_config(spec.run_dir, config | {"split_fingerprint": fingerprint}, library_versions())
 
@@ -75,19 +71,15 @@ def run_config(spec: RunSpec, source: LabelledImages, identity: dict) -> dict:
     }
 
 
-def _save_model(trainer: Trainer, folder: Path) -> None:
-    trainer.save_model(str(folder))
-    trainer.state.save_to_json(str(folder / TRAINER_STATE))
-
-
-def finish_run(
+def evaluate_and_record(
     trainer: Trainer,
     run: PreparedRun,
     train_metrics: dict,
     extra_results: dict | None = None,
     resumed_from_epoch: float = 0.0,
 ) -> None:
-    """Validation and test metrics of the kept model, predictions, per-class report; all_results.json last.
+    """The kept model evaluated on the validation split and run on the test split; then (rank 0) its files, test
+    predictions, per-class report, model card, and all_results.json last: the run is finished.
 
     `extra_results` (e.g. the WiSE-FT choice) are added to all_results.json. After a resume from a checkpoint
     taken at `resumed_from_epoch`, Trainer's train_* figures cover only this process's part of the training."""
@@ -97,12 +89,14 @@ def finish_run(
     if not trainer.args.should_save:
         return
     output_dir = Path(trainer.args.output_dir)
-    replace_model_files(output_dir, partial(_save_model, trainer))  # old model files stay until all new are written
+    replace_model_files(  # the old model files stay until all new ones are written
+        output_dir, lambda folder: trainer.save_model(str(folder)), lambda path: trainer.state.save_to_json(str(path))
+    )
     ids, logits = datasets["test"].ids, logits_of(test.predictions)
     table = predictions_table(ids, test.label_ids, logits, source.class_names)
-    write_csv(output_dir / PREDICTIONS, table)
-    write_probabilities(output_dir, probabilities_table(ids, logits, source.class_names))
-    write_csv(output_dir / CLASS_REPORT, per_class_report(table, source.class_names))
+    probabilities = probabilities_table(ids, logits, source.class_names)
+    write_test_predictions(output_dir, table, per_class_report(table, source.class_names), probabilities)
+    record = RunRecord.load(output_dir)
     epochs = train_metrics.get("epoch") or trainer.state.epoch
     epochs_timed = epochs - resumed_from_epoch  # what train_runtime measured
     history = [e["eval_accuracy"] for e in trainer.state.log_history if "eval_accuracy" in e]
@@ -122,12 +116,12 @@ def finish_run(
         **eval_metrics,
         **test.metrics,
         "device": _device_name(),
-        "split_fingerprint": recorded_value(output_dir, "split_fingerprint"),
+        "split_fingerprint": record.split_fingerprint,
         **(extra_results or {}),
     }
     if torch.cuda.is_available():
         results["peak_gpu_memory_gb"] = torch.cuda.max_memory_allocated() / 2**30
-    write_run_card(RunRecord.load(output_dir), results)
+    write_model_card(record, results)
     write_results(output_dir, results)  # last: the run is finished
     logger.info(
         "test accuracy %.4f, macro-F1 %.4f (%d images); run folder %s",

@@ -12,7 +12,8 @@ from transformers import Trainer
 from har_finetune.core.metrics import logits_of, predictions_table
 from har_finetune.models.registry import load_classifier
 from har_finetune.models.zero_shot import prompts
-from har_finetune.run_folder.files import ZERO_SHOT_PREDICTIONS, ZERO_SHOT_RESULTS, write_csv, write_json
+from har_finetune.run_folder.reader import RunRecord
+from har_finetune.run_folder.writer import write_zero_shot
 from har_finetune.training.prepared import PreparedRun
 from har_finetune.training.trainer import HarTrainer
 
@@ -33,7 +34,7 @@ def write_baseline(trainer: Trainer, run: PreparedRun) -> None:
         run.spec.model.prompt_templates,
     )
     output_dir = Path(trainer.args.output_dir)
-    if (output_dir / ZERO_SHOT_RESULTS).is_file():
+    if RunRecord(output_dir).has_zero_shot_baseline:
         return
     evaluator = trainer
     if head != "zero_shot":
@@ -50,10 +51,6 @@ def write_baseline(trainer: Trainer, run: PreparedRun) -> None:
     if not trainer.args.should_save:
         return
     logits = logits_of(output.predictions)
-    write_csv(
-        output_dir / ZERO_SHOT_PREDICTIONS,
-        predictions_table(test_dataset.ids, output.label_ids, np.asarray(logits), class_names),
-    )
     results = {
         "model_type": model_type,
         "model_name_or_path": name_or_path,
@@ -62,7 +59,9 @@ def write_baseline(trainer: Trainer, run: PreparedRun) -> None:
         "num_test_samples": len(test_dataset),
         **{key: value for key, value in output.metrics.items() if key.startswith("test_")},
     }
-    write_json(output_dir / ZERO_SHOT_RESULTS, results)
+    write_zero_shot(
+        output_dir, results, predictions_table(test_dataset.ids, output.label_ids, np.asarray(logits), class_names)
+    )
     logger.info(
         "zero-shot test accuracy %.4f, macro-F1 %.4f (%d templates)",
         results["test_accuracy"],

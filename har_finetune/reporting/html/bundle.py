@@ -2,7 +2,7 @@
 copied in, and the report value points at the copies, so REPORT.md and index.html keep working when the folder is
 copied, mailed or served on its own, with the run folders and the dataset gone.
 
-Copies go to `figures/<folder>-<hash>/<file>`: `<folder>` is the figure's source folder name (without `plots`)
+Copies go to `figures/<run>-<hash>/<file>`: `<run>` is the last two names of the run folder (`clip-seed-1`)
 reduced to letters, digits, '.', '_' and '-', and the hash of its source folder keeps two runs named alike apart.
 A user's folder name (spaces, non-ASCII, `..`) never becomes a path of its own.
 """
@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from har_finetune.reporting.document import Figure, Report, Section
-from har_finetune.run_folder.files import write_bytes
+from har_finetune.run_folder.files import PLOTS, write_bytes
 
 FIGURES = "figures"
 
@@ -28,9 +28,10 @@ def safe_part(text: str, fallback: str = "x") -> str:
 def copy_target(source: Path) -> str:
     """Where a figure from outside the report folder is copied to, relative to it."""
     folder = source.parent
-    named = folder.parent if folder.name == "plots" else folder
+    named = folder.parent if folder.name == PLOTS else folder
     digest = hashlib.sha256(str(folder).encode()).hexdigest()[:8]
-    return f"{FIGURES}/{safe_part(named.name, 'run')}-{digest}/{safe_part(source.name, 'figure.png')}"
+    run = safe_part(f"{named.parent.name}-{named.name}", "run")
+    return f"{FIGURES}/{run}-{digest}/{safe_part(source.name, 'figure.png')}"
 
 
 def self_contained(report: Report, out_dir: Path) -> Report:

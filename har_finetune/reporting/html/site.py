@@ -11,13 +11,14 @@ from har_finetune.reporting.html.browse import browse, ordered_runs
 from har_finetune.reporting.html.pages import write_pages
 from har_finetune.reporting.html.suspects import Suspects, find_suspects
 from har_finetune.reporting.html.thumbnails import write_thumbnails
+from har_finetune.run_folder.files import PROBABILITIES
 from har_finetune.run_folder.reader import RunFolderError, RunRecord
 
 
 def write_html_report(out_dir: Path, report: Report, comparison: Comparison) -> list[Path]:
     """index.html and its pages, thumbnails and assets in `out_dir`; returns the files written, index.html first."""
     runs = ordered_runs(comparison.units)
-    records = {run.name: RunRecord(run.run_dir) for run in runs}
+    records = {run.name: run.record or RunRecord(run.run_dir) for run in runs}  # the report's reads, reused
     view = browse(runs, {name: _class_names(record) for name, record in records.items()})
     suspects = _suspects(runs, records)
     wanted: dict[str, tuple[dict, set[str]]] = {}
@@ -46,5 +47,5 @@ def _suspects(runs, records: dict[str, RunRecord]) -> Suspects:
     try:
         probabilities = {name: record.probabilities for name, record in records.items()}
     except RunFolderError as e:
-        return Suspects(missing=f"A test_probabilities.csv could not be read: {e}")
+        return Suspects(missing=f"A {PROBABILITIES} could not be read: {e}")
     return find_suspects(runs, probabilities)

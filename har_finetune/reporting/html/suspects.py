@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from har_finetune.reporting.scored import ScoredRun
+from har_finetune.run_folder.files import PREDICTIONS, PROBABILITIES
 from har_finetune.run_folder.probabilities import TestProbabilities
 
 
@@ -59,9 +60,9 @@ def find_suspects(runs: list[ScoredRun], probabilities: dict[str, TestProbabilit
     members, left_out = pooled(runs, probabilities)
     if not members:
         return Suspects(
-            missing="No run folder here has test_probabilities.csv (runs trained before the report showed suspect "
-            "labels write only test_predictions.csv), so cleanlab has no probabilities to work from. Runs trained "
-            "with this version write it."
+            missing=f"No run folder here has {PROBABILITIES} (runs trained before the report showed suspect labels "
+            f"write only {PREDICTIONS}), so cleanlab has no probabilities to work from. Runs trained with this "
+            "version write it."
         )
     classes = list(members[0][1].classes)
     ids = sorted(members[0][1].ids)
@@ -80,7 +81,7 @@ def find_suspects(runs: list[ScoredRun], probabilities: dict[str, TestProbabilit
     rows = [
         Suspect(k, ids[i], classes[labels[i]], float(quality[i]), bool(confident[i])) for k, i in enumerate(chosen, 1)
     ]
-    notes = [f"Not pooled (other test images or classes, or no test_probabilities.csv): {', '.join(left_out)}."]
+    notes = [f"Not pooled (other test images or classes, or no {PROBABILITIES}): {', '.join(left_out)}."]
     return Suspects(rows, names, notes=notes if left_out else [])
 
 

@@ -1,6 +1,7 @@
-"""Errors users meet first (issue 7): each is one line on stderr that says what to do, exit code 2, no traceback.
+"""A model or dataset that cannot be found or used (not cached offline, no network, unsupported model type, no such
+folder): each is one line on stderr that says what to do, exit code 2, no traceback.
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_first_errors.py    # ~25 s
+    OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_model_and_data_errors.py    # ~25 s
 
 The entry script runs in its own process for each case, offline (HF_HUB_OFFLINE=1), except for "no network",
 where the Hub endpoint is a closed port on this machine. Importing torch and transformers costs ~10 s of CPU
@@ -41,7 +42,7 @@ def _environment(root: Path, **overrides: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def entry_script_errors(tmp_path_factory) -> dict[str, tuple[int, str]]:
     """case -> (exit code, stderr) of the entry script."""
-    root = tmp_path_factory.mktemp("first_errors")
+    root = tmp_path_factory.mktemp("model_and_data_errors")
     data = make_dataset(root / "data", per_class=4)
     vit = root / "vit"
     ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64).save_pretrained(vit)
