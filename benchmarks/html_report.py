@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         html_seconds = time_html_only(root / "campaign", root / "html_only")
         size, count = folder_size(root / "report")
         thumbs = len(list((root / "report" / "thumbs").iterdir()))
-        print("| runs x test images | plot_metrics.py wall time | of which HTML | report folder | files | thumbnails |")
+        print("| runs x test images | plot_metrics.py | HTML step alone | report folder | files | thumbnails |")
         print("|---|---|---|---|---|---|")
         print(
             f"| {2 * args.seeds} x {args.images:,} | {seconds:.1f} s | {html_seconds:.1f} s | {size / 1e6:.1f} MB | "

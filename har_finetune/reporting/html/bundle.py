@@ -15,9 +15,17 @@ from dataclasses import replace
 from pathlib import Path
 
 from har_finetune.reporting.document import Figure, Report, Section
-from har_finetune.run_folder.files import PLOTS, write_bytes
+from har_finetune.run_folder.files import PLOTS
 
 FIGURES = "figures"
+
+
+def write_file(path: Path, data: str | bytes) -> Path:
+    """A file of the report folder. Not fsynced, unlike the run folder's files: everything here is derived and
+    rewritten by the next report, and 3,000 fsyncs (a HAR-sized report) cost ~10 s on a shared disk."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return path
 
 
 def safe_part(text: str, fallback: str = "x") -> str:
@@ -45,7 +53,7 @@ def self_contained(report: Report, out_dir: Path) -> Report:
             return replace(figure, path=source.relative_to(out_dir).as_posix())
         if figure.path not in copied:
             target = copy_target(source)
-            write_bytes(out_dir / target, source.read_bytes())
+            write_file(out_dir / target, source.read_bytes())
             copied[figure.path] = target
         return replace(figure, path=copied[figure.path])
 

@@ -18,9 +18,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from har_finetune.reporting.document import BulletList, Figure, Paragraph, Report, Table
 from har_finetune.reporting.html.browse import Browse, Cell, Matrix
+from har_finetune.reporting.html.bundle import write_file
 from har_finetune.reporting.html.inline import inline
 from har_finetune.reporting.html.suspects import Suspects
-from har_finetune.run_folder.files import write_text
 
 INDEX = "index.html"
 ASSETS = ("report.css", "report.js")
@@ -56,9 +56,10 @@ def write_pages(
     """Every HTML file and asset of the report folder; returns index.html first."""
     out_dir = Path(out_dir)
     env = environment()
-    remove_stale_pages(out_dir)
+    pages = {cell.page for m in browse.matrices for row in m.cells for cell in row if cell.count}
+    remove_stale_pages(out_dir, pages | {errors.page for errors in browse.classes})
     written = [
-        write_text(
+        write_file(
             out_dir / INDEX,
             env.get_template("index.html.j2").render(
                 root="",
@@ -75,7 +76,7 @@ def write_pages(
     for matrix in browse.matrices:
         for t, row in enumerate(matrix.cells):
             for cell in (c for c in row if c.count):
-                written.append(write_text(out_dir / cell.page, _cell(cell_page, matrix, t, cell, browse, thumbs)))
+                written.append(write_file(out_dir / cell.page, _cell(cell_page, matrix, t, cell, browse, thumbs)))
     class_page = env.get_template("class.html.j2")
     for errors in browse.classes:
 
@@ -86,10 +87,10 @@ def write_pages(
         html = class_page.render(
             root="../", errors=errors, runs=browse.runs, guesses=browse.guesses, thumbs=thumbs, wrong_count=wrong_count
         )
-        written.append(write_text(out_dir / errors.page, html))
+        written.append(write_file(out_dir / errors.page, html))
     for name in ASSETS:
         text = resources.files("har_finetune.reporting.html").joinpath("assets", name).read_text(encoding="utf-8")
-        written.append(write_text(out_dir / "assets" / name, text))
+        written.append(write_file(out_dir / "assets" / name, text))
     return written
 
 
@@ -100,10 +101,11 @@ def _cell(template, matrix: Matrix, t: int, cell: Cell, browse: Browse, thumbs: 
     )
 
 
-def remove_stale_pages(out_dir: Path) -> None:
-    """Pages an earlier report wrote (a cell that is now empty would keep its old page otherwise)."""
+def remove_stale_pages(out_dir: Path, keep: set[str]) -> None:
+    """Pages an earlier report wrote that this one does not rewrite (a cell that is now empty would keep its old
+    page otherwise); `keep`: the pages about to be written, relative to `out_dir`."""
     for folder, pattern in OURS.items():
         if (out_dir / folder).is_dir():
             for path in (out_dir / folder).iterdir():
-                if pattern.match(path.name) and path.is_file():
+                if pattern.match(path.name) and f"{folder}/{path.name}" not in keep and path.is_file():
                     path.unlink()

@@ -19,8 +19,8 @@ from PIL import Image
 
 from har_finetune.core.errors import UserError
 from har_finetune.core.machine import available_cpus
+from har_finetune.reporting.html.bundle import write_file
 from har_finetune.reporting.samples import ImageSource
-from har_finetune.run_folder.files import write_bytes
 
 THUMBS = "thumbs"
 LONG_SIDE = 160
@@ -59,7 +59,7 @@ def write_thumbnails(out_dir: Path, wanted: dict[str, tuple[dict, set[str]]]) ->
         root, _, image_id = job
         name = thumbnail_name(root, image_id)
         try:
-            write_bytes(out_dir / name, thumbnail_bytes(sources[root].open(image_id)))
+            write_file(out_dir / name, thumbnail_bytes(sources[root].open(image_id)))
         except (UserError, OSError, ValueError, Image.DecompressionBombError) as e:
             failures.setdefault(root, []).append(f"{image_id}: {e}")
             return
