@@ -8,14 +8,15 @@ core/          below everything; imports nothing of ours
   errors.py      UserError (one line, exit 2) and RunFailed (exit 3)
   cli.py         run_cli: the runner every entry point goes through
   hub.py         reaching the Hugging Face Hub, or knowing we cannot (one-line errors for offline nodes)
-  machine.py     the CPUs this process may use
+  machine.py     the CPUs this process may use, and how many workers an image pool gets
   metrics.py     accuracy, macro-F1, predictions and per-class tables (scikit-learn)
 run_folder/    the run folder's one owner (torch-free)
   files.py       file names, what counts as a run folder, atomic writes
   identity.py    the settings that define a run's result, checked on every rerun
+  rerun.py       a folder holding another run is refused
   lock.py        one training process per run folder
   checkpoints.py which checkpoint is complete and may be resumed; whether the run finished
-  writer.py      the writes, in the order that keeps the folder honest (all_results.json last)
+  writer.py      every write into a run folder, in the order that keeps it honest (all_results.json last)
   reader.py      RunRecord: every read of a run folder
 settings/      the command line, parsed once into a checked RunSpec
   arguments.py   the settings dataclasses (ours + the stock TrainingArguments) with help text
@@ -51,6 +52,7 @@ training/      the job
   guards.py      NaN, out of memory, disk full; preemption.py Slurm signals; launch.py torchrun for Slurm
   prepared.py    PreparedRun: what the last stages take
   records.py     what the run writes about itself; zero_shot_baseline.py the --zero_shot row
+  rerun.py       a finished run of older data refused (the dataset listed again)
 reporting/     reads run folders only (through RunRecord): figures, REPORT.md, samples, model card
   loading.py     which run folders a path stands for; each run's test results (scored.py: ScoredRun, Unit)
   groups.py      seed groups and pairing by test images

@@ -185,6 +185,28 @@ path = f"{plan.report_dir}/REPORT.md"
     assert spelled_names(planted) == ["6: /REPORT.md"]
 
 
+def indexed_modules(index: str) -> set[str]:
+    """The modules named in the first cell of tests/README.md's rows: `part/module.py`, then its neighbours in the
+    same part by file name (`data/cache.py`, `pixel_files.py`), or a top-level module (`demo.py`)."""
+    modules = set()
+    for line in index.splitlines():
+        if line.startswith("| `"):
+            part = ""
+            for name in re.findall(r"`([\w/]+\.py)`", line.split(" | ")[0]):
+                part = name.rpartition("/")[0] or part
+                modules.add(name if "/" in name or not part else f"{part}/{name}")
+    return modules
+
+
+def test_every_module_is_in_the_tests_index():
+    """tests/README.md maps each module to its tests: a module without a row is one a newcomer cannot place."""
+    indexed = indexed_modules((REPO / "tests" / "README.md").read_text())
+    modules = {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"}
+    assert "run_folder/writer.py" in indexed and "pixel_files.py" not in indexed  # the index was really read
+    assert modules - indexed == set(), "add a row (or a name to a row) in tests/README.md"
+    assert indexed - modules == set(), "tests/README.md names modules that are gone"
+
+
 def declared(requirement: str) -> str:
     return re.split(r"[<>=!~ ;\[]", requirement, maxsplit=1)[0].lower().replace("_", "-")
 

@@ -315,3 +315,18 @@ def test_the_run_lock_is_free_once_the_block_ends_while_the_object_lives(tmp_pat
         fcntl.flock(f.fileno(), fcntl.LOCK_UN)
     with lock:  # the same object locks again: the block's end freed it, not the collector
         assert (run_dir / LOCK_HOLDER).is_file()
+
+
+def test_the_record_says_which_configuration_seed_and_data_a_run_is(tmp_path):
+    """What the report groups runs by, asked of RunRecord: the identity without the seed, the seed, and the data
+    (the content fingerprint, else the dataset's root for folders that record no identity)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    identity = {"seed": 3, "learning_rate": 0.001, "dataset_fingerprint": "abc"}
+    (run / "run_config.json").write_text(json.dumps({"identity": identity, "dataset": {"root": "/data/har"}}))
+    record = reader.RunRecord.load(run)
+    assert record.seed == 3 and record.configuration == {"learning_rate": 0.001, "dataset_fingerprint": "abc"}
+    assert record.data_version == "abc"
+    (run / "run_config.json").write_text(json.dumps({"dataset": {"root": "/data/har"}}))  # no settings recorded
+    record = reader.RunRecord.load(run)
+    assert record.configuration is None and record.seed is None and record.data_version == "/data/har"

@@ -3,8 +3,9 @@
     record = RunRecord.load("outputs/clip")
     record.model_name, record.results["test_accuracy"], record.predictions, record.split, record.dataset_name
 
-Used by the figures, the report and its comparisons, the annotated samples, predict and the model card. Reads only
-files; never imports training code, torch or transformers. Files are read when first asked for, once.
+Used by the figures, the report and its comparisons, the annotated samples, predict, the model card, the demo and
+training itself (a rerun's recorded identity and split, a checkpoint's classes). Reads only files; never imports
+training code, torch or transformers. Files are read when first asked for, once.
 """
 
 from __future__ import annotations

@@ -15,7 +15,6 @@ callables the caller passes (Trainer's `save_model` and `state.save_to_json`), i
 """
 
 import hashlib
-import logging
 import os
 import shutil
 from collections.abc import Callable
@@ -46,8 +45,6 @@ from har_finetune.run_folder.files import (
     write_json,
     write_text,
 )
-
-logger = logging.getLogger(__name__)
 
 
 def write_run_config(run_dir: Path, run_config: dict, versions: dict | None = None) -> None:
