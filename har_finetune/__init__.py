@@ -60,6 +60,7 @@ reporting/     reads run folders only (through RunRecord): figures, REPORT.md, s
   verdict_text.py the verdicts in words; tables.py the tables' rows; sections.py the uncertainty sections
   document.py    the report as one value (Report, Section, blocks); markdown.py renders it as REPORT.md
   report.py      builds the report value, plot_and_report (plot_command.py: plot_metrics.py)
+  html/          the same value as report/index.html, with pages per confusion cell and class, thumbnails, cleanlab
   run_figures.py per-run figures; comparison_figures.py figures of several runs; fonts.py CJK fallback
   samples.py     annotated test images (samples_command.py: visualize_predictions.py); model_card.py README.md
 campaigns/     `python -m har_finetune.campaign submit|run|status|report`: models x seeds to the report

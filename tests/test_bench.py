@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import bench, checksum_cost, scaling, startup
+from benchmarks import bench, checksum_cost, html_report, scaling, startup
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -151,3 +151,10 @@ def test_startup_benchmark_prints_each_command_and_its_ratio(capsys):
     rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines() if line.startswith("| ")][1:]
     assert [row[0].lstrip("| ").split(":")[0] for row in rows] == ["baseline", "flag error", "--help"]
     assert all(float(row[1]) > 0 for row in rows) and float(rows[0][2].rstrip(" |")) == 1.0
+
+
+def test_html_report_benchmark_writes_a_report_and_prints_its_size(capsys):
+    assert html_report.main(["--images", "45", "--seeds", "1"]) == 0
+    (cells,) = _rows(capsys.readouterr().out, "html report:").values()
+    wall, cpu, html, size, files, thumbs = cells
+    assert all(c.endswith(" s") for c in (wall, cpu, html)) and size.endswith(" MB") and thumbs == "45"

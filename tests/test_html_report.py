@@ -267,6 +267,9 @@ def test_mislabelled_test_images_rank_first_among_suspect_labels(tmp_path):
     assert all(votes[ids[i]]["data-majority"] == CLASSES[truth[i]] for i in flipped)
     text = " ".join(index.text)
     assert "candidates to check by eye, not proven errors" in text
+    # The dataset is not there (no images were made): the page shows ids without pictures and says why.
+    assert "600 test images of" in text and "could not be read" in text
+    assert not [a for tag, a in index.tags if tag == "img" and "thumbs/" in a.get("src", "")]
 
 
 def test_inline_markdown_becomes_escaped_html():
@@ -287,3 +290,20 @@ def test_a_real_run_writes_its_test_probabilities(tiny_run):
     best = [probabilities.classes[k] for k in probabilities.values.argmax(axis=1)]
     assert best == list(predictions["prediction"])
     np.testing.assert_allclose(probabilities.values.max(axis=1), predictions["confidence"], atol=1e-6)
+
+
+def test_report_md_links_work_for_any_folder_name(tmp_path):
+    """Runs in folders with spaces and non-ASCII names, the report inside their parent: every link of REPORT.md
+    is a plain relative path to a file in the report folder."""
+    parent = tmp_path / "my runs ü"
+    runs = [make_run(parent / "clip seed 1", "clip"), make_run(parent / "sig lip", "siglip")]
+    out = parent / "rapport final"
+    assert plot_metrics.main([*map(str, runs), "--out", str(out)]) == 0
+    links = re.findall(r"\]\(([^)]+)\)", (out / "REPORT.md").read_text())
+    assert len(links) >= 13
+    for link in links:
+        assert re.fullmatch(r"[A-Za-z0-9._/-]+", link) and (out / link).is_file(), link
+    inside = plot_metrics.main([*map(str, runs), "--out", str(parent)]) == 0  # the runs inside the report folder
+    assert inside
+    for link in re.findall(r"\]\(([^)]+)\)", (parent / "REPORT.md").read_text()):
+        assert re.fullmatch(r"[A-Za-z0-9._/-]+", link) and (parent / link).is_file(), link

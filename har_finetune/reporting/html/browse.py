@@ -85,10 +85,6 @@ class Browse:
         label, count = max(votes.items(), key=lambda item: (item[1], item[0] == self.labels.get(image_id)))
         return label, count, sum(votes.values())
 
-    def cell_of(self, run: str, image_id: str) -> Cell | None:
-        matrix = next(m for m in self.matrices if m.run == run)
-        return next((c for row in matrix.cells for c in row if image_id in c.ids), None)
-
 
 def ordered_runs(units) -> list[ScoredRun]:
     """The runs unit by unit: the seeds of one configuration next to each other, in the report's order."""

@@ -18,6 +18,7 @@ from har_finetune.reporting.document import Figure, Report, Section
 from har_finetune.run_folder.files import PLOTS
 
 FIGURES = "figures"
+SAFE_PATH = re.compile(r"[A-Za-z0-9._/-]+")  # what a Markdown link and a URL take as is
 
 
 def write_file(path: Path, data: str | bytes) -> Path:
@@ -43,13 +44,14 @@ def copy_target(source: Path) -> str:
 
 
 def self_contained(report: Report, out_dir: Path) -> Report:
-    """`report` with each figure outside `out_dir` copied in; figures already inside are left as they are."""
+    """`report` with each figure outside `out_dir` copied in; figures already inside are left where they are unless
+    their path holds a character a Markdown link would trip on (a run folder `my run` under `--out .`)."""
     out_dir = Path(out_dir).resolve()
     copied: dict[str, str] = {}
 
     def inside(figure: Figure) -> Figure:
         source = (out_dir / figure.path).resolve()
-        if source.is_relative_to(out_dir):
+        if source.is_relative_to(out_dir) and SAFE_PATH.fullmatch(source.relative_to(out_dir).as_posix()):
             return replace(figure, path=source.relative_to(out_dir).as_posix())
         if figure.path not in copied:
             target = copy_target(source)
