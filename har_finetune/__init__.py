@@ -8,6 +8,7 @@ core/          below everything; imports nothing of ours
   errors.py      UserError (one line, exit 2) and RunFailed (exit 3)
   cli.py         run_cli: the runner every entry point goes through
   hub.py         reaching the Hugging Face Hub, or knowing we cannot (one-line errors for offline nodes)
+  local_paths.py names that mean a local path, and the closest existing name when one is missing
   machine.py     the CPUs this process may use, and how many workers an image pool gets
   metrics.py     accuracy, macro-F1, predictions and per-class tables (scikit-learn)
 run_folder/    the run folder's one owner (torch-free)
@@ -27,7 +28,7 @@ settings/      the command line, parsed once into a checked RunSpec
   flag_names.py  transformers 4 names, aliases and typos, each refused with the right name
   recipes.py     JSON/YAML recipe files
   strategies.py  save and evaluation strategies made to agree (keeping the best model)
-  tasks.py       campaign tasks: seeds and sweeps as Slurm array indices
+  tasks.py       campaign tasks (seeds, sweeps) by index: the one Task type, its flags and run folder
   spec.py        RunSpec: the frozen value every stage takes
 data/          images in, torch datasets out
   prepare.py     the entry points the job calls: load_labelled, scan_and_split, build_datasets
@@ -44,7 +45,7 @@ models/        what is fine-tuned
   zero_shot.py   class-name prompts and the zero-shot classifier; zero_shot_head.py its model class
   wise_ft.py     weight averaging with the zero-shot model
   load_messages.py transformers' load report as one line
-  tiny.py        tiny random checkpoints for the demo and the tests
+  tiny.py        tiny checkpoints (fixed weights) for the demo and the tests
 training/      the job
   job.py         main(argv, family): the order of the steps
   commands.py    the training scripts' entry (fast --help)
@@ -63,12 +64,12 @@ reporting/     reads run folders only (through RunRecord): figures, REPORT.md, s
   html/          the same value as report/index.html, with pages per confusion cell and class, thumbnails, cleanlab
   run_figures.py per-run figures; comparison_figures.py figures of several runs; fonts.py CJK fallback
   samples.py     annotated test images (samples_command.py: visualize_predictions.py); model_card.py README.md
-campaigns/     `python -m har_finetune.campaign submit|run|status|report`: models x seeds to the report
-  plan.py        the campaign's models, seeds, flags and folders (campaign.json); cli.py its subcommands
+campaigns/     `python -m har_finetune.campaign submit|run|status|report|tasks`: models x seeds or a sweep to a report
+  plan.py        the campaign's models and tasks (settings/tasks.py), flags, record; cli.py the one parser
   slurm.py       job arrays and the dependent report job; local.py the same tasks in this process
   status.py      one line per task; report.py REPORT.md with the campaign's tasks and samples
 side commands  python -m har_finetune.X
-  campaign.py    list a sweep's tasks, or a campaign's subcommands; check_args.py the Slurm batch-host check
+  campaign.py    the entry point of campaigns/cli.py; check_args.py the Slurm batch-host check
   predict.py     top-k labels of images; prefetch.py fill the Hugging Face cache for offline nodes
   demo.py        the offline demo: a campaign of 2 tiny models x 3 seeds on synthetic images
 """

@@ -3,11 +3,11 @@
     make demo                     # or: python -m har_finetune.demo [--out outputs/demo]    (~2 min on 2 cores)
 
 It generates a small, learnable image set with the 15 HAR class names (colour-coded synthetic images, NOT
-HAR photos) and tiny random CLIP and SigLIP checkpoints, then runs the campaign exactly like a real one
-(`python -m har_finetune.campaign run`, the Slurm campaign's tasks in this process): seeds 1-3 of each model into
-outputs/demo/clip/seed-<N> and outputs/demo/siglip/seed-<N>, then outputs/demo/report/REPORT.md with the seed groups
-and the verdict, its figures and annotated samples (report/SampleOutputs/). Expect test accuracy far above chance
-(1/15 = 6.7%); the numbers say the pipeline works, nothing about HAR.
+HAR photos) and tiny CLIP and SigLIP checkpoints (fixed weights: models/tiny.py), then runs the campaign exactly
+like a real one (`python -m har_finetune.campaign run`, the Slurm campaign's tasks in this process): seeds 1-3 of
+each model into outputs/demo/clip/seed-<N> and outputs/demo/siglip/seed-<N>, then outputs/demo/report/REPORT.md with
+the seed groups and the verdict, its figures and annotated samples (report/SampleOutputs/). Expect test accuracy far
+above chance (1/15 = 6.7%); the numbers say the pipeline works, nothing about HAR.
 """
 
 import argparse
@@ -19,12 +19,12 @@ from har_finetune.campaigns.plan import Model, Plan
 from har_finetune.campaigns.report import write_report
 from har_finetune.campaigns.status import status_lines
 from har_finetune.core.cli import run_cli
+from har_finetune.core.defaults import SCRIPT_FAMILIES
 from har_finetune.core.errors import RUN_FAILED_EXIT_CODE
 from har_finetune.data.synthetic import make_synthetic_har
 from har_finetune.models.tiny import make_tiny_checkpoint
 from har_finetune.run_folder.reader import RunRecord
 
-FAMILIES = ("clip", "siglip")
 SEEDS = 3
 DEMO_TRAINING_FLAGS = [
     "--num_train_epochs", "6", "--learning_rate", "1e-3", "--per_device_train_batch_size", "32",
@@ -43,7 +43,7 @@ def demo_plan(out: Path, images_per_class: int = 40) -> Plan:
     if not (data / "train").is_dir():
         make_synthetic_har(data, images_per_class=images_per_class)
     models = []
-    for family in FAMILIES:
+    for family in SCRIPT_FAMILIES:
         checkpoint = out / "checkpoints" / family
         shutil.rmtree(checkpoint, ignore_errors=True)
         make_tiny_checkpoint(family, checkpoint)

@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         raise UserError(f"none of the {len(files)} files could be read as an image")
     write_csv(args.output, results_table(rows))
-    print(f"{len(rows)} images classified, {len(skipped)} skipped; wrote {args.output}")
+    print(f"{len(rows)} image{'s' * (len(rows) != 1)} classified, {len(skipped)} skipped; wrote {args.output}")
     return 0
 
 

@@ -8,7 +8,8 @@
 # checkpoint and requeues the job; on preemption or `scontrol requeue` Slurm sends SIGTERM to every process and
 # requeues the job itself. A requeued or resubmitted job resumes from the newest complete checkpoint in the
 # (deterministic) run folder; a finished run exits at once. Under a job array (`sbatch --array`) each task is such a
-# job on its own: the Python side turns the index into the task's seed or sweep combination (har_finetune/campaign.py).
+# job on its own: the training parser turns SLURM_ARRAY_TASK_ID into the task's seed or sweep combination and its run
+# folder (har_finetune/settings/tasks.py), in check_args below and in every training process alike.
 #
 # Settings from the environment (sbatch --export=ALL passes them on):
 #   VENV            virtual environment to activate (default: .venv of the repository)

@@ -66,7 +66,7 @@ def test_broken_files_are_skipped_counted_and_listed(messy):
     assert set(reasons) == {f"train/calling/{name}" for name in BROKEN_FILES}
     for name, (_, words) in BROKEN_FILES.items():
         assert words in reasons[f"train/calling/{name}"], reasons
-    summary = [line for line in log.splitlines() if "skipped 5 unreadable images of 116" in line]
+    summary = [line for line in log.splitlines() if "skipped 5 of 116 images" in line]
     assert len(summary) == 1 and "skipped_images.csv" in summary[0]
     results = json.loads((out / "all_results.json").read_text())
     assert results["num_skipped_images"] == 5

@@ -68,7 +68,7 @@ def test_seed_array_index_is_the_training_seed(monkeypatch):
     spec = parse_run([], "siglip")
     args = spec.training  # the family's default folder
     assert args.output_dir == "outputs/siglip/seed-3"
-    with pytest.raises(UserError, match="--seed is taken from the array index"):
+    with pytest.raises(UserError, match="--seed is taken from the task index in a seed campaign"):
         parse_run(["--seed", "7"], "clip")
     monkeypatch.delenv("SLURM_ARRAY_TASK_ID")
     args = parse_flags(["--seed", "7"], "clip", {}).training  # not a campaign: untouched

@@ -257,4 +257,4 @@ def test_predict_on_siglip_run_is_quiet_and_names_skipped_files_plainly(outcomes
         f"skipped {outcome['root'] / 'photos' / 'notes.jpg'}: not an image (Pillow cannot identify the format)"
     ]
     assert "BytesIO" not in outcome["stderr"]
-    assert "1 images classified, 1 skipped" in outcome["stdout"]
+    assert "1 image classified, 1 skipped" in outcome["stdout"]

@@ -1,12 +1,13 @@
-"""Campaigns from one command to the report (`python -m har_finetune.campaign submit|run|status|report`).
+"""Campaigns from one command to the report (`python -m har_finetune.campaign submit|run|status|report|tasks`).
 
-- plan.py    models x seeds, their run folders, the campaign record (campaign.json)
+- cli.py     the one parser of every subcommand (har_finetune/campaign.py is its entry point); the sweep listing
+- plan.py    models x tasks (seeds, or a sweep's tasks: settings/tasks.py), their run folders, campaign.json
+- checks.py  every task parsed as its training will parse it, before anything is submitted or run
 - slurm.py   one job array per model, the dependent report job; what Slurm says about the tasks
 - local.py   the same tasks in this process, without Slurm
 - status.py  one line per task (finished, running, queued, requeued, failed)
 - report.py  REPORT.md, figures and samples over the campaign, with its task list
-- cli.py     the subcommands
 
-The per-task command line (seed and sweep tasks) stays in har_finetune/campaign.py, which the settings parser
-imports; this package is imported only by the subcommands.
+What one task trains (its index -> seed or sweep settings and run folder) is settings/tasks.py, which the training
+parser and plan.py both use; this package is imported only by the campaign commands (settings/ never imports it).
 """

@@ -1,6 +1,7 @@
 """The campaign without Slurm: every task in this process, one after the other, then the report.
 
     python -m har_finetune.campaign run --models clip siglip --seeds 3 --output_dir outputs/har --dataset data/har
+    python -m har_finetune.campaign run --models clip --sweep recipes/sweep_lr_decay.yaml --output_dir outputs/lr ...
 
 Each task is the training job exactly as a Slurm array task runs it (`--task_index N` is what SLURM_ARRAY_TASK_ID
 gives there: the same seed, folder, split and predictions); one process saves the ~8 s of imports per task. A task
@@ -12,19 +13,18 @@ from __future__ import annotations
 import logging
 import traceback
 
-from har_finetune.campaigns.plan import Plan, Task, update_record, write_record
+from har_finetune.campaigns.plan import ModelTask, Plan, begin, update_record
 from har_finetune.core.errors import UserError
 
 logger = logging.getLogger("har_finetune")
 
 
-def run_task(plan: Plan, task: Task) -> dict:
+def run_task(plan: Plan, task: ModelTask) -> dict:
     """Train one task in this process; its outcome: {"exit_code", "error"}."""
     from har_finetune.training.job import main as train_main  # the training stack: only when training
 
-    argv = [*plan.model_argv(task.model), "--task_index", str(task.seed)]
     try:
-        code = train_main(argv, family=task.model.family)
+        code = train_main(plan.task_argv(task), family=task.model.family)
         error = None if code == 0 else f"training exited with {code}"
     except UserError as e:
         code, error = e.exit_code, "error: " + " ".join(str(e).split())
@@ -36,7 +36,7 @@ def run_task(plan: Plan, task: Task) -> dict:
 
 def run_campaign(plan: Plan) -> dict[str, dict]:
     """Train every task (a finished run folder is kept, as on Slurm); returns the outcome per task label."""
-    write_record(plan, slurm=None, outcomes={})
+    plan = begin(plan, slurm=None, outcomes={})
     outcomes = {}
     for task in plan.tasks():
         print(f"=== {task.label} -> {task.run_dir}", flush=True)

@@ -15,7 +15,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from har_finetune.campaigns.plan import Plan, read_record
+from har_finetune.campaigns.plan import Plan, load_campaign
 from har_finetune.campaigns.status import TaskState, campaign_states
 from har_finetune.core.errors import USAGE_ERROR_EXIT_CODE, UserError
 from har_finetune.reporting.document import BulletList, Item, Paragraph, Report, Section, Table
@@ -29,12 +29,12 @@ NO_RUNS = Report("Campaign report", (Paragraph("No task left a readable run fold
 
 
 def median_run(states: list[TaskState]) -> TaskState | None:
-    """The finished run whose test accuracy is closest to the group's median (ties: the lowest seed)."""
+    """The finished run whose test accuracy is closest to the group's median (ties: the lowest task index, or seed)."""
     finished = [s for s in states if s.accuracy is not None]
     if not finished:
         return None
     middle = statistics.median(s.accuracy for s in finished)
-    return min(finished, key=lambda s: (abs(s.accuracy - middle), s.task.seed))
+    return min(finished, key=lambda s: (abs(s.accuracy - middle), s.task.index))
 
 
 def write_samples(plan: Plan, states: list[TaskState], records: dict[Path, RunRecord]) -> list[str]:
@@ -90,10 +90,7 @@ def write_report(output_dir: Path) -> int:
         0, or 2 when a file of a finished task's run folder could not be read (an `error:` line names it; the report
         is written all the same). Failed and unfinished tasks are shown as far as they got, and listed as such.
     """
-    found = read_record(output_dir)
-    if found is None:
-        raise UserError(f"{output_dir}: no campaign.json (written by `campaign submit` or `campaign run`)")
-    plan, record = found
+    plan, record = load_campaign(output_dir)
     states = campaign_states(plan, record)
     (plan.report_dir / REPORT).unlink(missing_ok=True)  # should this job die, no earlier report passes for this one
     runs = plot_runs([s.task.run_dir for s in states if is_run_folder(s.task.run_dir)])

@@ -1,11 +1,12 @@
-"""The campaign under Slurm: one job array per model (index = seed), then the report job that waits for them all.
+"""The campaign under Slurm: one job array per model (index = task), then the report job that waits for them all.
 
     python -m har_finetune.campaign submit --models clip siglip --seeds 3 --output_dir outputs/har \
         --sbatch "--partition=gpu --account=me" --dataset data/har
 
 Slurm does the waiting (`--dependency=afterany:<arrays>`: the report runs once every task has ended, failed or
 not); nothing of ours stays alive. Task logs: `<output_dir>/logs/har-<name>-<array>_<seed>.out`, the report job's
-`<output_dir>/logs/har-report-<job>.out`.
+`<output_dir>/logs/har-report-<job>.out`. Each array task is `fine_tune_har_<family>.slurm` with the model's flags; the
+training parser turns its SLURM_ARRAY_TASK_ID into the task's seed or sweep settings and run folder (settings/tasks.py).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from har_finetune.campaigns.plan import Plan, write_record
+from har_finetune.campaigns.plan import Plan, begin, write_record
 from har_finetune.core.errors import UserError
+from har_finetune.settings.tasks import array_range
 
 REPORT_SCRIPT = "scripts/campaign_report.slurm"
 
@@ -33,20 +35,20 @@ def sbatch(args: list[str]) -> str:
     return done.stdout.strip().split(";")[0]
 
 
-def submit(plan: Plan, sbatch_options: str) -> dict:
-    """Submit the arrays and the report job; returns the Slurm part of the campaign record."""
+def submit(plan: Plan, sbatch_options: str) -> tuple[Plan, dict]:
+    """Submit the arrays and the report job; returns the plan as recorded and the Slurm part of its record."""
     for model in plan.models:
         if not Path(f"fine_tune_har_{model.family}.slurm").is_file():
             raise UserError(f"no fine_tune_har_{model.family}.slurm here: submit from the repository root")
     extra = shlex.split(sbatch_options)
     plan.log_dir.mkdir(parents=True, exist_ok=True)  # Slurm does not create the folder of --output
-    write_record(plan, slurm={"submitted": False})  # the tasks may start before we write it again
+    plan = begin(plan, slurm={"submitted": False})  # the tasks may start before we write it again
     arrays: dict[str, str] = {}
     for model in plan.models:
         arrays[model.name] = _sbatch_after(
             arrays,
             [
-                f"--array=1-{plan.seeds}",
+                f"--array={array_range(plan.model_tasks(model))}",
                 f"--job-name=har-{model.name}",
                 f"--output={plan.log_dir}/har-{model.name}-%A_%a.out",  # not %x: --sbatch may rename the job
                 *extra,
@@ -68,7 +70,7 @@ def submit(plan: Plan, sbatch_options: str) -> dict:
     )
     slurm = {"arrays": arrays, "report": report, "log_dir": str(plan.log_dir)}
     write_record(plan, slurm=slurm)
-    return slurm
+    return plan, slurm
 
 
 def _sbatch_after(submitted: dict[str, str], args: list[str]) -> str:
@@ -85,9 +87,9 @@ def _sbatch_after(submitted: dict[str, str], args: list[str]) -> str:
         ) from None
 
 
-def task_log(slurm: dict, name: str, seed: int) -> Path | None:
+def task_log(slurm: dict, name: str, index: int) -> Path | None:
     array = slurm.get("arrays", {}).get(name)
-    return Path(slurm["log_dir"]) / f"har-{name}-{array}_{seed}.out" if array else None
+    return Path(slurm["log_dir"]) / f"har-{name}-{array}_{index}.out" if array else None
 
 
 def _expand(indices: str) -> list[int]:

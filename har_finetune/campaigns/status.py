@@ -1,6 +1,6 @@
 """Where each task of a campaign stands, from its run folder, its log and (where Slurm answers) the queue.
 
-python -m har_finetune.campaign status outputs/har      # one line per task; exit 0
+python -m har_finetune.campaign status outputs/har      # one line per task; exit 0 (2: no campaign there)
 
 clip/seed-1     finished  test accuracy 84.21%
 clip/seed-2     running   epoch 1.6 (requeued 1 time)
@@ -10,15 +10,14 @@ siglip/seed-2   failed    error: --output_dir ... holds files that are not a run
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from har_finetune.campaigns import slurm
-from har_finetune.campaigns.plan import Plan, Task, read_record
-from har_finetune.run_folder.checkpoints import checkpoint_epoch, latest_complete_checkpoint
-from har_finetune.run_folder.files import REPORT, RESULTS, RUN_CONFIG
+from har_finetune.campaigns.plan import ModelTask, Plan, load_campaign
+from har_finetune.run_folder.files import REPORT
+from har_finetune.run_folder.reader import RunFolderError, RunRecord
 
 ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE"}
 QUEUED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "SUSPENDED", "CONFIGURING"}
@@ -27,7 +26,7 @@ ERROR_LINE = re.compile(r"(?i)\b\w*error\b|traceback|killed|cancelled")
 
 @dataclass(frozen=True)
 class TaskState:
-    task: Task
+    task: ModelTask
     state: str  # finished | running | queued | failed | not started | unfinished
     detail: str = ""
     accuracy: float | None = None
@@ -59,10 +58,32 @@ def log_restarts(log: Path | None) -> int:
     return max(map(int, re.findall(r"\(restart (\d+)\)", log.read_text(errors="replace"))), default=0)
 
 
-def _accuracy(run_dir: Path) -> float | None:
+@dataclass(frozen=True)
+class Progress:
+    """What a task's run folder says: whether training began (run_config.json), how far it got, its accuracy."""
+
+    started: bool = False
+    epoch: float = 0.0
+    accuracy: float | None = None
+
+    @classmethod
+    def read(cls, run_dir: Path) -> Progress:
+        try:
+            record = RunRecord.load(run_dir)
+        except RunFolderError:  # no run there (yet)
+            return cls()
+        return cls(
+            _or_none(lambda: bool(record.config)) or False,
+            record.checkpoint_epoch,
+            _or_none(lambda: float(record.results["test_accuracy"])),
+        )
+
+
+def _or_none(read):
+    """A value read from a run folder, or None where its file is missing or unreadable."""
     try:
-        return float(json.loads((run_dir / RESULTS).read_text())["test_accuracy"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return read()
+    except (RunFolderError, OSError, KeyError, ValueError, TypeError):
         return None
 
 
@@ -70,25 +91,26 @@ def _requeued(restarts: int) -> str:
     return f" (requeued {restarts} time{'s' if restarts != 1 else ''})" if restarts else ""
 
 
-def task_state(task: Task, queue: dict | None, log: Path | None, outcome: dict | None) -> TaskState:
+def task_state(task: ModelTask, queue: dict | None, log: Path | None, outcome: dict | None) -> TaskState:
     """`queue`: Slurm's view of the task ({"state", "restarts", "reason"}) or None; `outcome`: what `campaign run`
     recorded for it (exit code, error line) or None."""
     restarts = queue["restarts"] if queue else log_restarts(log)
-    accuracy = _accuracy(task.run_dir)
-    if accuracy is not None:
+    progress = Progress.read(task.run_dir)
+    if progress.accuracy is not None:
+        accuracy = progress.accuracy
         return TaskState(task, "finished", f"test accuracy {100 * accuracy:.2f}%{_requeued(restarts)}", accuracy)
     if queue and queue["state"] in QUEUED:
         reason = f" ({queue['reason']})" if queue["reason"] not in ("None", "") else ""
         return TaskState(task, "queued", f"{reason.strip()}{_requeued(restarts)}".strip())
     epoch = log_epoch(log)
     if epoch is None:
-        epoch = checkpoint_epoch(latest_complete_checkpoint(task.run_dir)) if task.run_dir.is_dir() else 0.0
+        epoch = progress.epoch
     if queue and queue["state"] not in ENDED:
         return TaskState(task, "running", f"epoch {epoch:g}{_requeued(restarts)}")
     if (queue and queue["state"] in ENDED) or (outcome and outcome.get("exit_code")):
         error = (outcome or {}).get("error") or last_error_line(log) or f"Slurm state {(queue or {}).get('state')}"
         return TaskState(task, "failed", error)
-    if outcome is None and not (task.run_dir / RUN_CONFIG).is_file():
+    if outcome is None and not progress.started:
         return TaskState(task, "not started")
     return TaskState(task, "unfinished", f"epoch {epoch:g}, no results yet")
 
@@ -101,16 +123,13 @@ def campaign_states(plan: Plan, record: dict) -> list[TaskState]:
     states = []
     for task in plan.tasks():
         array = arrays.get(task.model.name)
-        log = slurm.task_log(submitted, task.model.name, task.seed) if array else None
-        states.append(task_state(task, queue.get((array, task.seed)), log, outcomes.get(task.label)))
+        log = slurm.task_log(submitted, task.model.name, task.index) if array else None
+        states.append(task_state(task, queue.get((array, task.index)), log, outcomes.get(task.label)))
     return states
 
 
 def status_lines(output_dir: Path) -> list[str]:
-    found = read_record(output_dir)
-    if found is None:
-        return [f"{output_dir}: no campaign here ({output_dir}/campaign.json is written by `campaign submit` or `run`)"]
-    plan, record = found
+    plan, record = load_campaign(output_dir)
     states = campaign_states(plan, record)
     width = max(len(s.task.label) for s in states)
     lines = [s.line(width) for s in states]

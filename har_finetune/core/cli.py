@@ -6,14 +6,15 @@ from collections.abc import Callable
 from har_finetune.core.errors import UserError
 
 
-def run_cli(main: Callable[[], int]) -> None:
-    """Run an entry point and turn a `UserError` into one line on stderr and its exit code."""
+def run_cli(main: Callable[[], int], after_interrupt: Callable[[], str] | None = None) -> None:
+    """Run an entry point and turn a `UserError` into one line on stderr and its exit code; Ctrl-C ends with
+    "interrupted" and, from `after_interrupt`, what the same command will do next (e.g. resume)."""
     try:
         code = main()
     except UserError as error:
         print("error: " + " ".join(str(error).split()), file=sys.stderr)  # one line, whatever the message holds
         code = error.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted" + (f"; {after_interrupt()}" if after_interrupt else ""), file=sys.stderr)
         code = 130
     sys.exit(code)

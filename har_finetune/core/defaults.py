@@ -13,6 +13,7 @@ HAR_CLASSES = (
 AUGMENTATIONS = ("none", "crop_flip", "randaugment", "trivialaugment")
 HEADS = ("default", "zero_shot")
 DEFAULT_CHECKPOINTS = {"clip": "openai/clip-vit-base-patch16", "siglip": "google/siglip-base-patch16-224"}
+SCRIPT_FAMILIES = tuple(DEFAULT_CHECKPOINTS)  # fine_tune_har_<family>.py and .slurm (models/registry.py: model types)
 DEFAULT_DATASET = "Bingsu/Human_Action_Recognition"
 # HAR photos are small (often ~250x180) and show one person doing one thing; several phrasings average out wording.
 DEFAULT_TEMPLATES = (

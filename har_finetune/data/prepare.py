@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from har_finetune.core.defaults import default_cache_dir
@@ -24,6 +25,7 @@ from har_finetune.data.labelled import LabelledImages
 from har_finetune.data.preprocessing import Preprocessing
 from har_finetune.data.sources import load_source
 from har_finetune.data.split import Split, make_split
+from har_finetune.run_folder.files import SKIPPED
 from har_finetune.run_folder.identity import listing_fingerprint
 from har_finetune.settings.spec import RunSpec
 
@@ -88,14 +90,37 @@ def scan_and_split(spec: RunSpec, source: LabelledImages, preprocessing: Preproc
     )
     counts = split.table["split"].value_counts()
     logger.info(
-        "split (%s test split): %d train, %d validation, %d test images, %d classes",
+        "split (%s test split): %s, %s, %s images, %d classes",
         split.test_source,
-        counts.get("train", 0),
-        counts.get("validation", 0),
-        counts.get("test", 0),
+        _used(counts.get("train", 0), "train", data.max_train_samples, "--max_train_samples"),
+        _used(counts.get("validation", 0), "validation", data.max_eval_samples, "--max_eval_samples"),
+        _used(counts.get("test", 0), "test", data.max_eval_samples, "--max_eval_samples"),
         len(source.class_names),
     )
+    log_skipped(split.skipped, len(source.ids), spec.run_dir / SKIPPED)
     return ScannedData(split, scans, recorder)
+
+
+def _used(count: int, name: str, limit: int | None, flag: str) -> str:
+    """`344 train` or, when a --max_*_samples flag takes fewer (build_datasets), `344 train (256 used,
+    --max_train_samples)`."""
+    return f"{count} {name}" + (f" ({limit} used, {flag})" if limit is not None and limit < count else "")
+
+
+def log_skipped(skipped: pd.DataFrame, total: int, listing: Path, named_in_log: int = 20) -> None:
+    """One warning for the images left out (unreadable, or duplicates with conflicting labels), naming the file that
+    lists each with its reason; each is also named in the log while there are few."""
+    if skipped.empty:
+        return
+    logger.warning(
+        "skipped %d of %d images (unreadable, or copies with conflicting labels); each is listed with its reason in %s",
+        len(skipped),
+        total,
+        listing,
+    )
+    if len(skipped) <= named_in_log:
+        for image_id, reason in zip(skipped["id"], skipped["reason"]):
+            logger.warning("skipped %s: %s", image_id, reason)
 
 
 def build_datasets(

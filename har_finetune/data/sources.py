@@ -20,6 +20,7 @@ import pandas as pd
 
 from har_finetune.core.defaults import HAR_CLASSES
 from har_finetune.core.errors import UserError
+from har_finetune.core.local_paths import looks_like_local_path, missing_path_message
 from har_finetune.data.labelled import FileReader, LabelledImages
 from har_finetune.run_folder.files import is_output_folder
 
@@ -58,23 +59,31 @@ def load_source(dataset: str, image_column: str | None = None, label_column: str
             return load_kaggle(path)
         if (path / "train").is_dir():
             return load_class_folders(path)
+        _refuse_folder_inside_dataset(dataset, path)
         raise UserError(
             f"--dataset {dataset}: unrecognised layout; expected train/<class>/* folders, the Kaggle release "
             f"(train/ + {KAGGLE_CSV}), a save_to_disk folder or parquet files"
         )
-    if _looks_like_hub_id(dataset) and not _looks_like_path(dataset):
+    if _looks_like_hub_id(dataset) and not looks_like_local_path(dataset):
         from har_finetune.data.hub import load_hub_id
 
         return load_hub_id(dataset, image_column, label_column)
     raise UserError(
-        f"--dataset {dataset}: no such folder ({path.resolve()}); pass the dataset folder or a Hub "
-        "dataset id like Bingsu/Human_Action_Recognition"
+        missing_path_message(
+            "--dataset", dataset, "the dataset folder or a Hub dataset id like Bingsu/Human_Action_Recognition"
+        )
     )
 
 
-def _looks_like_path(name: str) -> bool:
-    """`./data/har`, `/data/har`, or `data/har` where `data/` exists here: a missing folder, not a Hub id."""
-    return name.startswith(("./", "../", "/", "~")) or Path(name.split("/")[0]).expanduser().is_dir()
+def _refuse_folder_inside_dataset(dataset: str, path: Path) -> None:
+    """A dataset's train/ or test/ folder, or a class folder in one, names the dataset folder above it."""
+    for above in (path.parent, path.parent.parent):
+        if (above / "train").is_dir() or (above / KAGGLE_CSV).is_file():
+            inside = path.resolve().relative_to(above.resolve()).as_posix()
+            raise UserError(
+                f"--dataset {dataset} is the {inside}/ folder inside a dataset; pass the dataset folder: "
+                f"--dataset {above}"
+            )
 
 
 def _looks_like_hub_id(name: str) -> bool:
@@ -108,10 +117,11 @@ def _list_class_folder(folder: Path) -> dict[str, list[Path]]:
         classes[class_dir.name] = images
     if ignored:
         logger.info(
-            "ignored %d entries of %s that are not images, are hidden or are run outputs (e.g. %s)",
-            len(ignored),
+            "ignored %s of %s that %s not images, hidden or run outputs (%s)",
+            "1 entry" if len(ignored) == 1 else f"{len(ignored)} entries",
             folder,
-            ", ".join(sorted(set(ignored))[:5]),
+            "is" if len(ignored) == 1 else "are",
+            ", ".join(sorted(set(ignored))[:5]) + (", ..." if len(set(ignored)) > 5 else ""),
         )
     return classes
 

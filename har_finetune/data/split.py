@@ -111,12 +111,7 @@ def _check_skips(skipped: pd.DataFrame, total: int, root: str, max_fraction: flo
             f"{len(skipped)} of {total} images in {root} are unreadable (more than "
             f"{max_fraction:.0%}; e.g. {first}); fix the dataset or raise --max_unreadable_fraction"
         )
-    logger.warning(
-        "skipped %d unreadable images of %d (listed in skipped_images.csv in the run folder), e.g. %s",
-        len(skipped),
-        total,
-        first,
-    )
+    # under the limit: data/prepare.py log_skipped names each one (here the run folder is unknown)
 
 
 def _drop_duplicates(table: pd.DataFrame) -> tuple[pd.DataFrame, int, pd.DataFrame]:

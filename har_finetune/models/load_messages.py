@@ -5,7 +5,14 @@
   in one line, and log the report only when something else is missing or left over.
 - SigLIP configs carry text special-token ids beyond the text vocabulary (bos 49406 with 32,000 tokens); every
   load warns `bos_token_id must be None or an integer within the vocabulary`, which means nothing for a vision
-  classifier.
+  classifier. transformers' own default `SiglipTextConfig()` fails that check too, and loading any SigLIP config
+  builds one (to log the config's differences from the defaults): `registry.load_config` loads inside
+  `quiet_loading` as well.
+- Trainer sorts checkpoints by modification time before deleting old ones and, when they were saved within a
+  second of each other (a short run's are), warns "mtime may not be reliable on this filesystem" and sorts them by
+  step, which is what we want: `quiet_training` drops that line for the whole run.
+
+docs/bad_input.md lists what a standard run may still print on stderr (tests/test_first_hour.py holds it to that).
 """
 
 import logging
@@ -21,6 +28,7 @@ NOISE = {
     "transformers.modeling_utils": "LOAD REPORT",
     "transformers.configuration_utils": "must be `None` or an integer within the vocabulary",
 }
+TRAINING_NOISE = {"transformers.trainer_utils": "mtime may not be reliable on this filesystem"}
 EXPECTED_LEFT_OUT = ("text_model.", "text_projection", "logit_scale", "logit_bias", "visual_projection", ".head.")
 NEW_HEAD = ("classifier.",)
 
@@ -45,6 +53,14 @@ def quiet_loading() -> Iterator[None]:
     finally:
         for each, drop in installed:
             each.removeFilter(drop)
+
+
+def quiet_training() -> None:
+    """Drop Trainer's warnings that say nothing about the run (TRAINING_NOISE) from now on (the training process)."""
+    for name, fragment in TRAINING_NOISE.items():
+        each = hf_logging.get_logger(name)
+        if not any(isinstance(f, _DropMessages) and f.fragment == fragment for f in each.filters):  # once per process
+            each.addFilter(_DropMessages(fragment))
 
 
 def log_load_info(info: dict, name_or_path: str, display_name: str) -> None:

@@ -8,6 +8,7 @@ Two heads (`--head`): `default` is transformers' own classifier (mean-pooled tok
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from transformers import (
@@ -29,6 +30,7 @@ from transformers import (
 from har_finetune.core.defaults import DEFAULT_CHECKPOINTS, HEADS  # noqa: F401  (re-exported)
 from har_finetune.core.errors import UserError
 from har_finetune.core.hub import check_hub_reachable, prefetch_hint
+from har_finetune.core.local_paths import looks_like_local_path, missing_path_message
 from har_finetune.models.load_messages import log_load_info, quiet_loading
 from har_finetune.models.zero_shot import DEFAULT_TEMPLATES, zero_shot_classifier
 from har_finetune.run_folder.identity import model_revision
@@ -76,8 +78,10 @@ FAMILIES = {
 
 def load_config(name_or_path: str) -> PretrainedConfig:
     """Load a checkpoint's config with a one-line error when it cannot be found or fetched."""
+    check_local_path(name_or_path)
     try:
-        return AutoConfig.from_pretrained(name_or_path)
+        with quiet_loading():  # SigLIP's default text config fails its own token-id check (load_messages.py)
+            return AutoConfig.from_pretrained(name_or_path)
     except (OSError, ValueError) as error:
         if os.path.isdir(name_or_path):
             raise UserError(f"{name_or_path} is not a model folder (no readable config.json): {error}") from None
@@ -85,6 +89,21 @@ def load_config(name_or_path: str) -> PretrainedConfig:
             f"cannot load model '{name_or_path}' (not a local folder, not in the cache or on the Hub): "
             + prefetch_hint("model", name_or_path)
         ) from None
+
+
+def check_local_path(name_or_path: str) -> None:
+    """A local-looking name (core/local_paths.py) that is not a folder: "no such folder" or "a file", never Hub
+    advice."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir() or not looks_like_local_path(name_or_path):
+        return
+    what = "a model folder (config.json and the weights) or a Hub id like openai/clip-vit-base-patch16"
+    if path.is_file():
+        raise UserError(
+            f"--model_name_or_path {name_or_path} is a file; pass the folder that holds it and its config.json "
+            f"({path.parent})"
+        )
+    raise UserError(missing_path_message("--model_name_or_path", name_or_path, what))
 
 
 def family_of(config: PretrainedConfig, name_or_path: str) -> ModelFamily:
@@ -140,7 +159,8 @@ def load_classifier(
     config = load_config(name_or_path)
     family = family_of(config, name_or_path)
     if head == "zero_shot":
-        dual_model = family.dual_model_class.from_pretrained(name_or_path, dtype=torch.float32)
+        with quiet_loading():
+            dual_model = family.dual_model_class.from_pretrained(name_or_path, dtype=torch.float32)
         tokenizer = load_tokenizer(name_or_path)
         return zero_shot_classifier(dual_model, tokenizer, class_names, templates, family.prompt_max_length), family
     config.num_labels = len(class_names)
@@ -148,11 +168,11 @@ def load_classifier(
     config.label2id = {name: index for index, name in enumerate(class_names)}
     if family.drop_pooling_head:
         config.vision_config.vision_use_head = False
-    torch.manual_seed(seed)  # the head is created inside from_pretrained
     with quiet_loading():  # one line instead of transformers' ~30-line load report (load_messages.py)
         model, info = family.model_class.from_pretrained(
             name_or_path, config=config, dtype=torch.float32, output_loading_info=True
         )
+    seed_new_head(model.classifier, seed)
     log_load_info(info, name_or_path, family.model_type)
     # Its forward takes **kwargs, so Trainer assumes the loss is normalised by `num_items_in_batch` and stops scaling
     # it, but the loss is a per-batch mean: without this, gradient accumulation and DDP multiply the loss (and, before
@@ -161,12 +181,24 @@ def load_classifier(
     return model, family
 
 
+def seed_new_head(classifier: torch.nn.Linear, seed: int) -> None:
+    """The new linear head from `seed` by a fixed recipe (weights normal with std 1/sqrt(width), as transformers
+    5.x draws CLIP's and SigLIP's, bias 0) on a generator of its own: the same head for a seed on every library
+    version, whatever order the library initialises modules in."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        weight = torch.randn(classifier.weight.shape, generator=generator) * classifier.in_features**-0.5
+        classifier.weight.copy_(weight)
+        classifier.bias.zero_()
+
+
 def count_parameters(model: torch.nn.Module) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
 
 
 def check_model(name_or_path: str) -> None:
     """Fail before the (long) data scan when the model cannot be loaded or is of an unsupported type."""
+    check_local_path(name_or_path)
     if not os.path.isdir(name_or_path):
         check_hub_reachable("model", name_or_path)
     family_of(load_config(name_or_path), name_or_path)

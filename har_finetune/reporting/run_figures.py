@@ -117,12 +117,21 @@ def train_figure(train: pd.DataFrame, per_epoch: float | None, title: str) -> tu
 
 
 def evaluated_when(evals: pd.DataFrame) -> str:
-    """'after each epoch', or for step-based evaluation (--eval_strategy steps) 'every N steps'."""
+    """'after each epoch', or for step-based evaluation (--eval_strategy steps) the steps as they were: 'every 8
+    steps', 'every 8 steps and at step 20' (the last, when training ended between two), else 'at steps 3, 7, 12'."""
     epochs = evals["epoch"].dropna().to_numpy(dtype=float)
     if len(epochs) and np.allclose(epochs, np.round(epochs)):
         return "after each epoch"
-    steps = np.diff(evals["step"].dropna().to_numpy()) if "step" in evals.columns else []
-    return f"every {int(np.median(steps))} steps" if len(steps) else "during training"
+    steps = sorted(set(evals["step"].dropna().astype(int))) if "step" in evals.columns else []
+    if len(steps) < 2:
+        return f"at step {steps[0]}" if steps else "during training"
+    every = steps[0]
+    if steps == [every * k for k in range(1, len(steps) + 1)]:
+        return f"every {every} steps"
+    if len(steps) > 2 and steps[:-1] == [every * k for k in range(1, len(steps))]:
+        return f"every {every} steps and at step {steps[-1]}"
+    shown = ", ".join(map(str, steps[:8])) + (", ..." if len(steps) > 8 else "")
+    return f"at steps {shown}"
 
 
 def eval_figure(evals: pd.DataFrame, title: str) -> tuple[Figure, list[str]]:

@@ -59,7 +59,7 @@ def summary_row(run: RunPlots) -> dict[str, str]:
         "s / epoch": _fmt(results.get("seconds_per_epoch"), ".1f"),
         "Train img/s": _fmt(results.get("train_samples_per_second"), ".1f"),
         "Peak GPU mem": _fmt(results.get("peak_gpu_memory_gb"), ".2f", " GB"),
-        "Epochs": _fmt(epochs, "g"),
+        "Epochs": _fmt(None if epochs is None else round(float(epochs), 2), "g"),  # an unfinished run: 1.97
     }
 
 

@@ -7,6 +7,9 @@ first, then the model's revision, the dataset listing, and after the image scan 
 
 Settings that cannot change the result (logging, workers, evaluation batch size, `--report_to`, checkpoint
 frequency, the pixel cache folder) are not part of it and may change between a run and its resumption.
+Neither is the precision (`--bf16`, `--fp16`): the same command picks bf16 on a GPU that has it and fp32 on a CPU,
+and the weights and optimizer state are fp32 either way, so a run started on a laptop continues on the cluster;
+run_config.json and all_results.json record the precision each part really ran in.
 """
 
 import hashlib
@@ -48,8 +51,6 @@ TRAINING_SETTINGS = (
     "optim",
     "optim_args",
     "label_smoothing_factor",
-    "bf16",
-    "fp16",
     "eval_strategy",
     "eval_steps",
     "metric_for_best_model",

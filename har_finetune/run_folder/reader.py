@@ -19,7 +19,13 @@ from pathlib import Path
 import pandas as pd
 
 from har_finetune.core.errors import UserError
-from har_finetune.run_folder.checkpoints import checkpoint_problem, numbered_checkpoints, run_is_finished
+from har_finetune.run_folder.checkpoints import (
+    checkpoint_epoch,
+    checkpoint_problem,
+    latest_complete_checkpoint,
+    numbered_checkpoints,
+    run_is_finished,
+)
 from har_finetune.run_folder.files import (
     CLASS_REPORT,
     MODEL_CONFIG,
@@ -212,6 +218,11 @@ class RunRecord:
     @property
     def finished(self) -> bool:
         return run_is_finished(self.run_dir)
+
+    @property
+    def checkpoint_epoch(self) -> float:
+        """Epochs trained by the newest complete checkpoint-N (0 before the first): how far an unfinished run got."""
+        return checkpoint_epoch(latest_complete_checkpoint(self.run_dir))
 
     @cached_property
     def config(self) -> dict:

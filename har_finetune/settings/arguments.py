@@ -1,5 +1,5 @@
-"""The settings of a run, as dataclasses with help text: ours (model, data, campaign) plus the stock
-`TrainingArguments` with the report's defaults. settings/parser.py parses them; settings/checks.py checks them.
+"""The settings of a run, as dataclasses with help text: ours (model, data) plus the stock `TrainingArguments`
+with the report's defaults (the campaign flags: tasks.py). settings/parser.py parses them; checks.py checks them.
 
 Defaults mirror the report this tool reproduces: 6 epochs, batch size 32, evaluate and save every epoch,
 keep the best model by validation accuracy, seed 42.
@@ -36,9 +36,10 @@ class ModelArguments:
     head: str = field(
         default="default",
         metadata={
-            "help": "Classifier: default (transformers': mean-pooled tokens, random linear layer) or zero_shot "
-            "(the model's own normalised image embedding, weights initialised from the class-prompt "
-            "text embeddings: training starts at zero-shot accuracy). See docs/recipes.md."
+            # "%(default)s" keeps argparse from adding "(default: default)", which reads as a stutter
+            "help": "Classifier: %(default)s, the default (transformers': mean-pooled tokens, random linear "
+            "layer), or zero_shot (the model's own normalised image embedding, weights initialised from the "
+            "class-prompt text embeddings: training starts at zero-shot accuracy). See docs/recipes.md."
         },
     )
     prompt_templates: list[str] = field(
@@ -180,24 +181,3 @@ class HarTrainingArguments(TrainingArguments):
         if self.dataloader_num_workers == 0:
             self.dataloader_persistent_workers = False  # torch refuses persistent workers without workers
         super().__post_init__()
-
-
-@dataclass
-class CampaignArguments:
-    """Campaign flags: consumed while parsing (settings/tasks.py turns them into the task's seed or settings and its
-    run folder), never part of a run's settings."""
-
-    sweep: str | None = field(
-        default=None,
-        metadata={
-            "help": "A sweep file (YAML: flag names to lists of values): this run is one task of it, chosen by "
-            "--task_index or the Slurm array index; `python -m har_finetune.campaign --sweep FILE` lists the tasks."
-        },
-    )
-    task_index: int | None = field(
-        default=None,
-        metadata={
-            "help": "The campaign task to run without Slurm (else $SLURM_ARRAY_TASK_ID): the seed of a seed "
-            "campaign (run folder <output_dir>/seed-N) or the task of --sweep."
-        },
-    )

@@ -3,7 +3,9 @@
 - the pixel cache folder must be writable: a read-only HF_HOME (a shared cache mounted read-only on compute nodes)
   otherwise fails after the image scan has started;
 - every `--report_to` integration must be installed (Trainer would fail only after the scan);
-- `--push_to_hub` needs the Hub: offline, nothing could be uploaded at the end of the run.
+- `--push_to_hub` needs the Hub: offline, nothing could be uploaded at the end of the run;
+- the precision must be one this machine runs: without a GPU `--fp16` would train in fp32 while the records
+  said fp16 (refused), and `--bf16` runs as bf16 autocast on the CPU (honoured, with a note saying so).
 """
 
 import os
@@ -16,12 +18,54 @@ from har_finetune.core.hub import hub_unreachable_reason, is_offline
 PIP_NAMES = {"azure_ml": "azureml-core", "neptune": "neptune", "clearml": "clearml", "comet_ml": "comet_ml"}
 
 
-def check_environment(pixel_cache: bool, pixel_cache_dir: str | None, training_args) -> None:
+def check_environment(pixel_cache: bool, pixel_cache_dir: str | None, training_args) -> list[str]:
+    """Raise a `UserError` for what cannot work here; returns notes on what runs differently here than elsewhere."""
     if pixel_cache:
         check_cache_writable(Path(pixel_cache_dir) if pixel_cache_dir else None)
     check_report_to(training_args.report_to)
     if training_args.push_to_hub:
         check_push_to_hub()
+    return [note for note in (check_precision(training_args),) if note]
+
+
+def precision_in_use(training_args) -> str:
+    """The precision the run really computes in (recorded in run_config.json and all_results.json): "bf16 autocast
+    on cuda", "fp16 autocast on cuda", "bf16 autocast on cpu" or "fp32 on cpu" (accelerate ignores fp16 on a CPU)."""
+    device = _device(training_args)
+    if training_args.bf16:
+        return f"bf16 autocast on {device}"
+    if training_args.fp16 and device != "cpu":
+        return f"fp16 autocast on {device}"
+    return f"fp32 on {device}"
+
+
+def check_precision(training_args) -> str | None:
+    """--fp16 without a GPU is refused (accelerate would silently train in fp32); --bf16 there is honoured (CPU
+    autocast) and the returned note says so. Only a precision given for this machine's run is checked: the choice
+    made when none is given (parser._auto_precision) is always one the machine runs."""
+    if _device(training_args) != "cpu":
+        return None
+    if training_args.fp16:
+        raise UserError(
+            "--fp16 needs a GPU, and this run has none: fp16 mixed precision (autocast with a loss scaler) would "
+            "be skipped and the run would train in fp32; drop --fp16 to train in fp32, or pass --bf16 (bf16 autocast "
+            "runs on CPUs)"
+        )
+    if training_args.bf16:
+        return (
+            "--bf16 without a GPU: training runs in bf16 autocast on the CPU (matrix products in bf16, weights "
+            "in fp32); on CPUs without bf16 units it is slower than fp32"
+        )
+    return None
+
+
+def _device(training_args) -> str:
+    """Where Trainer will compute: "cuda", "mps" (Apple GPUs run fp16 autocast too) or "cpu"."""
+    import torch  # loaded already by the parser; here only when asked
+
+    if training_args.use_cpu:
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
 
 
 def unwritable_reason(folder: Path) -> str | None:

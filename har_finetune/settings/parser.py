@@ -23,7 +23,6 @@ from har_finetune.run_folder.checkpoints import run_is_finished
 from har_finetune.settings.arguments import (
     DESCRIPTIONS,
     EPILOG,
-    CampaignArguments,
     DataArguments,
     HarTrainingArguments,
     ModelArguments,
@@ -35,19 +34,19 @@ from har_finetune.settings.help_text import HelpFormatter, arrange, description
 from har_finetune.settings.recipes import RECIPE_SUFFIXES, read_recipe, sweep_given_as_recipe
 from har_finetune.settings.spec import RunSpec
 from har_finetune.settings.strategies import align_strategies
-from har_finetune.settings.tasks import resolve_task
+from har_finetune.settings.tasks import CHOOSES_TASK, CampaignArguments, resolve_task
 
 SETTINGS = (ModelArguments, DataArguments, HarTrainingArguments)
-CAMPAIGN_FLAGS = {f.name for f in dataclasses.fields(CampaignArguments)}  # command line only, never in a recipe
 
 
 def parse_run(argv: list[str], family: str) -> RunSpec:
     """The checked settings of a run of the `family` script ("clip" or "siglip"); touches no data."""
     spec = parse_flags(argv, family)
     check_spec(spec)
+    notes = list(spec.notes)
     if not run_is_finished(spec.run_dir):  # a finished run needs nothing more
-        check_environment(spec.data.pixel_cache, spec.data.pixel_cache_dir, spec.training)
-    for message in spec.notes:  # only once everything passed: an error stays the one line on stderr
+        notes += check_environment(spec.data.pixel_cache, spec.data.pixel_cache_dir, spec.training)
+    for message in notes:  # only once everything passed: an error stays the one line on stderr
         note(message)
     return spec
 
@@ -70,8 +69,8 @@ def parse_flags(argv: list[str], family: str, env: dict[str, str] | None = None)
     valid = sorted({action.dest for action in parser._actions} - {"help"})
     if recipe and set(recipe_values) - set(valid):
         unknown_recipe_keys(recipe, recipe_values, sorted(set(recipe_values) - set(valid)), valid)
-    if recipe and set(recipe_values) & CAMPAIGN_FLAGS:
-        key = sorted(set(recipe_values) & CAMPAIGN_FLAGS)[0]
+    if recipe and set(recipe_values) & set(CHOOSES_TASK):
+        key = sorted(set(recipe_values) & set(CHOOSES_TASK))[0]
         raise UserError(f"{recipe}: '{key}' chooses a campaign task, not a setting: give --{key} on the command line")
     if recipe:
         sweep_given_as_recipe(recipe, recipe_values, _list_settings())
@@ -85,7 +84,7 @@ def parse_flags(argv: list[str], family: str, env: dict[str, str] | None = None)
     task = resolve_task(values, given, os.environ if env is None else env)
     if task:
         values |= {key: _typed(parser, key, value) for key, value in task.overrides}
-        values["output_dir"] = task.output_dir
+        values["output_dir"] = task.output_dir  # the folder that campaign status and report look in
         explicit |= {key for key, _ in task.overrides}
     values |= _auto_precision(explicit)  # after the task: a swept --fp16 / --bf16 counts as given
     check_values(values)

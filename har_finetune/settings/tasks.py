@@ -7,14 +7,17 @@
   folder is named after its values.
 
 `resolve_task` applies the task to the parsed values (settings/parser.py), so a campaign task is an ordinary run:
-its own run folder, exact resume, a finished task is not trained again.
+its own run folder, exact resume, a finished task is not trained again. `campaign_tasks` builds the same tasks for
+`python -m har_finetune.campaign` (campaigns/plan.py): what a campaign submits, runs, follows and reports is what
+training resolves for each index, since both come from here.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import yaml
@@ -25,23 +28,61 @@ from har_finetune.settings.recipes import read_text
 ARRAY_ENV = "SLURM_ARRAY_TASK_ID"
 
 
+@dataclass
+class CampaignArguments:
+    """Campaign flags: consumed while parsing (resolve_task turns them into the task's seed or settings and its run
+    folder), never part of a run's settings."""
+
+    sweep: str | None = field(
+        default=None,
+        metadata={
+            "help": "A sweep file (YAML: flag names to lists of values): this run is one task of it, chosen by "
+            "--task_index or the Slurm array index; `python -m har_finetune.campaign --sweep FILE` lists the tasks."
+        },
+    )
+    task_index: int | None = field(
+        default=None,
+        metadata={
+            "help": "The campaign task to run without Slurm (else $SLURM_ARRAY_TASK_ID): the seed of a seed "
+            "campaign (run folder <output_dir>/seed-N) or the task of --sweep."
+        },
+    )
+
+
+# The flags a task owns: those that choose it (command line only: never in a recipe or a sweep file) and its run
+# folder (named after its values). A seed campaign's task owns --seed too (refused in resolve_task); the
+# campaign commands also set --model_name_or_path per model (campaigns/plan.py).
+CHOOSES_TASK = tuple(f.name for f in fields(CampaignArguments))  # sweep, task_index
+TASK_OWNS = (*CHOOSES_TASK, "output_dir")
+Overrides = tuple[tuple[str, object], ...]
+
+
 @dataclass(frozen=True)
 class Task:
-    """One task of a campaign: its flags (appended to the user's) and its run folder."""
+    """One task of a campaign: the index that selects it (the Slurm array index, or --task_index), its settings
+    (appended to the user's flags) and its run folder."""
 
     index: int
-    overrides: tuple[tuple[str, object], ...]  # (flag name, value); a list value is a multi-value flag
+    overrides: Overrides  # (flag name, value); a list value is a multi-value flag
     output_dir: str
 
-    def flags(self) -> list[str]:
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir)
+
+    @property
+    def name(self) -> str:
+        """The run folder's name: `seed-3`, `learning_rate-0.001_seed-1`, `base`."""
+        return self.run_dir.name
+
+    def override_flags(self) -> list[str]:
         argv = []
         for key, value in self.overrides:
             argv += [f"--{key}", *(map(str, value) if isinstance(value, list) else [str(value)])]
-        return argv + ["--output_dir", self.output_dir]
+        return argv
 
-
-Overrides = tuple[tuple[str, object], ...]
-NOT_SWEPT = ("output_dir", "sweep", "task_index")  # a task's run folder is named after its values
+    def flags(self) -> list[str]:
+        return [*self.override_flags(), "--output_dir", self.output_dir]
 
 
 def read_sweep(path: str | Path) -> list[Overrides]:
@@ -76,7 +117,7 @@ def read_sweep(path: str | Path) -> list[Overrides]:
 def _checked(path: Path, grid: dict) -> list[Overrides]:
     grid = {str(key).lstrip("-"): values for key, values in grid.items()}
     for key in grid:
-        if key in NOT_SWEPT:
+        if key in TASK_OWNS:
             raise UserError(f"--sweep {path}: '{key}' cannot be swept (a task's run folder is named after its values)")
     return [tuple(zip(grid, values)) for values in itertools.product(*grid.values())]
 
@@ -96,7 +137,32 @@ def sweep_tasks(combinations: list[Overrides], output_dir: str) -> list[Task]:
 
 
 def seed_task(seed: int, output_dir: str) -> Task:
+    """Task `seed` of a seed campaign: that training seed, into `<output_dir>/seed-<seed>`."""
     return Task(seed, (("seed", seed),), str(Path(output_dir) / f"seed-{seed}"))
+
+
+def campaign_tasks(output_dir: str | Path, sweep: str | Path | None, seeds: Iterable[int] = ()) -> list[Task]:
+    """The tasks of a campaign into `output_dir`: every task of the sweep file (with `seeds`, each once per seed,
+    the seed varying fastest: `campaign submit --sweep FILE --seeds 3`), else one per seed (index = seed)."""
+    seeds = list(seeds)
+    if sweep is None:
+        return [seed_task(seed, str(output_dir)) for seed in seeds]
+    combinations = read_sweep(sweep)
+    if seeds and any(key == "seed" for overrides in combinations for key, _ in overrides):
+        raise UserError(f"--sweep {sweep} sweeps the seed already: drop --seeds, or the seed from the file")
+    if seeds:
+        combinations = [(*overrides, ("seed", seed)) for overrides in combinations for seed in seeds]
+    return sweep_tasks(combinations, str(output_dir))
+
+
+def sweep_text(tasks: list[Task]) -> str:
+    """A sweep file of these tasks, in order (a list of variants: `read_sweep` gives back their overrides)."""
+    return yaml.safe_dump([dict(task.overrides) for task in tasks], sort_keys=False, default_flow_style=None)
+
+
+def array_range(tasks: list[Task]) -> str:
+    """The `sbatch --array` range of these tasks: `1-3` for seeds 1-3, `0-3` for a sweep of 4."""
+    return f"{tasks[0].index}-{tasks[-1].index}"
 
 
 def _index(value: str, where: str) -> int:
@@ -123,9 +189,12 @@ def resolve_task(values: dict, given: set[str], env: dict[str, str]) -> Task | N
         return None
     if sweep is None:
         if "seed" in given:
-            raise UserError(f"--seed is taken from the array index ({index}) in a seed campaign: drop --seed")
+            raise UserError(
+                f"--seed is taken from the task index in a seed campaign (task {index} trains seed {index}, the "
+                "Slurm array index or --task_index): drop --seed"
+            )
         return seed_task(index, values["output_dir"])
-    tasks = sweep_tasks(read_sweep(sweep), values["output_dir"])
+    tasks = campaign_tasks(values["output_dir"], sweep)
     if not 0 <= index < len(tasks):
         raise UserError(
             f"task {index} is beyond the {len(tasks)} tasks of {sweep}: submit with --array=0-{len(tasks) - 1}"

@@ -24,6 +24,7 @@ from har_finetune.data.prepare import build_datasets, cache_dir, listing_identit
 from har_finetune.data.preprocessing import Preprocessing
 from har_finetune.data.transforms import DeviceTransform
 from har_finetune.models import wise_ft
+from har_finetune.models.load_messages import quiet_training
 from har_finetune.models.registry import check_model, describe_model, load_classifier, load_image_processor
 from har_finetune.run_folder.checkpoints import checkpoint_epoch, latest_complete_checkpoint, run_is_finished
 from har_finetune.run_folder.identity import content_fingerprint
@@ -34,7 +35,12 @@ from har_finetune.settings.parser import parse_run
 from har_finetune.settings.spec import RunSpec
 from har_finetune.training import zero_shot_baseline
 from har_finetune.training.guards import NonFiniteGuard, disk_full_is_one_line, explain_faults
-from har_finetune.training.preemption import PREEMPTED_EXIT_CODE, PreemptionCallback, wait_for_all_ranks
+from har_finetune.training.preemption import (
+    PREEMPTED_EXIT_CODE,
+    PreemptionCallback,
+    end_process_group,
+    wait_for_all_ranks,
+)
 from har_finetune.training.prepared import PreparedRun
 from har_finetune.training.records import evaluate_and_record, write_start_records
 from har_finetune.training.rerun import refuse_older_data
@@ -51,13 +57,19 @@ def run(spec: RunSpec) -> int:
     """The run of checked settings: the folder's lock, another run refused, a finished run recognised, else training."""
     setup_logging(spec.training)
     identity = dict(spec.identity) | {"world_size": spec.training.world_size}  # it changes the effective batch
-    with RunLock(spec.run_dir) if spec.training.process_index == 0 else nullcontext():  # held by global rank 0
-        refuse_different_run(spec.run_dir, identity)  # another run's settings: one line, exit 2
-        if run_is_finished(spec.run_dir):
-            refuse_older_data(spec, identity)  # a finished run of data changed since: one line, exit 2
-            logger.info("%s holds a finished run (all_results.json); not training again", spec.run_dir)
-            return 0
-        return train(spec, identity)
+    code = None
+    try:
+        with RunLock(spec.run_dir) if spec.training.process_index == 0 else nullcontext():  # held by global rank 0
+            refuse_different_run(spec.run_dir, identity)  # another run's settings: one line, exit 2
+            if run_is_finished(spec.run_dir):
+                refuse_older_data(spec, identity)  # a finished run of data changed since: one line, exit 2
+                logger.info("%s holds a finished run (all_results.json); not training again", spec.run_dir)
+                code = 0
+            else:
+                code = train(spec, identity)
+    finally:
+        end_process_group(finished=code is not None)  # DDP: every rank, also after an error (then without waiting)
+    return code
 
 
 def train(spec: RunSpec, identity: dict) -> int:
@@ -172,6 +184,7 @@ def setup_logging(training_args) -> None:
         force=True,
     )
     hf_logging.set_verbosity_warning()
+    quiet_training()  # Trainer's warnings that mean nothing for our runs (models/load_messages.py)
 
 
 def pixel_cache_space(spec: RunSpec):

@@ -92,3 +92,16 @@ def wait_for_all_ranks() -> None:
     the others, which must not happen while rank 0 is still writing the checkpoint."""
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def end_process_group(finished: bool) -> None:
+    """Every rank, at the end of the job: wait for the others (when the job `finished` its work on every rank, so
+    that rank 0, which hosts the rendezvous store, is not gone while the others still need it), then destroy the
+    process group, which stops and joins the communication library's background threads. Left to interpreter exit,
+    those threads raced the C++ runtime's teardown: rank 0 of a finished two-node job once died with "terminate
+    called without an active exception" (SIGABRT) after writing its results, and the job counted as failed."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if finished:
+        dist.barrier()
+    dist.destroy_process_group()

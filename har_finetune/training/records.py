@@ -25,6 +25,7 @@ from har_finetune.run_folder.writer import (
     write_split,
     write_test_predictions,
 )
+from har_finetune.settings.environment import precision_in_use
 from har_finetune.settings.spec import RunSpec
 from har_finetune.training.prepared import PreparedRun
 
@@ -58,6 +59,7 @@ def run_config(spec: RunSpec, source: LabelledImages, identity: dict) -> dict:
     return {
         "family": spec.family,
         "model_type": identity.get("model_type"),
+        "precision": precision_in_use(spec.training),  # what this start computes in (not the flags alone)
         "identity": identity,
         "model_args": vars(spec.model),
         "data_args": vars(spec.data),
@@ -116,6 +118,7 @@ def evaluate_and_record(
         **eval_metrics,
         **test.metrics,
         "device": _device_name(),
+        "precision": precision_in_use(trainer.args),
         "split_fingerprint": record.split_fingerprint,
         **(extra_results or {}),
     }
