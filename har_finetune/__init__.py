@@ -35,11 +35,12 @@ data/          images in, torch datasets out
   sources.py     folder-per-class, Kaggle CSV and Hub layouts as LabelledImages; hub.py the Hub formats;
                  labelled.py the value they return
   images.py      decoding and checking one image; scan.py the input scan; scan_record.py the recorded scan
-  split.py       de-duplication and the seeded stratified split
+  split.py       de-duplication and the seeded stratified split; near_duplicates.py the perceptual hash and its
+                 groups, grouped_split.py those groups kept on one side
   preprocessing.py the image processor's settings as a frozen value; transforms.py the transforms
   cache.py, pixel_files.py  the decoded-pixel cache (memory-mapped uint8 files); checksums.py its integrity
   datasets.py    torch datasets and the collator
-  synthetic.py   the demo's learnable stand-in images
+  synthetic.py   the demo's learnable stand-in images; distinct scenes and their near copies for the tests
 models/        what is fine-tuned
   registry.py    the one place CLIP, SigLIP and SigLIP 2 differ; loading checkpoints and processors
   zero_shot.py   class-name prompts and the zero-shot classifier; zero_shot_head.py its model class
@@ -57,7 +58,8 @@ training/      the job
 reporting/     reads run folders only (through RunRecord): figures, REPORT.md, samples, model card
   loading.py     which run folders a path stands for; each run's test results (scored.py: ScoredRun, Unit)
   groups.py      seed groups and pairing by test images
-  stats.py, power.py, verdicts.py  the statistics (pure): intervals, tests, two-level bootstrap, power, verdicts
+  stats.py, power.py, verdicts.py  the statistics (pure): intervals, tests, power, verdicts; configuration_test.py
+                 the configuration's t over seeds and test images; answer.py the report's opening paragraph
   verdict_text.py the verdicts in words; tables.py the tables' rows; sections.py the uncertainty sections
   document.py    the report as one value (Report, Section, blocks); markdown.py renders it as REPORT.md
   report.py      builds the report value, plot_and_report (plot_command.py: plot_metrics.py)

@@ -21,7 +21,7 @@ from har_finetune.campaigns.status import status_lines
 from har_finetune.core.cli import run_cli
 from har_finetune.core.defaults import SCRIPT_FAMILIES
 from har_finetune.core.errors import RUN_FAILED_EXIT_CODE
-from har_finetune.data.synthetic import make_synthetic_har
+from har_finetune.data.synthetic import FOLDER_NAME, make_synthetic_har
 from har_finetune.models.tiny import make_tiny_checkpoint
 from har_finetune.run_folder.reader import RunRecord
 
@@ -39,7 +39,7 @@ def demo_plan(out: Path, images_per_class: int = 40) -> Plan:
     cheap: always this version's); earlier demo runs are replaced, since a finished run folder would otherwise be
     kept and not retrained (docs/run_folder.md) and the demo would only print the old figures.
     """
-    data = out / "data" / "synthetic_har"
+    data = out / "data" / FOLDER_NAME
     if not (data / "train").is_dir():
         make_synthetic_har(data, images_per_class=images_per_class)
     models = []

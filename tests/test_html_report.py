@@ -307,3 +307,14 @@ def test_report_md_links_work_for_any_folder_name(tmp_path):
     assert inside
     for link in re.findall(r"\]\(([^)]+)\)", (parent / "REPORT.md").read_text()):
         assert re.fullmatch(r"[A-Za-z0-9._/-]+", link) and (parent / link).is_file(), link
+
+
+def test_a_new_report_removes_its_stale_pages_and_nothing_else(two_runs):
+    """A cell page of an earlier report that this one does not write goes; a user's file in the folder stays."""
+    root, runs, out = two_runs
+    stale, mine = out / "cells" / "r9-t9-p9.html", out / "cells" / "notes.txt"
+    stale.write_text("old")
+    mine.write_text("keep me")
+    report_of(root, runs)
+    assert not stale.exists() and mine.read_text() == "keep me"
+    assert (out / "cells" / "r1-t0-p1.html").is_file()

@@ -36,8 +36,9 @@ class FakeTrainer:
     """What evaluate_and_record uses of a Trainer, with the metrics Trainer.predict would compute (compute_metrics)."""
 
     def __init__(self, output_dir: Path, logits: np.ndarray, label_ids: np.ndarray):
-        self.args = SimpleNamespace(should_save=True, output_dir=str(output_dir), learning_rate=5e-5,
-                                    num_train_epochs=1, per_device_train_batch_size=8, seed=0)  # fmt: skip
+        self.args = SimpleNamespace(should_save=True, output_dir=str(output_dir), learning_rate=5e-5, seed=0,
+                                    num_train_epochs=1, per_device_train_batch_size=8,
+                                    use_cpu=True, bf16=False, fp16=False)  # fmt: skip
         self.model = torch.nn.Linear(2, len(CLASSES))
         self.state = SimpleNamespace(epoch=1.0, log_history=[{"eval_accuracy": 0.5}], save_to_json=self._write)
         self.logits, self.label_ids = logits, label_ids
@@ -75,7 +76,7 @@ def finished_run_without_one_class(run_dir: Path) -> Path:
     run = SimpleNamespace(  # a PreparedRun: what evaluate_and_record reads of the run
         spec=SimpleNamespace(model=SimpleNamespace(model_name_or_path="tiny-clip", head="default")),
         source=SimpleNamespace(class_names=CLASSES, root="data"),
-        split=SimpleNamespace(num_duplicates=0, skipped=[], test_source="carved"),
+        split=SimpleNamespace(num_duplicates=0, skipped=[], test_source="carved", near_duplicate_counts=(0, 0)),
         datasets=datasets,
         model_family=SimpleNamespace(model_type="clip"),
     )

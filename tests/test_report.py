@@ -306,11 +306,11 @@ def test_seed_groups_get_mean_std_and_a_paired_group_comparison(tmp_path):
     configuration, models = table_rows(text, "A")
     assert (configuration["A"], configuration["B"], configuration["Question"]) == ("CLIP (n=3)", "SigLIP (n=3)",
                                                                                   "configuration")  # fmt: skip
-    assert configuration["Test"] == "two-level bootstrap over seeds and test images"
+    assert configuration["Test"] == "t over seeds and test images"
     assert configuration["Verdict"] == "SigLIP (n=3) better" and models["Verdict"] == "SigLIP (n=3)'s models higher"
     assert configuration["A - B (points)"] == f"{np.mean(accuracies) - np.mean([90, 91, 88]):+.2f}"
     assert "**SigLIP (n=3) is better than CLIP (n=3)**" in text
-    assert "Power: with 300 test images and 3 seeds per model, differences under " in text
+    assert "Power: a true difference of " in text and "with these seeds and images (3 seeds per model, 300 test" in text
     assert text.startswith("# SigLIP (n=3) vs CLIP (n=3)") or text.startswith("# CLIP (n=3) vs SigLIP (n=3)")
 
 
@@ -393,14 +393,18 @@ def test_16_vs_6_is_no_significant_difference_with_an_interval_that_covers_0(tmp
     assert low < 0 < high and "16 vs 6 images only one got right, p = 0.0525" in line
     (pair,) = table_rows(text, "A")
     assert pair["Verdict"] == "no significant difference" and "is better than" not in text
-    assert "Power: with 300 test images, 22 of them discordant, differences under 4.38 points cannot be told" in text
+    power = "Power: a true difference of 4.38 points would be found 80% of the time with these two models' 300 test"
+    assert power + " images (22 discordant; 5% level)." in text
 
 
-def test_a_tie_reads_as_a_tie(tmp_path):
+def test_an_equal_score_is_no_significant_difference_with_its_interval(tmp_path):
+    """Issue 26: +0.00 points is not shown to be a tie; the interval says how large a difference it leaves open."""
     text = report_of(tmp_path, *two_runs(tmp_path, 200, 10, 10, 80))
     (line,) = [line for line in text.splitlines() if line.startswith("- ")]
-    assert line.startswith("- CLIP vs SigLIP: **tie**, the same accuracy") and "ahead" not in text
-    assert table_rows(text, "A")[0]["Verdict"] == "tie"
+    said = "- CLIP vs SigLIP: **no significant difference**, CLIP - SigLIP = +0.00 points (these two trained models; "
+    assert line.startswith(said + "95% CI -3.04 to 3.04;")  # Clopper-Pearson of 10 of 20, times 20 / 300
+    assert "tie" not in text and "p = 1" in line
+    assert table_rows(text, "A")[0]["Verdict"] == "no significant difference"
 
 
 def seed_groups(tmp_path, clip: list[float], siglip: list[float]) -> str:
@@ -421,7 +425,7 @@ def test_one_lucky_seed_does_not_make_a_configuration_better(tmp_path):
     assert configuration["Question"] == "configuration" and configuration["Verdict"] == "no significant difference"
     assert "is better than" not in text
     assert "  - Configuration (a new seed of each on new test images): **no significant difference**, " in text
-    assert re.search(r"Power: with 300 test images and 3 seeds per model, differences under [\d.]+ points cannot", text)
+    assert re.search(r"Power: a true difference of [\d.]+ points would be found 80% of the time with these seeds", text)
 
 
 def test_a_steady_gap_over_three_seeds_is_better_and_two_seeds_are_not_assessed(tmp_path):
@@ -430,7 +434,9 @@ def test_a_steady_gap_over_three_seeds_is_better_and_two_seeds_are_not_assessed(
         "  - Configuration (a new seed of each on new test images): **SigLIP (n=3) is better than CLIP (n=3)** by "
         in text
     )
-    assert "the observed 8.00 points is above that." in text
+    assert "To find the observed 8.00 points 80% of the time: about 3 seeds per model, from a seed sd of 1.00" in text
+    answer = text.split("\n\n")[1]  # the paragraph after the title: the answer, before any table (issue 26)
+    assert answer.startswith("**SigLIP (n=3) is better than CLIP (n=3)** by 8.00 points (95% CI ")
     text = seed_groups(tmp_path / "two", [0.82, 0.83], [0.90, 0.91])
     assert "Configuration: **not assessed**: a claim about the configuration needs at least 3 seeds per model" in text
     assert "is better than" not in text

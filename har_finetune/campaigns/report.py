@@ -19,7 +19,7 @@ from har_finetune.campaigns.plan import Plan, load_campaign
 from har_finetune.campaigns.status import TaskState, campaign_states
 from har_finetune.core.errors import USAGE_ERROR_EXIT_CODE, UserError
 from har_finetune.reporting.document import BulletList, Item, Paragraph, Report, Section, Table
-from har_finetune.reporting.report import compare_runs, plot_runs, write_report_files
+from har_finetune.reporting.report import compare_runs, plot_records, write_report_files
 from har_finetune.reporting.samples import visualize_run
 from har_finetune.run_folder.files import REPORT, is_run_folder
 from har_finetune.run_folder.reader import RunFolderError, RunRecord
@@ -91,9 +91,11 @@ def write_report(output_dir: Path) -> int:
         is written all the same). Failed and unfinished tasks are shown as far as they got, and listed as such.
     """
     plan, record = load_campaign(output_dir)
-    states = campaign_states(plan, record)
+    folders = [task.run_dir for task in plan.tasks() if is_run_folder(task.run_dir)]
+    records = {folder.resolve(): RunRecord(folder) for folder in folders}  # each run read once, for all below
+    states = campaign_states(plan, record, records)
     (plan.report_dir / REPORT).unlink(missing_ok=True)  # should this job die, no earlier report passes for this one
-    runs = plot_runs([s.task.run_dir for s in states if is_run_folder(s.task.run_dir)])
+    runs = plot_records(list(records.values()))
     finished = {s.task.run_dir.resolve() for s in states if s.state == "finished"}
     failed = USAGE_ERROR_EXIT_CODE if any(r.errors and r.run_dir.resolve() in finished for r in runs) else 0
     readable = [r for r in runs if is_run_folder(r.run_dir)]

@@ -67,9 +67,10 @@ class Progress:
     accuracy: float | None = None
 
     @classmethod
-    def read(cls, run_dir: Path) -> Progress:
+    def read(cls, run_dir: Path, record: RunRecord | None = None) -> Progress:
+        """`record`: the folder's record when the caller read it already (the report reads each run once)."""
         try:
-            record = RunRecord.load(run_dir)
+            record = record or RunRecord.load(run_dir)
         except RunFolderError:  # no run there (yet)
             return cls()
         return cls(
@@ -91,11 +92,12 @@ def _requeued(restarts: int) -> str:
     return f" (requeued {restarts} time{'s' if restarts != 1 else ''})" if restarts else ""
 
 
-def task_state(task: ModelTask, queue: dict | None, log: Path | None, outcome: dict | None) -> TaskState:
+def task_state(
+    task: ModelTask, queue: dict | None, log: Path | None, outcome: dict | None, progress: Progress
+) -> TaskState:
     """`queue`: Slurm's view of the task ({"state", "restarts", "reason"}) or None; `outcome`: what `campaign run`
-    recorded for it (exit code, error line) or None."""
+    recorded for it (exit code, error line) or None; `progress`: what its run folder says."""
     restarts = queue["restarts"] if queue else log_restarts(log)
-    progress = Progress.read(task.run_dir)
     if progress.accuracy is not None:
         accuracy = progress.accuracy
         return TaskState(task, "finished", f"test accuracy {100 * accuracy:.2f}%{_requeued(restarts)}", accuracy)
@@ -115,7 +117,9 @@ def task_state(task: ModelTask, queue: dict | None, log: Path | None, outcome: d
     return TaskState(task, "unfinished", f"epoch {epoch:g}, no results yet")
 
 
-def campaign_states(plan: Plan, record: dict) -> list[TaskState]:
+def campaign_states(plan: Plan, record: dict, runs: dict[Path, RunRecord] | None = None) -> list[TaskState]:
+    """Each task's state; `runs`: the records of run folders already read, by resolved folder (the report's)."""
+    runs = runs or {}
     submitted = record.get("slurm") or {}
     arrays = submitted.get("arrays", {})
     queue = slurm.array_states(list(arrays.values()))
@@ -124,7 +128,8 @@ def campaign_states(plan: Plan, record: dict) -> list[TaskState]:
     for task in plan.tasks():
         array = arrays.get(task.model.name)
         log = slurm.task_log(submitted, task.model.name, task.index) if array else None
-        states.append(task_state(task, queue.get((array, task.index)), log, outcomes.get(task.label)))
+        progress = Progress.read(task.run_dir, runs.get(task.run_dir.resolve()))
+        states.append(task_state(task, queue.get((array, task.index)), log, outcomes.get(task.label), progress))
     return states
 
 

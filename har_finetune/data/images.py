@@ -26,6 +26,7 @@ from PIL import Image, ImageFile, ImageOps
 from tqdm.auto import tqdm
 
 from har_finetune.core.machine import worker_count
+from har_finetune.data.near_duplicates import perceptual_hash
 
 logger = logging.getLogger(__name__)
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file must fail, not decode as grey
@@ -75,6 +76,7 @@ class ScanResult:
     width: int = 0
     height: int = 0
     error: str = ""
+    perceptual_hash: int = 0  # 64-bit pHash of the decoded pixels (data/near_duplicates.py), for readable images
 
 
 def scan_one(args: tuple, on_image=None) -> ScanResult:
@@ -87,7 +89,8 @@ def scan_one(args: tuple, on_image=None) -> ScanResult:
 
 
 def scan_bytes(image_id: str, data: bytes, on_image=None) -> ScanResult:
-    """Decode `data` (image `image_id`'s file bytes): validity, content hash and size; `on_image` sees the pixels."""
+    """Decode `data` (image `image_id`'s file bytes): validity, content hash, perceptual hash and size; `on_image`
+    sees the pixels."""
     if not data:
         return ScanResult(False, error="empty file (0 bytes)")
     try:
@@ -99,7 +102,7 @@ def scan_bytes(image_id: str, data: bytes, on_image=None) -> ScanResult:
     digest.update(f"{image.size}".encode())
     if on_image is not None:
         on_image(image_id, pixels)
-    return ScanResult(True, digest.hexdigest()[:32], image.width, image.height)
+    return ScanResult(True, digest.hexdigest()[:32], image.width, image.height, "", perceptual_hash(pixels))
 
 
 def unreadable_reason(error: Exception) -> str:

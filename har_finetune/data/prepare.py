@@ -70,7 +70,8 @@ def cache_dir(spec: RunSpec) -> Path | None:
 
 
 def scan_and_split(spec: RunSpec, source: LabelledImages, preprocessing: Preprocessing) -> ScannedData:
-    """Decode-check every image changed since the recorded scan (the pixel cache keeps them), de-duplicate, split."""
+    """Decode-check (and perceptually hash) every image changed since the recorded scan (the pixel cache keeps
+    them), de-duplicate, group near-duplicates, split keeping each group on one side."""
     data = spec.data
     recorder = scan_recorder(cache_dir(spec), preprocessing, data.pixel_cache_resolution)
     try:
@@ -87,6 +88,7 @@ def scan_and_split(spec: RunSpec, source: LabelledImages, preprocessing: Preproc
         data.split_seed,
         data.max_unreadable_fraction,
         data.strict,
+        data.near_duplicate_distance,
     )
     counts = split.table["split"].value_counts()
     logger.info(

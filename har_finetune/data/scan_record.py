@@ -1,12 +1,14 @@
 """The recorded scan: what the last input scan of a dataset found, so that the next run decodes only what changed.
 
-    <cache dir>/scans/<dataset>.npz     one row per image: id, file stamp, file hash, validity, content hash, size
+    <cache dir>/scans/<dataset>.npz     one row per image: id, file stamp, file hash, validity, content hash, size,
+                                         perceptual hash
     <cache dir>/scans/listing-<ids>.txt  names the record last written for a dataset with these ids (relative paths)
 
 A dataset seen for the first time at its path (a copy on a node's local disk, a moved folder) starts from the
 record of the last dataset with the same file list, if any: its files then match recorded ones by their bytes.
 
-An image's recorded result (readable or why not, the content hash of its decoded pixels, its size) is reused when
+An image's recorded result (readable or why not, the content hash of its decoded pixels, its size, its perceptual
+hash for the near-duplicate groups: data/near_duplicates.py) is reused when
 - its file stamp is unchanged: size, mtime_ns, ctime_ns and inode from one `stat`, no read. The kernel sets ctime
   on every write, rename and `utime`, and a user cannot set it back: a file rewritten in place with the same size
   and mtime restored (`touch -d`) still changes ctime, and a file replaced by another gets a new inode; or
@@ -17,7 +19,7 @@ Anything else is decoded. The split's de-duplication keeps using the content has
 not replaced by the file hash), so two files that decode to the same pixels are still one image. What is not
 caught: a file whose bytes change while its size, mtime, ctime and inode all stay (a clock set back, or a file
 system that does not keep ctime, such as some FUSE mounts); delete `<cache dir>/scans/` to decode everything.
-The record is tied to Pillow's version (a new decoder may decode differently) and to the hash function. It carries
+The record is tied to Pillow's version (a new decoder may decode differently) and to the hash functions. It carries
 a checksum of its columns (data/checksums.py): a record whose bytes changed since it was written is named in one
 warning and not used (every image is decoded again, and the record rewritten).
 """
@@ -35,6 +37,7 @@ import PIL
 
 from har_finetune.data.checksums import checksum, hasher
 from har_finetune.data.images import ScanResult
+from har_finetune.data.near_duplicates import PERCEPTUAL_HASH
 from har_finetune.data.pixel_files import temporary_name
 
 try:
@@ -45,7 +48,7 @@ except ImportError:  # the GPU machine's image has no xxhash
     xxhash, FILE_HASH = None, "blake2b128"
 
 logger = logging.getLogger(__name__)
-RECORD_VERSION = 2  # 2: a checksum of the columns
+RECORD_VERSION = 3  # 3: perceptual hashes; 2: a checksum of the columns
 NO_STAMP = (-1, -1, -1, -1)
 
 
@@ -62,7 +65,9 @@ def file_stamp(path: str | Path) -> tuple[int, int, int, int]:
 
 
 def _identity() -> str:
-    return json.dumps({"version": RECORD_VERSION, "pillow": PIL.__version__, "file_hash": FILE_HASH})
+    return json.dumps(
+        {"version": RECORD_VERSION, "pillow": PIL.__version__, "file_hash": FILE_HASH, "perceptual": PERCEPTUAL_HASH}
+    )
 
 
 @dataclass
@@ -121,15 +126,17 @@ class ScanRecord:
             return cls([], [])  # made by another Pillow, hash function or record format
         ids = bytes(saved["ids"]).decode().split("\0") if len(saved["ids"]) else []
         errors = bytes(saved["errors"]).decode().split("\0")
-        columns = [saved[k] for k in ("stamps", "file_hashes", "ok", "content", "sizes")]
+        columns = [saved[k] for k in ("stamps", "file_hashes", "ok", "content", "sizes", "perceptual")]
         checks = [
             Checked(
-                ScanResult(bool(ok), content.tobytes().hex() if ok else "", int(size[0]), int(size[1]), error),
+                ScanResult(
+                    bool(ok), content.tobytes().hex() if ok else "", int(size[0]), int(size[1]), error, int(perceptual)
+                ),
                 tuple(int(v) for v in stamp),
                 digest.tobytes() if digest.any() else b"",
                 False,
             )
-            for stamp, digest, ok, content, size, error in zip(*columns, errors)
+            for stamp, digest, ok, content, size, perceptual, error in zip(*columns, errors)
         ]
         return cls(ids, checks)
 
@@ -147,6 +154,7 @@ class ScanRecord:
             "ok": np.array([r.ok for r in results], dtype=bool),
             "content": _bytes16([bytes.fromhex(r.content_hash) for r in results]),
             "sizes": np.array([(r.width, r.height) for r in results], dtype=np.int32).reshape(-1, 2),
+            "perceptual": np.array([r.perceptual_hash for r in results], dtype=np.uint64),
         }
         kind = checksum(b"").partition(":")[0].encode()
         columns["checksum_kind"] = np.frombuffer(kind, dtype=np.uint8)

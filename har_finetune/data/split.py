@@ -1,17 +1,20 @@
-"""The split protocol: drop unreadable images, remove exact duplicates, then a seeded stratified split.
+"""The split protocol: drop unreadable images, remove exact duplicates, group near-duplicates, then a seeded
+stratified split that keeps each group on one side.
 
 A labelled test split supplied by the source is the test set, unless its labels are placeholders (one class
 for every image, like the Hub mirror's test split); otherwise test and then validation are carved from the
-labelled images. Duplicates are removed before splitting, so no image content is in two splits.
+labelled images. Duplicates are removed before splitting, so no image content is in two splits; near-duplicates
+(data/near_duplicates.py, data/grouped_split.py) stay together, so no photo is in two splits either.
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from har_finetune.core.errors import UserError
+from har_finetune.data.grouped_split import NEAR_COLUMNS, group_near_duplicates, keep_groups_together
 from har_finetune.data.images import ScanResult
 from har_finetune.data.labelled import LabelledImages
 
@@ -24,6 +27,12 @@ class Split:
     skipped: pd.DataFrame  # id, reason
     num_duplicates: int
     test_source: str  # "supplied" or "carved"
+    near_duplicates: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=NEAR_COLUMNS))
+
+    @property
+    def near_duplicate_counts(self) -> tuple[int, int]:
+        """(groups, images) of near-duplicates kept on one side of the split."""
+        return int(self.near_duplicates["group"].nunique()), len(self.near_duplicates)
 
     def ids(self, split: str) -> list[str]:
         return self.table.loc[self.table["split"] == split, "id"].tolist()
@@ -40,6 +49,7 @@ def make_split(
     seed: int,
     max_unreadable_fraction: float = 0.05,
     strict: bool = False,
+    near_duplicate_distance: int = 0,
 ) -> Split:
     table = pd.DataFrame(
         {
@@ -47,6 +57,7 @@ def make_split(
             "label": source.labels,
             "source": source.source_splits,
             "hash": [s.content_hash for s in scans],
+            "phash": [s.perceptual_hash for s in scans],
         }
     )
     unknown = table[~table["label"].isin(source.class_names)]
@@ -71,7 +82,8 @@ def make_split(
     if test_source == "carved":
         table = table[table["source"] == "train"]  # placeholder labels must not reach training either
     table, num_duplicates, conflicts = _drop_duplicates(table)
-    skipped = pd.concat([skipped, conflicts], ignore_index=True)
+    table, near, near_skipped = group_near_duplicates(table, near_duplicate_distance)
+    skipped = pd.concat([skipped, conflicts, near_skipped], ignore_index=True)
     test = table[table["source"] == "test"]
     rest = table[table["source"] == "train"]
     if test_source == "carved":
@@ -80,7 +92,15 @@ def make_split(
     for name, part in (("test", test), ("validation", validation)):
         _warn_missing_classes(source.class_names, table, part, name)
     table = pd.concat([train.assign(split="train"), validation.assign(split="validation"), test.assign(split="test")])
-    return Split(table[["id", "label", "split"]].reset_index(drop=True), skipped, num_duplicates, test_source)
+    split = Split(table[["id", "label", "split"]].reset_index(drop=True), skipped, num_duplicates, test_source, near)
+    groups, images = split.near_duplicate_counts
+    logger.info(
+        "%d near-duplicate groups (%d images) kept on one side of the split (perceptual hashes within %d bits)",
+        groups,
+        images,
+        near_duplicate_distance,
+    )
+    return split
 
 
 def _warn_missing_classes(class_names: list[str], table: pd.DataFrame, part: pd.DataFrame, name: str) -> None:
@@ -170,6 +190,7 @@ def _stratified(table: pd.DataFrame, fraction: float, seed: int, name: str) -> t
         )
     size = max(int(round(fraction * len(table))), len(counts))
     try:
-        return train_test_split(table, test_size=size, random_state=seed, stratify=table["label"])
+        rest, part = train_test_split(table, test_size=size, random_state=seed, stratify=table["label"])
     except ValueError as error:
         raise UserError(f"cannot carve a stratified {name} split of {size} images: {error}") from None
+    return keep_groups_together(rest, part, seed)

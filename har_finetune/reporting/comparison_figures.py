@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from har_finetune.reporting import fonts, stats
+from har_finetune.reporting.configuration_test import configuration_t
 from har_finetune.reporting.groups import Comparison
 from har_finetune.reporting.run_figures import RunPlots, evaluated_when, save_figure
 from har_finetune.reporting.scored import Unit, pooled_calibration
@@ -223,13 +224,13 @@ def write_comparison_figures(runs: list[RunPlots], out_dir: Path, compared: Comp
 
 
 RUN_INTERVAL = "run: accuracy, 95% Wilson interval (test images)"
-GROUP_INTERVAL = "seeds: mean, 95% two-level bootstrap interval (seeds and test images)"
+GROUP_INTERVAL = "seeds: mean, 95% t interval (seeds and test images)"
 GROUP_NO_INTERVAL = f"seeds: mean, no interval (fewer than {MIN_SEEDS} seeds)"
 
 
 def accuracy_rows(comparison: Comparison) -> list[AccuracyRow]:
     """accuracy.png's rows: a run with its Wilson interval; a group's mean with the interval of the configuration's
-    accuracy (seeds and test images resampled; none under MIN_SEEDS seeds) and each seed as a point."""
+    accuracy (t over seeds and test images; none under MIN_SEEDS seeds) and each seed as a point."""
     rows = []
     for unit in comparison.units:
         if not unit.is_group:
@@ -246,9 +247,7 @@ def accuracy_rows(comparison: Comparison) -> list[AccuracyRow]:
 def _group_interval(unit: Unit) -> tuple[float, float, str]:
     if len(unit.runs) < MIN_SEEDS or unit.test_images is None:
         return float("nan"), float("nan"), GROUP_NO_INTERVAL
-    matrix = unit.matrix()
-    draws = stats.bootstrap_draws(matrix, np.zeros((1, matrix.shape[1])), resample_seeds=True)
-    return *stats.bootstrap_interval(draws), GROUP_INTERVAL
+    return *configuration_t(unit.matrix()).interval(stats.CONFIDENCE), GROUP_INTERVAL
 
 
 def write_uncertainty_figures(comparison: Comparison, out_dir: Path) -> list[Path]:

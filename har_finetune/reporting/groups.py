@@ -59,7 +59,23 @@ def group_seeds(runs: list[ScoredRun]) -> tuple[list[Unit], list[str]]:
             )
     units = [Unit(members[0].name, members) for members in buckets.values()]
     _name_groups(units)
+    _note_seeds_elsewhere(units)
     return units, warnings
+
+
+def _note_seeds_elsewhere(units: list[Unit]) -> None:
+    """Each unit learns the runs of its settings (seed aside) that were scored on other test images: they are not
+    in it (no pairing across test sets), and the report names them in its row, not only under "Not compared"."""
+    for unit in units:
+        first = unit.runs[0]
+        if first.identity is None:
+            continue
+        unit.elsewhere = [
+            run
+            for other in units
+            if other is not unit and (other.runs[0].identity, other.runs[0].data) == (first.identity, first.data)
+            for run in other.runs
+        ]
 
 
 def _digest(images: tuple) -> str:

@@ -58,6 +58,7 @@ class Unit:
 
     name: str
     runs: list[ScoredRun]
+    elsewhere: list[ScoredRun] = field(default_factory=list)  # seeds of the same settings on other test images
 
     @property
     def is_group(self) -> bool:

@@ -68,13 +68,15 @@ TABLE3_NOTE = (
 )
 PAIRS_NOTE = (
     "Pairs are scored on the same test images (same ids and labels). Two questions: *configuration* (would a new "
-    "seed of A beat a new seed of B on new test images?), asked only of groups of at least {k} seeds each, by a "
-    "two-level bootstrap that resamples each group's seeds and the test images together ({n:,} resamples, seed 0); "
+    "seed of A beat a new seed of B on new test images?), asked only of groups of at least {k} seeds each, by a t "
+    "over seeds and test images (each group's seed variance plus the paired test images' part, Welch-Satterthwaite "
+    "degrees of freedom; how often it says better: benchmarks/verdict_calibration.py); "
     "*these models* (are these trained models more accurate, seeds fixed?), by the exact McNemar test for two runs "
-    "(interval: Clopper-Pearson on the discordant images) and a paired bootstrap over test images otherwise. Only a "
-    "configuration verdict calls a group better. Each interval comes from the same procedure as its p-value and "
-    "excludes 0 exactly when the verdict is significant: with several pairs the p-values are Holm-adjusted within "
-    "each question and each interval is at the level Holm's procedure tested that pair at (shown in the table). "
-    "Power: the smallest true difference found 80% of the time at the 5% level, from the test images, the "
-    "discordance and the seed spread (docs/plots_and_report.md)."
+    "(interval: Clopper-Pearson on the discordant images) and a paired bootstrap over test images otherwise ({n:,} "
+    "resamples, seed 0). Only a configuration verdict calls a group better. The seeds vary initialisation and data "
+    "order; the split is fixed by `--split_seed`, so the intervals leave out how much another split would change "
+    "the numbers. Each interval comes from the same procedure as its p-value and excludes 0 exactly when the verdict "
+    "is significant: with several pairs the p-values are Holm-adjusted within each question and each interval is at "
+    "the level Holm's procedure tested that pair at (shown in the table). Power: the true difference the verdict's "
+    "own test finds 80% of the time at the 5% level (docs/plots_and_report.md)."
 )

@@ -2,8 +2,9 @@
 
 Torch-free and file-free: arrays in, numbers out. scipy does the statistics (Wilson interval, exact binomial test,
 bootstrap, permutation test); only Holm's step-down correction (not in scipy) and the calibration error are
-written here, and the two-level bootstrap of seed groups (seeds and test images resampled together) with the
-p-value and intervals read off one set of draws, so that an interval excludes 0 exactly when p < its level.
+written here, and the paired bootstrap over test images with the p-value and intervals read off one set of draws,
+so that an interval excludes 0 exactly when p < its level. The configuration's test over seeds and test images is
+configuration_test.py.
 With 1,890 test images a 95% interval on one accuracy near 85-90% is about +-1.5 points, so two
 models are compared on the same images with a paired test, never by whether their intervals overlap.
 """
@@ -67,29 +68,22 @@ def paired_bootstrap_interval(
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
-def bootstrap_draws(
-    a: np.ndarray, b: np.ndarray, resample_seeds: bool, seed: int = 0, n_resamples: int = N_RESAMPLES
-) -> np.ndarray:
-    """Bootstrap draws of mean accuracy of `a` minus that of `b`, paired on the test images.
+def bootstrap_draws(a: np.ndarray, b: np.ndarray, seed: int = 0, n_resamples: int = N_RESAMPLES) -> np.ndarray:
+    """Bootstrap draws of mean accuracy of `a` minus that of `b`, paired on the test images, seeds fixed.
 
     `a` and `b` are correctness matrices (seeds x images, 0/1; a single run is one row) on the same images in the
-    same order. Each draw resamples the images once for both (the pairing) and, with `resample_seeds`, the seeds of
-    each group with replacement on their own: the two-level ("hierarchical") bootstrap of Saravanan et al. (2020)
-    and Bouthillier et al. (2021), which carries the seed-to-seed spread as well as the choice of test images.
-    Without it the seeds are fixed: the draws then describe these trained models only.
+    same order. Each draw resamples the images once for both (the pairing); the seeds stay: the draws describe these
+    trained models only. (Resampling the seeds as well, a two-level bootstrap, says "better" too often at 3-5 seeds:
+    a bootstrap of k values shrinks their variance by (k - 1) / k and has no small-sample correction; the
+    configuration's test is configuration_test.py.)
     """
     a, b = np.atleast_2d(np.asarray(a, float)), np.atleast_2d(np.asarray(b, float))
     n = a.shape[1]
     rng = np.random.default_rng(seed)
     draws = []
     for start in range(0, n_resamples, BATCH):
-        size = min(BATCH, n_resamples - start)
-        images = _resample_weights(rng, size, n)  # (size, n): how often each image is drawn, / n
-        means = [(images @ m.T) for m in (a, b)]  # (size, seeds): each seed's accuracy on the drawn images
-        if resample_seeds:
-            means = [np.sum(m * _resample_weights(rng, size, m.shape[1]), axis=1) for m in means]
-        else:
-            means = [m.mean(axis=1) for m in means]
+        images = _resample_weights(rng, min(BATCH, n_resamples - start), n)  # (size, n): share of draws per image
+        means = [(images @ m.T).mean(axis=1) for m in (a, b)]  # each seed's accuracy on the drawn images, averaged
         draws.append(means[0] - means[1])
     return np.concatenate(draws)
 

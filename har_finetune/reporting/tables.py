@@ -11,7 +11,7 @@ from har_finetune.reporting import stats
 from har_finetune.reporting.document import Paragraph, Section, Table, anchor
 from har_finetune.reporting.groups import Comparison
 from har_finetune.reporting.run_figures import RunPlots
-from har_finetune.reporting.scored import pooled_calibration
+from har_finetune.reporting.scored import Unit, pooled_calibration
 
 MISSING = "—"
 
@@ -125,10 +125,17 @@ def group_rows(comparison: Comparison) -> list[dict[str, str]]:
                 "Macro-F1 mean ± std": f"{f1.mean:.4f} ± {f1.std:.4f}",
                 "Macro-F1 min-max": f"{f1.low:.4f} to {f1.high:.4f}",
                 "ECE (seeds pooled)": MISSING if calibration is None else f"{calibration.ece:.4f}",
-                "Runs": ", ".join(run.name for run in unit.runs),
+                "Runs": ", ".join(run.name for run in unit.runs) + _left_out(unit),
             }
         )
     return rows
+
+
+def _left_out(unit: Unit) -> str:
+    """Seeds of the same settings scored on other test images: named in the group's row, not only under "Not
+    compared" (they are not in the mean)."""
+    names = ", ".join(run.name for run in unit.elsewhere)
+    return f"; not in the group, scored on other test images: {names}" if names else ""
 
 
 def confused_pairs_section(run: RunPlots) -> Section:

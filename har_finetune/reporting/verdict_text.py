@@ -1,12 +1,14 @@
 """The words of REPORT.md's paired comparisons: one bullet per pair, its verdicts and power line, and the pair table.
 
-Rules (issue 18): "better" only for a significant decisive verdict (the configuration's for seed groups); a
-difference of exactly 0 is a tie; a non-significant pair says so with its signed difference A - B; every interval
-stands beside the p-value it is dual to, at the level Holm's procedure used for it.
+Rules (issues 18, 26): "better" only for a significant decisive verdict (the configuration's for seed groups); a
+pair that is not significant, a difference of exactly 0 included, is "no significant difference" with its signed
+difference A - B and interval; every interval stands beside the p-value it is dual to, at the level Holm's procedure
+used for it; the power line is that of the verdict's own test, worded as what it is.
 """
 
 from __future__ import annotations
 
+from har_finetune.reporting import power
 from har_finetune.reporting.verdicts import CONFIGURATION, MIN_SEEDS, Pair, Verdict
 
 MISSING = "—"
@@ -31,7 +33,7 @@ def evidence(verdict: Verdict, flip: bool = False) -> str:
     interval and counts of B - A (when the claim names B first)."""
     low, high = (-verdict.high, -verdict.low) if flip else (verdict.low, verdict.high)
     ci = f"{level_text(verdict)} {points(low)} to {points(high)}"
-    test = verdict.test
+    test = verdict.test if verdict.t is None else f"{verdict.test}, {verdict.t.df:.1f} df (Welch-Satterthwaite)"
     if verdict.discordant is not None:
         counts = verdict.discordant[::-1] if flip else verdict.discordant
         test += ", {} vs {} images only one got right".format(*counts)
@@ -41,23 +43,21 @@ def evidence(verdict: Verdict, flip: bool = False) -> str:
 
 def flips(verdict: Verdict, may_say_better: bool) -> bool:
     """Whether `claim` names B first (B is better), so that the evidence is given as B - A."""
-    return may_say_better and verdict.significant and verdict.difference < 0
+    return may_say_better and verdict.ahead < 0
 
 
 def claim(verdict: Verdict, a: str, b: str, may_say_better: bool = True, named: bool = True) -> str:
-    """`**A is better than B** by X points`, `A vs B: **no significant difference**, A - B = +x points` or a tie;
-    without `may_say_better` a significant difference is "A's models score higher" (these models, not the
-    configuration); without `named` the leading `A vs B: ` is left to the bullet above."""
+    """`**A is better than B** by X points` or `A vs B: **no significant difference**, A - B = +x points` (also for
+    +0.00: an equal score is not shown to be a tie); without `may_say_better` a significant difference is "A's models
+    score higher" (these models, not the configuration); without `named` the leading `A vs B: ` is left to the
+    bullet above."""
     prefix = f"{a} vs {b}: " if named else ""
     signed = f"{a} - {b} = {points(verdict.difference, True)} points"
-    if verdict.difference == 0:
-        return f"{prefix}**tie**, the same accuracy"
-    if verdict.significant and may_say_better:
-        better, worse = (a, b) if verdict.difference > 0 else (b, a)
+    if verdict.ahead and may_say_better:
+        better, worse = (a, b) if verdict.ahead > 0 else (b, a)
         return f"**{better} is better than {worse}** by {points(abs(verdict.difference))} points"
-    if verdict.significant:
-        ahead = a if verdict.difference > 0 else b
-        return f"{prefix}**{ahead}'s models score higher**, {signed}"
+    if verdict.ahead:
+        return f"{prefix}**{a if verdict.ahead > 0 else b}'s models score higher**, {signed}"
     return f"{prefix}**no significant difference**, {signed}"
 
 
@@ -88,31 +88,43 @@ def pair_lines(pair: Pair) -> list[str]:
 
 
 def power_line(pair: Pair) -> str:
-    """`Power: with 1,890 test images and 3 seeds per model, differences under X points cannot be told apart ...`"""
+    """`Power: a true difference of X points would be found 80% of the time with these seeds and images (...)`, from
+    the decisive verdict's own test; for groups, the seeds that would find the observed difference and how far that
+    number may be off (the seed spread comes from few seeds)."""
     p = pair.power
     k_a, k_b = p.seeds
-    if p.discordant is not None:
-        setting = f"with {p.images:,} test images, {p.discordant:,} of them discordant"
-    elif k_a == k_b:
-        setting = f"with {p.images:,} test images and {k_a} seeds per model"
-    else:
-        setting = f"with {p.images:,} test images and {k_a} vs {k_b} seeds"
-    line = f"Power: {setting}, differences under {points(p.detectable)} points cannot be told apart (80% power, "
-    unknown = 1 in p.seeds and k_a != k_b
-    line += "5% level; a single run's seed spread is unknown and not counted)" if unknown else "5% level)"
+    found = f"a true difference of {points(p.detectable)} points would be found 80% of the time"
+    if p.question != CONFIGURATION:
+        if p.discordant is not None:
+            images = f"{p.images:,} test images ({p.discordant:,} discordant; 5% level)"
+            return f"Power: {found} with these two models' {images}."
+        return f"Power (these trained models, seeds fixed): {found} on these {p.images:,} test images (5% level)."
+    seeds = f"{k_a} seeds per model" if k_a == k_b else f"{k_a} vs {k_b} seeds"
+    line = f"Power: {found} with these seeds and images ({seeds}, {p.images:,} test images; 5% level, t on "
+    line += f"{p.df:.1f} df)"
     observed = abs(pair.difference)
-    if min(p.seeds) < 2 or observed == 0:
+    if observed == 0:
         return line + "."
-    if observed >= p.detectable:
-        return line + f"; the observed {points(observed)} points is above that."
     if p.seeds_needed is None:
         return line + (
-            f"; no number of seeds would resolve the observed {points(observed)} points with these {p.images:,} test "
-            f"images (they alone hide differences under {points(p.image_only)} points)."
+            f". No number of seeds would find the observed {points(observed)} points 80% of the time with these "
+            f"{p.images:,} test images (even unlimited seeds would find only differences of {points(p.image_only)} "
+            "points or more 80% of the time)."
         )
-    needed = max(p.seeds_needed, MIN_SEEDS)
-    count = f"more than {needed - 1:,}" if needed > 1_000 else f"about {needed:,}"
-    return line + f"; {count} seeds per model would resolve the observed {points(observed)} points."
+    low, high = (p.seed_sd * f for f in p.sd_range)
+    fewest, most = (_seeds(n) for n in p.seeds_needed_range)
+    return line + (
+        f". To find the observed {points(observed)} points 80% of the time: about {_seeds(p.seeds_needed)} seeds per "
+        f"model, from a seed sd of {points(p.seed_sd)} points measured on {k_a} + {k_b} seeds; the true sd may be "
+        f"{points(low)} to {points(high)} points (95%), which would need {fewest} to {most}."
+    )
+
+
+def _seeds(needed: int | None) -> str:
+    """A seeds-needed figure in words: none suffices, more than the most we count, or at least MIN_SEEDS."""
+    if needed is None:
+        return "no number"
+    return f"more than {power.MAX_SEEDS:,}" if needed > power.MAX_SEEDS else f"{max(needed, MIN_SEEDS):,}"
 
 
 def pair_rows(pairs: list[Pair]) -> list[dict[str, str]]:
@@ -140,9 +152,7 @@ def pair_rows(pairs: list[Pair]) -> list[dict[str, str]]:
 
 
 def table_verdict(pair: Pair, verdict: Verdict) -> str:
-    if verdict.difference == 0:
-        return "tie"
-    if not verdict.significant:
+    if not verdict.ahead:
         return "no significant difference"
-    ahead = pair.a.name if verdict.difference > 0 else pair.b.name
+    ahead = pair.a.name if verdict.ahead > 0 else pair.b.name
     return f"{ahead} better" if verdict is pair.decisive and not pair.needs_seeds else f"{ahead}'s models higher"

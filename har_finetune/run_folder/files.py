@@ -19,6 +19,7 @@ VERSIONS = "versions.json"
 MODEL_CARD = "README.md"  # the model card (reporting/model_card.py)
 SPLIT = "split.csv"
 SKIPPED = "skipped_images.csv"
+NEAR_DUPLICATES = "near_duplicates.csv"  # group, id, label, distance: the groups the split kept on one side
 RESULTS = "all_results.json"  # written last: its presence means the run finished
 PREDICTIONS = "test_predictions.csv"
 PROBABILITIES = "test_probabilities.csv"  # since issue 28: older run folders lack it

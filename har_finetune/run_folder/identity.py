@@ -24,6 +24,7 @@ DATA_SETTINGS = (
     "image_column",
     "label_column",
     "split_seed",
+    "near_duplicate_distance",
     "test_fraction",
     "validation_fraction",
     "augmentation",

@@ -29,6 +29,7 @@ from har_finetune.run_folder.checkpoints import (
 from har_finetune.run_folder.files import (
     CLASS_REPORT,
     MODEL_CONFIG,
+    NEAR_DUPLICATES,
     PREDICTIONS,
     RESULTS,
     RUN_CONFIG,
@@ -312,6 +313,20 @@ class RunRecord:
         """split.csv: id, label, split ("train" / "validation" / "test"), as strings."""
         frame = read_optional_csv(self.run_dir / SPLIT)
         return None if frame is None else frame.astype(str)
+
+    @cached_property
+    def near_duplicates(self) -> pd.DataFrame | None:
+        """near_duplicates.csv: group, id, label, distance (None for runs from before near-duplicate groups)."""
+        frame = read_optional_csv(self.run_dir / NEAR_DUPLICATES)
+        return None if frame is None else frame.astype({"id": str, "label": str})
+
+    @property
+    def near_duplicate_counts(self) -> tuple[int, int] | None:
+        """(groups, images) kept on one side of the split: all_results.json's counts, else near_duplicates.csv's."""
+        if "num_near_duplicate_groups" in self.results:
+            return int(self.results["num_near_duplicate_groups"]), int(self.results["num_near_duplicate_images"])
+        frame = self.near_duplicates
+        return None if frame is None else (int(frame["group"].nunique()), len(frame))
 
     def test_images(self) -> pd.DataFrame | None:
         """The test images as id/label: test_predictions.csv's rows, else split.csv's test rows."""

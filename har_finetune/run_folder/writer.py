@@ -1,9 +1,9 @@
 """The run folder's one writer: every file training and the report put into a run folder, in the order that keeps
 it honest (docs/run_folder.md):
 
-1. once the image scan has accepted the data: `split.csv` and `skipped_images.csv` (`write_split`: a resumed run
-   must keep its split), then `run_config.json` (settings, identity with the data fingerprints, the split's
-   fingerprint) and `versions.json` (`write_run_config`);
+1. once the image scan has accepted the data: `split.csv`, `skipped_images.csv` and `near_duplicates.csv`
+   (`write_split`: a resumed run must keep its split), then `run_config.json` (settings, identity with the data
+   fingerprints, the split's fingerprint) and `versions.json` (`write_run_config`);
 2. `--zero_shot` only, before training: `zero_shot_predictions.csv` and `zero_shot_results.json`;
 3. the final model files and `trainer_state.json`, swapped in from a staging folder once all of them are written;
 4. the per-image and per-class tables, the model card (`README.md`), then `all_results.json` last: its presence
@@ -28,6 +28,7 @@ from har_finetune.run_folder.files import (
     CLASS_REPORT,
     FINAL_STAGING,
     MODEL_CARD,
+    NEAR_DUPLICATES,
     PLOTS,
     PREDICTIONS,
     PROBABILITIES,
@@ -59,8 +60,11 @@ def split_fingerprint(split_csv: str) -> str:
     return hashlib.sha256(split_csv.encode("utf-8")).hexdigest()[:16]
 
 
-def write_split(run_dir: Path, table: pd.DataFrame, skipped: pd.DataFrame) -> str:
-    """split.csv and skipped_images.csv; returns the split fingerprint.
+def write_split(
+    run_dir: Path, table: pd.DataFrame, skipped: pd.DataFrame, near_duplicates: pd.DataFrame | None = None
+) -> str:
+    """split.csv, skipped_images.csv and near_duplicates.csv (group, id, label, distance); returns the split
+    fingerprint.
 
     A run that has checkpoints already trained on the split its run_config.json records: it must resume on the same
     images, so a different split stops it instead of replacing the file. Without checkpoints nothing was trained yet
@@ -76,6 +80,8 @@ def write_split(run_dir: Path, table: pd.DataFrame, skipped: pd.DataFrame) -> st
         )
     write_text(run_dir / SPLIT, text)
     write_text(run_dir / SKIPPED, skipped.to_csv(index=False))
+    if near_duplicates is not None:
+        write_text(run_dir / NEAR_DUPLICATES, near_duplicates.to_csv(index=False))
     return fingerprint
 
 

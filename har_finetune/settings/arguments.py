@@ -80,6 +80,15 @@ class DataArguments:
             "share one split.csv, so the report can pair their test predictions."
         },
     )
+    near_duplicate_distance: int = field(
+        default=8,
+        metadata={
+            "help": "Images whose 64-bit perceptual hashes (pHash) differ in at most this many bits are near "
+            "copies (re-saved, resized, slightly cropped, watermarked) and stay on one side of the split; 0 turns "
+            "it off. At 8, of generated near copies none re-encoded, resized or watermarked and 1 in 16 of those "
+            "cropped by up to a 20th are missed, and no pair of distinct images was grouped (docs/performance.md)."
+        },
+    )
     augmentation: str = field(
         default="crop_flip", metadata={"help": f"Training augmentation: {', '.join(AUGMENTATIONS)}."}
     )

@@ -52,6 +52,10 @@ def check_values(values: dict) -> None:
         raise UserError(f"--label_smoothing_factor must be in [0, 1) (got {values['label_smoothing_factor']})")
     if values["augmentation"] not in AUGMENTATIONS:
         raise UserError(f"--augmentation {values['augmentation']}: choose one of {', '.join(AUGMENTATIONS)}")
+    if not 0 <= values["near_duplicate_distance"] <= 32:  # 32 of 64 bits: what two unrelated images differ in
+        raise UserError(
+            f"--near_duplicate_distance must be between 0 (off) and 32 bits (got {values['near_duplicate_distance']})"
+        )
     for name in ("test_fraction", "validation_fraction"):
         if not 0 < values[name] < 1:
             raise UserError(f"--{name} must be between 0 and 1 (got {values[name]})")

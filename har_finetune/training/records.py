@@ -45,9 +45,9 @@ def _version(package: str) -> str | None:
 
 
 def write_start_records(spec: RunSpec, source: LabelledImages, split: Split, identity: dict) -> None:
-    """split.csv and skipped_images.csv, then run_config.json (with the split's fingerprint) and versions.json.
-    A resumed run trained on another split stops here (writer.write_split)."""
-    fingerprint = write_split(spec.run_dir, split.table, split.skipped)
+    """split.csv, skipped_images.csv and near_duplicates.csv, then run_config.json (with the split's fingerprint)
+    and versions.json. A resumed run trained on another split stops here (writer.write_split)."""
+    fingerprint = write_split(spec.run_dir, split.table, split.skipped, split.near_duplicates)
     config = run_config(spec, source, identity)
     write_run_config(spec.run_dir, config | {"split_fingerprint": fingerprint}, library_versions())
 
@@ -109,6 +109,8 @@ def evaluate_and_record(
         **{f"num_{name}_samples": len(ds) for name, ds in datasets.items()},
         "num_duplicates_removed": split.num_duplicates,
         "num_skipped_images": len(split.skipped),
+        "num_near_duplicate_groups": split.near_duplicate_counts[0],
+        "num_near_duplicate_images": split.near_duplicate_counts[1],
         "test_split": split.test_source,
         "epochs": epochs,
         **train_metrics,

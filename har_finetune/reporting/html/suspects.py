@@ -13,6 +13,7 @@ proven errors: the page says so.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,7 +98,9 @@ def _label_issues(labels: np.ndarray, pred_probs: np.ndarray) -> tuple[list[int]
     from cleanlab.rank import get_label_quality_scores
 
     quality = get_label_quality_scores(labels, pred_probs, method="self_confidence")
-    confident = find_label_issues(labels, pred_probs, n_jobs=1)  # n_jobs=1: no worker processes on a shared node
-    disagree = find_label_issues(labels, pred_probs, filter_by="predicted_neq_given", n_jobs=1)
+    with warnings.catch_warnings():  # "may not flag all label issues in class k": why the list takes both filters
+        warnings.filterwarnings("ignore", message="May not flag all label issues", category=UserWarning)
+        confident = find_label_issues(labels, pred_probs, n_jobs=1)  # n_jobs=1: no worker processes on a shared node
+        disagree = find_label_issues(labels, pred_probs, filter_by="predicted_neq_given", n_jobs=1)
     chosen = sorted(np.flatnonzero(confident | disagree), key=lambda i: (quality[i], i))
     return [int(i) for i in chosen], confident, quality
