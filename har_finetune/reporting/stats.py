@@ -1,7 +1,7 @@
 """The statistics of REPORT.md: intervals, paired tests, multiple-comparison correction, calibration.
 
-Torch-free and file-free: arrays in, numbers out. scipy does the statistics (Wilson interval, exact binomial test,
-bootstrap, permutation test); only Holm's step-down correction (not in scipy) and the calibration error are
+Torch-free and file-free: arrays in, numbers out. scipy does the statistics (Wilson interval, exact binomial test
+and its Clopper-Pearson interval); only Holm's step-down correction (not in scipy) and the calibration error are
 written here, and the paired bootstrap over test images with the p-value and intervals read off one set of draws,
 so that an interval excludes 0 exactly when p < its level. The configuration's test over seeds and test images is
 configuration_test.py.
@@ -22,10 +22,6 @@ ECE_BINS = 15
 BATCH = 1_000  # resamples evaluated at once: 1,000 x 1,890 test images of float64 is 15 MB
 
 
-def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.mean(x, axis=axis)
-
-
 def wilson_interval(correct: int, total: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Wilson score interval of an accuracy `correct / total` (good at small n and near 0 or 1, unlike Wald)."""
     ci = stats.binomtest(int(correct), int(total)).proportion_ci(confidence_level=confidence, method="wilson")
@@ -42,30 +38,6 @@ def mcnemar_exact(a_correct: np.ndarray, b_correct: np.ndarray) -> tuple[int, in
     a_only, b_only = int((a_correct & ~b_correct).sum()), int((~a_correct & b_correct).sum())
     p = 1.0 if a_only + b_only == 0 else float(stats.binomtest(a_only, a_only + b_only, 0.5).pvalue)
     return a_only, b_only, p
-
-
-def paired_bootstrap_interval(
-    differences: np.ndarray, seed: int = 0, confidence: float = CONFIDENCE, n_resamples: int = N_RESAMPLES
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean per-image difference (resampling test images, pairs kept).
-
-    REPORT.md now uses `bootstrap_draws` / `bootstrap_interval` (dual to `bootstrap_p`); kept for callers of the
-    library. Deterministic for a seed. Identical predictions give (0, 0).
-    """
-    differences = np.asarray(differences, float)
-    if np.all(differences == differences[0]):
-        return float(differences[0]), float(differences[0])  # scipy warns on degenerate data; the answer is exact
-    result = stats.bootstrap(
-        (differences,),
-        _mean,
-        vectorized=True,
-        batch=BATCH,
-        confidence_level=confidence,
-        n_resamples=n_resamples,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def bootstrap_draws(a: np.ndarray, b: np.ndarray, seed: int = 0, n_resamples: int = N_RESAMPLES) -> np.ndarray:
@@ -124,27 +96,6 @@ def mcnemar_interval(a_only: int, b_only: int, total: int, confidence: float = C
     ci = stats.binomtest(a_only, discordant).proportion_ci(confidence_level=confidence, method="exact")
     scale = discordant / total
     return float(scale * (2 * ci.low - 1)), float(scale * (2 * ci.high - 1))
-
-
-def paired_permutation_p(differences: np.ndarray, seed: int = 0, n_resamples: int = N_RESAMPLES) -> float:
-    """Two-sided p-value of "mean difference = 0" by flipping the sign of each image's difference at random.
-
-    For per-image scores that are fractions (share of seeds right) or 0/1 (then it approximates the exact McNemar
-    test). REPORT.md no longer uses it for seed groups (it ignores the seed-to-seed spread: verdicts.py)."""
-    differences = np.asarray(differences, float)
-    if not np.any(differences):
-        return 1.0
-    result = stats.permutation_test(
-        (differences,),
-        _mean,
-        vectorized=True,
-        batch=BATCH,
-        permutation_type="samples",
-        n_resamples=n_resamples,
-        alternative="two-sided",
-        rng=np.random.default_rng(seed),
-    )
-    return float(result.pvalue)
 
 
 def holm(p_values: list[float] | np.ndarray) -> np.ndarray:
