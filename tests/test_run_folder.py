@@ -277,7 +277,8 @@ def test_a_lock_left_by_a_killed_run_does_not_block_and_the_resume_reports_its_e
         [sys.executable, "fine_tune_har_clip.py", *argv], cwd=REPO, env=_environment(), capture_output=True, text=True
     )
     assert second.returncode == 0, second.stderr[-2000:]
-    resumed = [line for line in second.stdout.splitlines() if "resuming from" in line]
+    # a kill during the next save may leave a half-written checkpoint: "Not resuming from" it is right, then too
+    resumed = [line for line in second.stdout.splitlines() if "resuming from" in line and "Not resuming" not in line]
     assert len(resumed) == 1
     step = int(resumed[0].rsplit("checkpoint-", 1)[1])
     results = json.loads((out / "all_results.json").read_text())

@@ -3,10 +3,12 @@
 Run: OMP_NUM_THREADS=1 python -m pytest tests/test_visualize.py -q
 """
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 from run_folders import CLASSES, default_predictions, make_images, make_run
 
 import visualize_predictions
@@ -49,8 +51,11 @@ def test_count_and_caption_colour_match_correctness(run, tmp_path):
         colours.append(caption_colour(folder / row.file))
         assert colours[-1] == ("green" if correct else "red"), row.file
     assert {"green", "red"} == set(colours), "the seed should pick both right and wrong predictions"
-    grid = np.asarray(Image.open(folder / "grid.png").convert("RGB")).astype(int)
-    assert grid.std() > 20 and grid.shape[1] > 4 * visualize.GRID_TILE * 0.75
+    grid = np.asarray(Image.open(folder / "grid.png").convert("RGB"))
+    assert grid.astype(int).std() > 20 and grid.shape[1] > 4 * visualize.GRID_TILE * 0.75
+    # beside a run's seed (`CLIP (seed-2)`), the title does not call the seed that picked the images "seed 0"
+    title = f"CLIP: {colours.count('green')} of 8 correct (sampling seed 0)"
+    assert shows_text(grid[:60], title, (255, 255, 255), "black")
 
 
 @pytest.mark.parametrize("size", [(24, 18), (640, 360), (120, 480), (1600, 1200)])
@@ -213,3 +218,44 @@ def test_saved_model_of_a_real_tiny_run_reproduces_its_test_predictions(tiny_run
     assert list(from_csv["id"]) == list(from_model["id"])
     assert list(from_csv["prediction"]) == list(from_model["prediction"])
     assert np.allclose(from_csv["confidence"], from_model["confidence"], atol=1e-3)
+
+
+def text_pixels(text: str, size: int, background: tuple, ink: str) -> np.ndarray:
+    """`text` drawn as samples.py draws it (its font at `size` px, `ink` on `background`), cropped to the ink."""
+    font = visualize.font(size)
+    image = Image.new("RGB", (math.ceil(font.getlength(text)) + 4, 2 * size), background)
+    ImageDraw.Draw(image).text((2, 0), text, fill=ink, font=font)
+    pixels = np.asarray(image)
+    rows, columns = np.nonzero((pixels != background).any(axis=-1))
+    return pixels[rows.min() : rows.max() + 1, columns.min() : columns.max() + 1]
+
+
+def shows_text(pixels: np.ndarray, text: str, background: tuple, ink: str = "white") -> bool:
+    """Whether the image shows `text` exactly as the caption font draws it, at any position and size 10-40 px.
+
+    Pixel-exact template search (Pillow draws a string's glyphs the same wherever it is placed): no OCR needed."""
+    for size in range(10, 41):
+        template = text_pixels(text, size, background, ink)
+        height, width = template.shape[:2]
+        if width > pixels.shape[1]:
+            break
+        for y in range(pixels.shape[0] - height + 1):
+            rows = np.lib.stride_tricks.sliding_window_view(pixels[y], (width, 3))[:, 0]
+            for x in np.nonzero((rows == template[0]).all(axis=(1, 2)))[0]:
+                if (pixels[y : y + height, x : x + width] == template).all():
+                    return True
+    return False
+
+
+def test_each_sample_shows_the_true_label_as_true_and_the_prediction_as_pred(run, tmp_path):
+    """Read back from the written PNGs against test_predictions.csv: a caption with the two swapped fails."""
+    options = SampleOptions(count=3, only_mistakes=True, size=256)
+    visualize.visualize_run(RunRecord(run), tmp_path / "s", "CLIP", options)
+    truth = pd.read_csv(run / "test_predictions.csv").set_index("id")
+    for row in pd.read_csv(tmp_path / "s" / "samples.csv").itertuples():
+        pixels = np.asarray(Image.open(tmp_path / "s" / row.file).convert("RGB"))
+        label, prediction = truth.loc[row.id, "label"], truth.loc[row.id, "prediction"]
+        assert label != prediction  # only mistakes: a swap would show
+        assert shows_text(pixels, f"true: {label}", visualize.WRONG), row.file
+        assert shows_text(pixels, f"pred: {prediction}", visualize.WRONG), row.file
+        assert not shows_text(pixels, f"true: {prediction}", visualize.WRONG), row.file

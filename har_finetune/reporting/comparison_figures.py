@@ -21,16 +21,51 @@ from har_finetune.reporting.scored import Unit, pooled_calibration
 from har_finetune.reporting.stats import Calibration
 from har_finetune.reporting.verdicts import MIN_SEEDS
 
+SEED_LINES = ("-", "--", ":", "-.")  # seeds of one family: one colour, told apart by dash and marker
+SEED_MARKERS = ("o", "s", "^", "D", "v", "P")
 
-def compare_eval_figure(runs: dict[str, pd.DataFrame]) -> Figure:
-    """Validation accuracy and loss of several runs on shared axes, against epoch."""
+
+@dataclass(frozen=True)
+class Hues:
+    """One colour per family of runs (a configuration's seeds: its unit in REPORT.md; a run without test predictions
+    yet: its model), in the order of the units, so that C0, C1, ... match reliability.png's curves."""
+
+    family: dict[str, str]  # run name -> family name
+    colour: dict[str, str]  # family name -> matplotlib colour
+
+    @classmethod
+    def of(cls, runs: list[RunPlots], compared: Comparison | None = None) -> Hues:
+        units = compared.units if compared is not None else []
+        unit_of = {run.name: unit.name for unit in units for run in unit.runs}
+        family = {r.name: unit_of.get(r.name, r.model) for r in runs}
+        order = dict.fromkeys([u.name for u in units if u.name in family.values()] + list(family.values()))
+        return cls(family, {name: f"C{k % 10}" for k, name in enumerate(order)})
+
+    @classmethod
+    def each_its_own(cls, names) -> Hues:
+        return cls({n: n for n in names}, {n: f"C{k % 10}" for k, n in enumerate(names)})
+
+    def members(self, names) -> dict[str, list[str]]:
+        """Family name -> its runs among `names`, families in colour order."""
+        groups = {f: [n for n in names if self.family[n] == f] for f in self.colour}
+        return {f: runs for f, runs in groups.items() if runs}
+
+    def line(self, name: str, names: list[str]) -> dict:
+        """Plot keywords of run `name` among `names`: its family's colour, a dash and marker per seed."""
+        k = self.members(names)[self.family[name]].index(name)
+        return {"color": self.colour[self.family[name]], "ls": SEED_LINES[k % 4], "marker": SEED_MARKERS[k % 6]}
+
+
+def compare_eval_figure(runs: dict[str, pd.DataFrame], hues: Hues | None = None) -> Figure:
+    """Validation accuracy and loss of several runs on shared axes, against epoch; one colour per family."""
+    hues = hues or Hues.each_its_own(list(runs))
     fig = Figure(figsize=(9, 6), layout="constrained")
     ax_acc, ax_loss = fig.subplots(2, 1, sharex=True)
     for name, evals in runs.items():
         for ax, column in ((ax_acc, "eval_accuracy"), (ax_loss, "eval_loss")):
             if column in evals.columns:
                 rows = evals.dropna(subset=[column])
-                ax.plot(rows["epoch"], rows[column], marker="o", label=name)
+                ax.plot(rows["epoch"], rows[column], label=name, **hues.line(name, list(runs)))
     for ax, label in ((ax_acc, "validation accuracy"), (ax_loss, "validation loss")):
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
@@ -41,13 +76,14 @@ def compare_eval_figure(runs: dict[str, pd.DataFrame]) -> Figure:
     return fig
 
 
-def compare_train_loss_figure(runs: dict[str, pd.DataFrame]) -> Figure:
+def compare_train_loss_figure(runs: dict[str, pd.DataFrame], hues: Hues | None = None) -> Figure:
     """Training loss of several runs against epoch (step counts differ between runs, epochs do not)."""
+    hues = hues or Hues.each_its_own(list(runs))
     fig = Figure(figsize=(9, 4.5), layout="constrained")
     ax = fig.subplots()
     for name, train in runs.items():
         rows = train.dropna(subset=["loss", "epoch"])
-        ax.plot(rows["epoch"], rows["loss"], lw=1.2, label=name)
+        ax.plot(rows["epoch"], rows["loss"], lw=1.2, label=name, **{**hues.line(name, list(runs)), "marker": None})
     ax.set_xlabel("epoch")
     ax.set_ylabel("training loss")
     ax.grid(alpha=0.3)
@@ -56,24 +92,38 @@ def compare_train_loss_figure(runs: dict[str, pd.DataFrame]) -> Figure:
     return fig
 
 
-def compare_f1_figure(f1s: dict[str, pd.Series]) -> Figure:
-    """Per-class test F1 of several runs as grouped horizontal bars, classes ordered by the first run's F1.
+def compare_f1_figure(f1s: dict[str, pd.Series], hues: Hues | None = None) -> Figure:
+    """Per-class test F1, one row per class (best at the top) and one dot per family: the mean of its seeds, each
+    seed a tick on a line spanning them.
 
-    Within each class the runs go top to bottom in legend order, and the axis ends past 1 so that a perfect
-    class's bar stays inside the frame."""
-    order = next(iter(f1s.values())).sort_values().index
-    fig = Figure(figsize=(8, max(4.0, 0.22 * len(order) * len(f1s) + 1.5)), layout="constrained")
+    Dots, not bars: an F1 of 0 shows as a dot on the 0 line, and 6 runs of 15 classes fit a screen (grouped bars
+    were 2,566 px tall)."""
+    hues = hues or Hues.each_its_own(list(f1s))
+    families = hues.members(list(f1s))
+    table = pd.DataFrame(f1s)
+    order = table.mean(axis=1).sort_values().index
+    fig = Figure(figsize=(8, (0.28 + 0.04 * len(families)) * len(order) + 1.6), layout="constrained")
     ax = fig.subplots()
-    height = 0.8 / len(f1s)
-    for k, (name, f1) in enumerate(f1s.items()):
-        positions = np.arange(len(order)) + ((len(f1s) - 1) / 2 - k) * height  # first run on top
-        ax.barh(positions, f1.reindex(order).to_numpy(), height=height, label=f"{name} (macro {f1.mean():.3f})")
+    step = 0.7 / len(families)
+    for k, (family, names) in enumerate(families.items()):
+        y = np.arange(len(order)) + ((len(families) - 1) / 2 - k) * step  # first family on top within a class
+        seeds, colour = table.loc[order, names], hues.colour[family]
+        macro = np.mean([f1s[n].mean() for n in names])
+        if len(names) > 1:
+            ax.hlines(y, seeds.min(axis=1), seeds.max(axis=1), color=colour, lw=1.2, alpha=0.5)
+            for name in names:
+                ax.plot(seeds[name], y, "|", color=colour, ms=7, clip_on=False)
+        label = f"{family}: " + (f"mean of {len(names)} seeds, " if len(names) > 1 else "") + f"macro {macro:.3f}"
+        ax.plot(seeds.mean(axis=1), y, "o", color=colour, ms=6, clip_on=False, zorder=3, label=label)
     ax.set_yticks(np.arange(len(order)), order)
-    ax.set_xlim(0, 1.05)
+    ax.set_ylim(-0.5, len(order) - 0.5)
+    ax.set_xlim(-0.04, 1.04)  # a dot at 0 or 1 stays inside the frame
     ax.set_xticks(np.linspace(0, 1, 6))
     ax.set_xlabel("F1 on the test split")
-    ax.grid(axis="x", alpha=0.3)
-    fig.legend(loc="outside lower center", ncols=min(len(f1s), 3))
+    ax.grid(alpha=0.3)
+    if any(len(names) > 1 for names in families.values()):
+        ax.plot([], [], "|", color="gray", ms=7, label="one seed")
+    fig.legend(loc="outside lower center", ncols=min(len(families) + 1, 2), fontsize=8)
     ax.set_title("Per-class F1 (test)")
     return fig
 
@@ -154,18 +204,19 @@ def reliability_figure(curves: dict[str, Calibration]) -> Figure:
 def write_comparison_figures(runs: list[RunPlots], out_dir: Path, compared: Comparison | None = None) -> list[Path]:
     """Overlay figures of the runs that have the data, accuracy with intervals and reliability; the files written."""
     written = []
+    hues = Hues.of(runs, compared)
     evals = {r.name: r.evals for r in runs if r.evals is not None and "epoch" in r.evals.columns}
     if evals:
-        figure = compare_eval_figure(evals)
+        figure = compare_eval_figure(evals, hues)
         written.append(save_figure(figure, out_dir / "compare_eval.png"))
     trains = {r.name: r.train for r in runs if r.train is not None and {"loss", "epoch"} <= set(r.train.columns)}
     if trains:
-        figure = compare_train_loss_figure(trains)
+        figure = compare_train_loss_figure(trains, hues)
         written.append(save_figure(figure, out_dir / "compare_train_loss.png"))
-    f1s = {r.name: r.f1 for r in runs if r.f1 is not None}
+    f1s = {r.name: r.f1 for r in runs if r.f1 is not None and not r.f1.empty}
     if f1s:
         with fonts.covering(name for f1 in f1s.values() for name in f1.index):
-            figure = compare_f1_figure(f1s)
+            figure = compare_f1_figure(f1s, hues)
             written.append(save_figure(figure, out_dir / "compare_per_class_f1.png"))
     if compared is not None:
         written += write_uncertainty_figures(compared, out_dir)

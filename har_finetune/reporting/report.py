@@ -127,8 +127,9 @@ def plot_runs(paths: list[Path]) -> list[RunPlots]:
 
 def plot_records(records: list[RunRecord]) -> list[RunPlots]:
     """`plot_runs` for runs read already (the campaign report reads each task's folder once, for its state too)."""
-    runs = [plot_run(record) for record in records]
-    _unique_names(runs)
+    runs = [RunPlots(record, record.model_name) for record in records]
+    _unique_names(runs)  # before plotting: each figure's title names its run
+    runs = [plot_run(run.record, run.name) for run in runs]
     for run in runs:
         for path in run.written:
             print(f"{run.run_dir}: wrote {path}")

@@ -38,7 +38,7 @@ class RunPlots:
     files written, one-line notes on what was skipped, errors, and the logs and per-class F1 it read."""
 
     record: RunRecord
-    name: str
+    name: str  # as REPORT.md names the run (`SigLIP (seed-2)`): the titles of its figures say it
     written: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -49,6 +49,11 @@ class RunPlots:
     @property
     def run_dir(self) -> Path:
         return self.record.run_dir
+
+    @property
+    def model(self) -> str:
+        """The model's display name (`SigLIP`)."""
+        return self.record.model_name
 
 
 def png(fig: Figure) -> bytes:
@@ -241,10 +246,11 @@ def f1_figure(f1: pd.Series, title: str) -> Figure:
     return fig
 
 
-def plot_run(record: RunRecord) -> RunPlots:
-    """Write every figure the run's files allow into RUN_DIR/plots/; note what is missing, record errors."""
+def plot_run(record: RunRecord, name: str | None = None) -> RunPlots:
+    """Write every figure the run's files allow into RUN_DIR/plots/, titled `name` (default: the model's name); note
+    what is missing, record errors."""
     run_dir = record.run_dir
-    result = RunPlots(record, record.model_name)
+    result = RunPlots(record, name or record.model_name)
     if not is_run_folder(run_dir):  # one error, not notes about the files a run would have
         result.errors.append(not_a_run(run_dir))
         return result

@@ -229,7 +229,7 @@ class SampleOptions:
             )
             if on
         ]
-        return f" ({', '.join(modes + [f'seed {self.seed}'])})"
+        return f" ({', '.join(modes + [f'sampling seed {self.seed}'])})"
 
 
 def samples_owner(folder: Path) -> Path | None:
