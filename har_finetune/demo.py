@@ -1,6 +1,6 @@
 """Offline smoke demo: a whole campaign on CPU, 2 tiny models x 3 seeds to the report, with nothing downloaded.
 
-    make demo                     # or: python -m har_finetune.demo [--out outputs/demo]    (~2 min on 2 cores)
+    make demo                     # or: python -m har_finetune.demo [--out outputs/demo]    (39-48 s on 2 shared cores)
 
 It generates a small, learnable image set with the 15 HAR class names (colour-coded synthetic images, NOT
 HAR photos) and tiny CLIP and SigLIP checkpoints (fixed weights: models/tiny.py), then runs the campaign exactly

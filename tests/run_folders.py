@@ -148,6 +148,16 @@ def make_run(
     return run_dir
 
 
+def interrupted_run(run_dir: Path) -> Path:
+    """What a task interrupted before its first complete checkpoint leaves: run_config.json, a checkpoint-N/ without
+    trainer_state.json."""
+    run_dir.mkdir(parents=True)
+    (run_dir / "run_config.json").write_text(json.dumps({"family": "clip"}))
+    (run_dir / "checkpoint-50").mkdir()
+    (run_dir / "checkpoint-50" / "config.json").write_text("{}")
+    return run_dir
+
+
 def write_checkpoint(output_dir: Path, step: int) -> Path:
     """A checkpoint folder with the files Trainer writes (tiny contents)."""
     path = output_dir / f"checkpoint-{step}"

@@ -8,11 +8,15 @@ OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_campaign_commands.py -m 
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from helpers_bad_input import make_dataset, tiny_checkpoint
+from run_folders import interrupted_run, make_run
 
 from har_finetune.campaign import cli as campaign_cli
 from har_finetune.campaign import main as campaign_main
@@ -63,6 +67,23 @@ def test_bad_campaigns_are_one_line_before_anything_runs(tmp_path, extra, messag
     assert not (tmp_path / "c").exists()
 
 
+@pytest.mark.parametrize(
+    "command, flags, message",
+    [
+        ("run", ["--models", "clip=/tmp/nope-model"], "--model_name_or_path /tmp/nope-model: no such folder"),
+        ("submit", ["--models", "clip", "--dataset", "/tmp/nope-data"], "--dataset /tmp/nope-data: no such folder"),
+    ],
+)
+def test_a_missing_model_or_dataset_folder_is_one_line_before_anything_is_written(tmp_path, command, flags, message):
+    """What every task's training would refuse at its start: said once, exit 2, no campaign.json, no model folder."""
+    out = tmp_path / "c"
+    argv = [command, *flags, "--seeds", "2", "--output_dir", str(out), "--max_steps", "2"]
+    done = subprocess.run([sys.executable, "-m", "har_finetune.campaign", *argv], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == "", done
+    assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith("error: ") and message in done.stderr
+    assert not out.exists() and not Path("/tmp/nope-model").exists()
+
+
 @pytest.mark.parametrize("command", ["status", "report"])
 def test_a_folder_without_campaign_is_one_line_and_exit_2(tmp_path, command):
     done = subprocess.run(
@@ -72,6 +93,44 @@ def test_a_folder_without_campaign_is_one_line_and_exit_2(tmp_path, command):
     assert done.stderr.splitlines() == [
         f"error: {tmp_path}: no campaign here (no readable campaign.json: written by `campaign submit` or `run`)"
     ]
+
+
+def test_the_report_notes_a_task_interrupted_before_its_first_checkpoint(tmp_path):
+    """A finished seed and one interrupted (run_config.json, a checkpoint-N/ without trainer_state.json): a note,
+    exit 0, and no resume warning (that is training's)."""
+    record = {"models": [{"family": "clip", "checkpoint": None, "name": "clip"}], "seeds": 2, "sweep": None}
+    (tmp_path / "campaign.json").write_text(json.dumps({**record, "training_flags": []}))
+    make_run(tmp_path / "clip" / "seed-1")
+    interrupted_run(tmp_path / "clip" / "seed-2")
+    done = subprocess.run(
+        [sys.executable, "-m", "har_finetune.campaign", "report", str(tmp_path)], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "error" not in done.stderr and "resuming" not in done.stderr.lower(), done
+    assert "seed-2: note: train_metrics.png and eval_metrics.png skipped" in done.stdout
+    assert (tmp_path / "report" / "REPORT.md").is_file()
+
+
+def test_status_of_a_folder_that_does_not_exist_says_no_such_folder(tmp_path):
+    (tmp_path / "campaign").mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "har_finetune.campaign", "status", str(tmp_path / "campain")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"error: {tmp_path / 'campain'}: no such folder ({tmp_path / 'campain'}); the closest existing one is "
+        f"{tmp_path / 'campaign'}; pass the campaign's --output_dir (campaign submit or run)"
+    ]
+
+
+def test_one_failed_task_is_counted_in_the_singular(tmp_path):
+    record = {"models": [{"family": "clip", "checkpoint": None, "name": "clip"}], "seeds": 1, "sweep": None}
+    outcomes = {"clip/seed-1": {"exit_code": 2, "error": "error: --dataset /tmp/x: no such folder"}}
+    (tmp_path / "campaign.json").write_text(json.dumps({**record, "training_flags": [], "outcomes": outcomes}))
+    done = subprocess.run(
+        [sys.executable, "-m", "har_finetune.campaign", "status", str(tmp_path)], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stdout.splitlines()[-1] == "1 task: 1 failed", done
 
 
 SUBCOMMANDS = ("submit", "run", "status", "report", "tasks")
@@ -209,3 +268,39 @@ def test_submit_run_and_report_use_the_folders_training_resolves(
     assert campaign_main(["status", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[:2] for line in lines[:2]] == [[task.label, "finished"] for task in here.tasks()]
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_campaign_says_the_same_command_resumes(tmp_path, tmp_path_factory):
+    """Ctrl-C (SIGINT) during `campaign run`: exit 130 and a line saying the same command skips the finished tasks
+    and resumes the interrupted one from its newest checkpoint. A background job of a non-interactive shell starts
+    with SIGINT ignored (FACTS.md): restore the default before exec."""
+    from har_finetune.run_folder.checkpoints import latest_complete_checkpoint
+
+    data, out = make_dataset(tmp_path / "data", per_class=6), tmp_path / "c"
+    model = Model.parse(f"clip={tiny_checkpoint(tmp_path_factory)}")
+    argv = ["run", "--models", f"clip={model.checkpoint}", "--seeds", "2", "--output_dir", str(out),
+            "--dataset", str(data), "--max_steps", "100000", "--save_steps", "3", "--save_strategy", "steps",
+            "--eval_strategy", "no", "--per_device_train_batch_size", "4", "--dataloader_num_workers", "0",
+            "--disable_tqdm", "True"]  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "har_finetune.campaign", *argv], cwd=REPO, text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    run_dir = out / model.name / "seed-1"
+    deadline = time.monotonic() + 120
+    while len(list(run_dir.glob("checkpoint-*/trainer_state.json"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr[-3000:]
+    last = stderr.strip().splitlines()[-1]  # after a progress bar when Ctrl-C came while saving: search
+    match = re.search(
+        rf"interrupted; the same command resumes the campaign in {out}: finished tasks are skipped \(0 of 2\), "
+        rf"{model.name}/seed-1 resumes from (checkpoint-\d+), its newest checkpoint$",
+        last,
+    )
+    assert match, last
+    assert Path(latest_complete_checkpoint(run_dir)).name == match.group(1)

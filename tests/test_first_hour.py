@@ -86,6 +86,9 @@ def forked(material, run_a, tmp_path_factory) -> dict:
         "absolute_missing": case("o2", "--dataset", str(data), "--model_name_or_path", "/nonexistent/w/nope"),
         "relative_missing": case("o3", "--dataset", str(data), "--model_name_or_path", "./no_such_dir/tiny_clip"),
         "weights_file_name": case("o4", "--dataset", str(data), "--model_name_or_path", "model.safetensors"),
+        "weights_file_typo": case(
+            "o10", "--dataset", str(data), "--model_name_or_path", str(checkpoints / "tiny_clip" / "modl.safetensors")
+        ),
         "weights_file": case(
             "o5", "--dataset", str(data), "--model_name_or_path", str(checkpoints / "tiny_clip" / "model.safetensors")
         ),
@@ -117,8 +120,13 @@ def test_a_mistyped_local_model_path_is_no_such_folder_with_the_closest_name(for
         assert "no such folder" in line and "prefetch" not in line and "HF_HUB_OFFLINE" not in line, line
     weights_file = _one_error_line(forked["weights_file"])
     assert "is a file; pass the folder that holds it" in weights_file and "prefetch" not in weights_file
+    weights_typo = _one_error_line(forked["weights_file_typo"])  # the closest name is a file: its folder, then
+    assert f"the closest existing folder is {forked['checkpoints'] / 'tiny_clip'} (it holds model.safetensors);" in (
+        weights_typo
+    ), weights_typo
     hub = _one_error_line(forked["hub_id"])  # a Hub-looking id keeps the Hub advice
     assert "prefetch --model nobody/no-such-model" in hub and "no such folder" not in hub
+    assert "not in the local cache; HF_HUB_OFFLINE is set (offline)" in hub and "on the Hub" not in hub, hub
 
 
 def test_precision_is_honoured_or_refused_and_recorded_as_run(forked, run_a):

@@ -97,8 +97,9 @@ def test_entry_script_fails_with_one_line(entry_script_errors, case, words):
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in stderr, stderr[-2000:]
     assert lines[0].startswith("error: ") and all(w in lines[0] for w in words), lines[0]
-    if case == "model_not_cached_offline":  # it is already set: the hint must not ask for it, nor say NAME
-        assert "HF_HUB_OFFLINE" not in lines[0] and "NAME" not in lines[0], lines[0]
+    if case == "model_not_cached_offline":  # it is already set: said so, the hint must not ask for it, nor say NAME
+        assert "HF_HUB_OFFLINE is set (offline)" in lines[0] and "HF_HUB_OFFLINE=1" not in lines[0], lines[0]
+        assert "NAME" not in lines[0], lines[0]
 
 
 def test_hub_dataset_not_cached_offline_says_to_prefetch(monkeypatch):

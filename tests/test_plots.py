@@ -4,13 +4,17 @@ Run: OMP_NUM_THREADS=1 python -m pytest tests/test_plots.py -q
 """
 
 import json
+import shutil
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from run_folders import CLASSES, default_predictions, log_history, make_run, write_checkpoint
+from run_folders import CLASSES, default_predictions, interrupted_run, log_history, make_run, write_checkpoint
 
 import plot_metrics
 from har_finetune.reporting import comparison_figures as compare_plots
@@ -187,7 +191,7 @@ def test_a_half_written_trainer_state_in_the_newest_checkpoint_falls_back_to_the
 def test_not_a_run_folder_is_one_error_line_and_nothing_else(tmp_path, capsys):
     assert plot_metrics.main([str(tmp_path / "nope")]) == 2
     out, err = capsys.readouterr()
-    assert "is not a folder" in err and len(err.splitlines()) == 1 and out == ""
+    assert err.startswith(f"error: {tmp_path / 'nope'}: no such folder (") and len(err.splitlines()) == 1 and out == ""
     (tmp_path / "notes.txt").write_text("not a run")
     assert plot_metrics.main([str(tmp_path)]) == 2
     out, err = capsys.readouterr()
@@ -200,8 +204,22 @@ def test_a_run_that_has_not_logged_yet_still_says_so(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
     (run / "run_config.json").write_text("{}")  # written before training: the run exists, its log does not yet
-    assert plot_metrics.main([str(run)]) == 2
-    assert "has training started?" in capsys.readouterr().err
+    assert plot_metrics.main([str(run)]) == 0  # a run in progress: a note, not an error
+    out, err = capsys.readouterr()
+    assert err == "" and f"{run}: note: train_metrics.png and eval_metrics.png skipped" in out
+    assert "has training started?" in out
+
+
+def test_a_run_in_progress_beside_a_finished_one_is_a_note_and_exit_0(tmp_path):
+    """--help: "works on a run still in progress (plots what exists, notes the rest)": no error line, no exit 2,
+    and nothing about resuming (training's business)."""
+    make_run(tmp_path / "c" / "seed-1")
+    interrupted_run(tmp_path / "c" / "seed-2")
+    argv = [sys.executable, plot_metrics.__file__, "c/seed-1", "c/seed-2", "--out", "R"]
+    done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == "", done
+    assert "c/seed-2: note: train_metrics.png and eval_metrics.png skipped: no trainer_state.json" in done.stdout
+    assert (tmp_path / "R" / "REPORT.md").is_file()
 
 
 def test_campaign_folder_stands_for_its_runs(tmp_path, capsys):
@@ -214,6 +232,21 @@ def test_campaign_folder_stands_for_its_runs(tmp_path, capsys):
             assert (tmp_path / "campaign" / f"seed-{seed}" / "plots" / name).is_file()
     text = (tmp_path / "cmp" / "REPORT.md").read_text()
     assert "CLIP (seed-1)" in text and "CLIP (seed-2)" in text
+
+
+def test_one_folder_of_several_runs_gets_the_comparison_in_the_default_folder(tmp_path):
+    """`plot_metrics.py CAMPAIGN/clip` (two seed runs, no --out): the comparison goes to outputs/compare, as --help
+    says for several runs; one run alone gets only its plots."""
+    for seed in (1, 2):
+        make_run(tmp_path / "campaign" / "clip" / f"seed-{seed}")
+    script = Path(plot_metrics.__file__)
+    done = subprocess.run([sys.executable, script, "campaign/clip"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == "", done
+    assert (tmp_path / "outputs" / "compare" / "REPORT.md").is_file() and "REPORT.md" in done.stdout
+    shutil.rmtree(tmp_path / "outputs")
+    one = [sys.executable, script, "campaign/clip/seed-1"]
+    assert subprocess.run(one, cwd=tmp_path, capture_output=True).returncode == 0
+    assert not (tmp_path / "outputs").exists()
 
 
 def test_cjk_class_names_get_a_font_with_their_glyphs(tmp_path, capsys, monkeypatch):

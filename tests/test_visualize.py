@@ -154,7 +154,7 @@ def test_campaign_folders_stand_for_their_runs_as_the_samples_readme_shows(campa
     assert visualize_predictions.main(args) == 0
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["CLIP-seed-1", "CLIP-seed-2", "SigLIP"]
     assert written_by(tmp_path / "samples" / "CLIP-seed-2") == {"campaign/clip/seed-2"}
-    with pytest.raises(UserError, match="campaign/nothing is not a folder"):
+    with pytest.raises(UserError, match="campaign/nothing: no such folder"):
         visualize_predictions.main(["campaign/nothing", "--out_root", "samples"])
 
 

@@ -9,16 +9,34 @@ from __future__ import annotations
 
 from har_finetune.campaigns.plan import Plan
 from har_finetune.core.errors import UserError
+from har_finetune.settings.spec import RunSpec
 
 NOT_CHECKED_HERE = "invalid settings (TrainingArguments)"  # what a login node without the compute nodes' GPU may say
 
 
-def check_task_settings(argv: list[str], family: str) -> None:
+def check_task_settings(argv: list[str], family: str) -> RunSpec:
     """One task's flags, parsed as fine_tune_har_<family>.py parses them, and its settings checked; no folder read."""
     from har_finetune.settings.checks import check_settings
     from har_finetune.settings.parser import parse_flags
 
-    check_settings(parse_flags(argv, family, env={}))
+    spec = parse_flags(argv, family, env={})
+    check_settings(spec)
+    return spec
+
+
+def check_task_paths(spec: RunSpec) -> None:
+    """What the task's training would refuse before any data work, as it refuses it: a local-looking model path or
+    a dataset folder that does not exist (a Hub id is looked up by the task; a finished task reads neither)."""
+    from har_finetune.core.local_paths import model_path_problem
+    from har_finetune.data.sources import check_dataset_path
+    from har_finetune.run_folder.checkpoints import run_is_finished
+
+    if run_is_finished(spec.run_dir):
+        return
+    problem = model_path_problem(spec.model.model_name_or_path)
+    if problem:
+        raise UserError(problem)
+    check_dataset_path(spec.data.dataset)
 
 
 def check_tasks(plan: Plan, here: bool) -> None:
@@ -33,7 +51,7 @@ def check_tasks(plan: Plan, here: bool) -> None:
     for task in plan.tasks():
         argv = plan.task_argv(task)
         try:
-            check_task_settings(argv, task.model.family)
+            check_task_paths(check_task_settings(argv, task.model.family))
             if here and task.model not in checked_here:
                 parse_run(argv, task.model.family)
                 checked_here.add(task.model)

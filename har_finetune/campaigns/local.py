@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from pathlib import Path
 
 from har_finetune.campaigns.plan import ModelTask, Plan, begin, update_record
 from har_finetune.core.errors import UserError
@@ -40,8 +41,25 @@ def run_campaign(plan: Plan) -> dict[str, dict]:
     outcomes = {}
     for task in plan.tasks():
         print(f"=== {task.label} -> {task.run_dir}", flush=True)
-        outcomes[task.label] = run_task(plan, task)
+        try:
+            outcomes[task.label] = run_task(plan, task)
+        except KeyboardInterrupt:  # Ctrl-C: say what the same command does next (core/cli.py prints it)
+            raise KeyboardInterrupt(what_resumes(plan, task)) from None
         if outcomes[task.label]["error"]:
             print(f"=== {task.label} failed: {outcomes[task.label]['error']}", flush=True)
         update_record(plan.output_dir, outcomes=outcomes)
     return outcomes
+
+
+def what_resumes(plan: Plan, interrupted: ModelTask) -> str:
+    """After Ctrl-C during `interrupted`: the same command skips the finished tasks and resumes this one."""
+    from har_finetune.run_folder.checkpoints import latest_complete_checkpoint, run_is_finished
+
+    tasks = plan.tasks()
+    finished = sum(run_is_finished(task.run_dir) for task in tasks)
+    checkpoint = latest_complete_checkpoint(interrupted.run_dir, warn_skipped=False)
+    where = f"from {Path(checkpoint).name}, its newest checkpoint" if checkpoint else "from the start (no checkpoint)"
+    return (
+        f"the same command resumes the campaign in {plan.output_dir}: finished tasks are skipped ({finished} of "
+        f"{len(tasks)}), {interrupted.label} resumes {where}"
+    )

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from har_finetune.core.defaults import SCRIPT_FAMILIES
 from har_finetune.core.errors import UserError
+from har_finetune.core.local_paths import missing_path_message
 from har_finetune.run_folder.files import write_bytes, write_json, write_text
 from har_finetune.settings.tasks import TASK_OWNS, Task, campaign_tasks, sweep_text
 
@@ -199,6 +200,8 @@ def read_record(output_dir: Path) -> tuple[Plan, dict] | None:
 def load_campaign(output_dir: Path) -> tuple[Plan, dict]:
     """`read_record`, or one line saying there is no campaign in `output_dir` (status and report: exit 2)."""
     found = read_record(output_dir)
+    if found is None and not Path(output_dir).exists():
+        raise UserError(missing_path_message("", output_dir, "the campaign's --output_dir (campaign submit or run)"))
     if found is None:
         raise UserError(f"{output_dir}: no campaign here (no readable {RECORD}: written by `campaign submit` or `run`)")
     return found

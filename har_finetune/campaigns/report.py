@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from har_finetune.campaigns.plan import Plan, load_campaign
-from har_finetune.campaigns.status import TaskState, campaign_states
+from har_finetune.campaigns.status import TaskState, campaign_states, task_count
 from har_finetune.core.errors import USAGE_ERROR_EXIT_CODE, UserError
 from har_finetune.reporting.document import BulletList, Item, Paragraph, Report, Section, Table
 from har_finetune.reporting.report import compare_runs, plot_records, write_report_files
@@ -69,7 +69,7 @@ def campaign_section(states: list[TaskState], sample_lines: list[str]) -> Sectio
     failed = [s for s in states if s.state == "failed"]
     other = [s for s in states if s.state not in ("finished", "failed")]
     count = (
-        f"{len(states)} tasks: {sum(s.state == 'finished' for s in states)} finished, {len(failed)} failed"
+        f"{task_count(len(states))}: {sum(s.state == 'finished' for s in states)} finished, {len(failed)} failed"
         + (f", {len(other)} without results" if other else "")
         + "."
     )

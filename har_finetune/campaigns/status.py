@@ -133,13 +133,17 @@ def campaign_states(plan: Plan, record: dict, runs: dict[Path, RunRecord] | None
     return states
 
 
+def task_count(n: int) -> str:
+    return f"{n} task{'' if n == 1 else 's'}"
+
+
 def status_lines(output_dir: Path) -> list[str]:
     plan, record = load_campaign(output_dir)
     states = campaign_states(plan, record)
     width = max(len(s.task.label) for s in states)
     lines = [s.line(width) for s in states]
     counts = {name: sum(s.state == name for s in states) for name in dict.fromkeys(s.state for s in states)}
-    lines.append(f"{len(states)} tasks: " + ", ".join(f"{n} {name}" for name, n in counts.items()))
+    lines.append(f"{task_count(len(states))}: " + ", ".join(f"{n} {name}" for name, n in counts.items()))
     report_job = (record.get("slurm") or {}).get("report")
     report = plan.report_dir / REPORT
     if report.is_file():

@@ -36,9 +36,29 @@ def closest_existing(path: str | Path) -> Path | None:
     return None
 
 
-def missing_path_message(flag: str, name: str, what: str) -> str:
-    """`--flag NAME: no such folder (/abs/NAME); the closest existing one is X; pass <what>`."""
+def missing_path_message(flag: str, name: str | Path, what: str) -> str:
+    """`--flag NAME: no such folder (/abs/NAME); the closest existing one is X; pass <what>` (a positional argument:
+    `flag` "", the line starts with NAME)."""
     resolved = Path(name).expanduser().resolve()
     near = closest_existing(name)
     hint = f"; the closest existing one is {near}" if near else ""
-    return f"{flag} {name}: no such folder ({resolved}){hint}; pass {what}"
+    if near and near.is_file():  # a file is refused as well: name the folder that holds it
+        hint = f"; the closest existing folder is {near.parent} (it holds {near.name})"
+    return f"{f'{flag} ' if flag else ''}{name}: no such folder ({resolved}){hint}; pass {what}"
+
+
+MODEL_WHAT = "a model folder (config.json and the weights) or a Hub id like openai/clip-vit-base-patch16"
+
+
+def model_path_problem(name_or_path: str) -> str | None:
+    """Why a local-looking `--model_name_or_path` (see looks_like_local_path) cannot be a model folder: it is missing
+    ("no such folder", the closest name beside it) or a file; None for a folder or a Hub id. No Hub advice here."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir() or not looks_like_local_path(name_or_path):
+        return None
+    if path.is_file():
+        return (
+            f"--model_name_or_path {name_or_path} is a file; pass the folder that holds it and its config.json "
+            f"({path.parent})"
+        )
+    return missing_path_message("--model_name_or_path", name_or_path, MODEL_WHAT)

@@ -47,10 +47,9 @@ def _is_hidden(name: str) -> bool:
 
 def load_source(dataset: str, image_column: str | None = None, label_column: str | None = None) -> LabelledImages:
     """Detect the layout of `dataset` and list its labelled images."""
+    check_dataset_path(dataset)
     path = Path(dataset).expanduser()
     if path.exists():
-        if not path.is_dir():
-            raise UserError(f"--dataset {dataset} is a file; pass the dataset folder (or a Hub dataset id)")
         if _is_hub_copy(path):
             from har_finetune.data.hub import load_hub_copy
 
@@ -64,10 +63,21 @@ def load_source(dataset: str, image_column: str | None = None, label_column: str
             f"--dataset {dataset}: unrecognised layout; expected train/<class>/* folders, the Kaggle release "
             f"(train/ + {KAGGLE_CSV}), a save_to_disk folder or parquet files"
         )
-    if _looks_like_hub_id(dataset) and not looks_like_local_path(dataset):
-        from har_finetune.data.hub import load_hub_id
+    from har_finetune.data.hub import load_hub_id
 
-        return load_hub_id(dataset, image_column, label_column)
+    return load_hub_id(dataset, image_column, label_column)
+
+
+def check_dataset_path(dataset: str) -> None:
+    """What `--dataset` cannot be, known without reading it: a file, or a missing folder (a name that is no Hub id
+    `owner/name`, or one that looks local: core/local_paths.py). A Hub id is looked up when the data is loaded."""
+    path = Path(dataset).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise UserError(f"--dataset {dataset} is a file; pass the dataset folder (or a Hub dataset id)")
+        return
+    if _looks_like_hub_id(dataset) and not looks_like_local_path(dataset):
+        return
     raise UserError(
         missing_path_message(
             "--dataset", dataset, "the dataset folder or a Hub dataset id like Bingsu/Human_Action_Recognition"

@@ -8,7 +8,6 @@ Two heads (`--head`): `default` is transformers' own classifier (mean-pooled tok
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from transformers import (
@@ -29,8 +28,8 @@ from transformers import (
 
 from har_finetune.core.defaults import DEFAULT_CHECKPOINTS, HEADS  # noqa: F401  (re-exported)
 from har_finetune.core.errors import UserError
-from har_finetune.core.hub import check_hub_reachable, prefetch_hint
-from har_finetune.core.local_paths import looks_like_local_path, missing_path_message
+from har_finetune.core.hub import check_hub_reachable, is_offline, prefetch_hint
+from har_finetune.core.local_paths import model_path_problem
 from har_finetune.models.load_messages import log_load_info, quiet_loading
 from har_finetune.models.zero_shot import DEFAULT_TEMPLATES, zero_shot_classifier
 from har_finetune.run_folder.identity import model_revision
@@ -86,24 +85,23 @@ def load_config(name_or_path: str) -> PretrainedConfig:
         if os.path.isdir(name_or_path):
             raise UserError(f"{name_or_path} is not a model folder (no readable config.json): {error}") from None
         raise UserError(
-            f"cannot load model '{name_or_path}' (not a local folder, not in the cache or on the Hub): "
-            + prefetch_hint("model", name_or_path)
+            f"cannot load model '{name_or_path}' ({not_found_why()}): " + prefetch_hint("model", name_or_path)
         ) from None
+
+
+def not_found_why() -> str:
+    """Where a model id was looked for: offline (HF_HUB_OFFLINE), the Hub was not asked."""
+    if is_offline():
+        return "not a local folder, and not in the local cache; HF_HUB_OFFLINE is set (offline): the Hub is not asked"
+    return "not a local folder, not in the cache or on the Hub"
 
 
 def check_local_path(name_or_path: str) -> None:
     """A local-looking name (core/local_paths.py) that is not a folder: "no such folder" or "a file", never Hub
     advice."""
-    path = Path(name_or_path).expanduser()
-    if path.is_dir() or not looks_like_local_path(name_or_path):
-        return
-    what = "a model folder (config.json and the weights) or a Hub id like openai/clip-vit-base-patch16"
-    if path.is_file():
-        raise UserError(
-            f"--model_name_or_path {name_or_path} is a file; pass the folder that holds it and its config.json "
-            f"({path.parent})"
-        )
-    raise UserError(missing_path_message("--model_name_or_path", name_or_path, what))
+    problem = model_path_problem(name_or_path)
+    if problem:
+        raise UserError(problem)
 
 
 def family_of(config: PretrainedConfig, name_or_path: str) -> ModelFamily:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from har_finetune.core import metrics
+from har_finetune.core.local_paths import missing_path_message
 from har_finetune.reporting.scored import ScoredRun
 from har_finetune.run_folder.files import PLOTS, is_run_folder
 from har_finetune.run_folder.reader import RunFolderError, RunRecord
@@ -53,12 +54,18 @@ def shown_path(path: Path) -> str:
     return path.relative_to(Path.cwd()).as_posix() if path.is_relative_to(Path.cwd()) else str(path)
 
 
+RUN_FOLDERS = "a run folder written by training, or a campaign folder holding run folders"
+
+
 def not_a_run(path: Path) -> str:
-    """The one line for a path that is neither a run folder nor a folder holding run folders."""
+    """The one line for a path that is neither a run folder nor a folder holding run folders (a missing one: "no such
+    folder", as training says it)."""
+    if not Path(path).exists():
+        return missing_path_message("", path, RUN_FOLDERS)
     what = "is not a folder" if not Path(path).is_dir() else "is not a run folder"
     return (
         f"{path} {what} (no run_config.json, trainer_state.json or checkpoint-N/ in it or in its sub-folders): pass "
-        "a run folder written by training, or a campaign folder holding run folders"
+        + RUN_FOLDERS
     )
 
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from har_finetune.core.cli import run_cli
+from har_finetune.reporting.loading import expand_run_dirs
 from har_finetune.reporting.report import plot_and_report
 
 DEFAULT_OUT = Path("outputs/compare")
@@ -28,15 +29,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--out",
         type=Path,
         default=None,
-        help=f"folder for overlay figures and REPORT.md (default {DEFAULT_OUT} given several runs; "
-        "with one run, only when set)",
+        help=f"folder for overlay figures and REPORT.md (default {DEFAULT_OUT} given several runs, or a folder "
+        "holding several; with one run, only when set)",
     )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    out = args.out if args.out is not None or len(args.run_dirs) == 1 else DEFAULT_OUT
+    several = len(expand_run_dirs(args.run_dirs)) > 1  # two paths, or one folder of runs (a campaign's model)
+    out = args.out if args.out is not None or not several else DEFAULT_OUT
     return plot_and_report(args.run_dirs, out)
 
 

@@ -256,6 +256,8 @@ def plot_run(record: RunRecord, name: str | None = None) -> RunPlots:
         return result
     try:
         result.train, result.evals, state = record.log_history()
+    except rr.NothingLoggedYet as e:  # a run in progress: plot what exists, note the rest
+        result.notes.append(f"{TRAIN_FIGURE} and {EVAL_FIGURE} skipped: {e}")
     except (rr.RunFolderError, OSError) as e:
         result.errors.append(str(e))
     else:

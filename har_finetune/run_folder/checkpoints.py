@@ -48,16 +48,18 @@ def numbered_checkpoints(output_dir: str | Path) -> list[Path]:
     return sorted(steps, key=steps.get, reverse=True)
 
 
-def latest_complete_checkpoint(output_dir: str | Path) -> str | None:
+def latest_complete_checkpoint(output_dir: str | Path, warn_skipped: bool = True) -> str | None:
     """The newest `checkpoint-N` folder of `output_dir` that is safe to resume from, or None.
 
-    Incomplete checkpoints are skipped with a warning naming the problem.
+    Incomplete checkpoints are skipped, for training with a warning naming the problem (`warn_skipped`); a reader
+    (status, a report) asks without resuming anything, so it is told nothing about resuming.
     """
     for path in numbered_checkpoints(output_dir):
         problem = checkpoint_problem(path)
         if problem is None:
             return str(path)
-        logger.warning("Not resuming from %s: %s", path, problem)
+        if warn_skipped:
+            logger.warning("Not resuming from %s: %s", path, problem)
     return None
 
 

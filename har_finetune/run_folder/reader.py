@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from har_finetune.core.errors import UserError
+from har_finetune.core.local_paths import missing_path_message
 from har_finetune.run_folder.checkpoints import (
     checkpoint_epoch,
     checkpoint_problem,
@@ -51,6 +52,18 @@ SUMMARY_ROWS = {"accuracy", "macro avg", "weighted avg", "micro avg", "samples a
 
 class RunFolderError(UserError):
     """A run folder file is missing, empty or unreadable; the message says which file and what to do."""
+
+
+def not_a_folder(run_dir: Path) -> str:
+    """A run folder path that is no folder: missing ("no such folder", as training says) or a file."""
+    if not run_dir.exists():
+        return missing_path_message("", run_dir, "a run folder written by training")
+    return f"{run_dir} is not a folder: pass a run folder written by training"
+
+
+class NothingLoggedYet(RunFolderError):
+    """No trainer_state.json yet, in the run folder or a complete checkpoint-N/: a run in progress (started, or
+    interrupted before its first complete checkpoint), not a broken one: readers note it."""
 
 
 def read_json(path: Path) -> dict:
@@ -89,13 +102,16 @@ def trainer_state_path(run_dir: Path) -> Path:
     being written may hold a half-written state: checkpoints.checkpoint_problem, as resuming uses)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise RunFolderError(f"{run_dir} is not a folder: pass a run folder written by training")
+        raise RunFolderError(not_a_folder(run_dir))
     top = run_dir / TRAINER_STATE
     if top.exists():
         return top
     complete = next((p for p in numbered_checkpoints(run_dir) if checkpoint_problem(p) is None), None)
     if complete is None:
-        raise RunFolderError(f"no trainer_state.json in {run_dir} or its checkpoint-N/ folders: has training started?")
+        raise NothingLoggedYet(
+            f"no trainer_state.json in {run_dir} or a complete checkpoint-N/ yet: has training started? (a run "
+            "interrupted before its first complete checkpoint starts again when its command is run again)"
+        )
     return complete / TRAINER_STATE
 
 
@@ -208,7 +224,7 @@ class RunRecord:
         """The record of `run_dir`; a `RunFolderError` naming the folder when it is not a run of this tool."""
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
-            raise RunFolderError(f"{run_dir} is not a folder: pass a run folder written by training")
+            raise RunFolderError(not_a_folder(run_dir))
         if not is_run_folder(run_dir):
             raise RunFolderError(
                 f"{run_dir} is not a run folder (no run_config.json, all_results.json, trainer_state.json or "
@@ -223,7 +239,7 @@ class RunRecord:
     @property
     def checkpoint_epoch(self) -> float:
         """Epochs trained by the newest complete checkpoint-N (0 before the first): how far an unfinished run got."""
-        return checkpoint_epoch(latest_complete_checkpoint(self.run_dir))
+        return checkpoint_epoch(latest_complete_checkpoint(self.run_dir, warn_skipped=False))
 
     @cached_property
     def config(self) -> dict:
