@@ -77,7 +77,7 @@ def test_a_campaign_without_a_readable_run_still_gets_its_report(tmp_path):
     (tmp_path / "campaign.json").write_text(json.dumps({"models": models, "seeds": 1, "training_flags": []}))
     assert write_report(tmp_path) == 0
     text = (tmp_path / "report" / "REPORT.md").read_text()
-    assert text.startswith("# Campaign report\n\nNo task left a readable run folder.\n\n## Campaign\n\n1 tasks: 0")
+    assert text.startswith("# Campaign report\n\nNo task left a readable run folder.\n\n## Campaign\n\n1 task: 0")
     assert "- clip: no finished run, no samples\n" in text
 
 
